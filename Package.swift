@@ -1,0 +1,127 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "greenlight",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "greenlight", targets: ["greenlight"]),
+        .library(name: "GreenlightCore", targets: ["GreenlightCore"]),
+        .library(name: "GreenlightClient", targets: ["GreenlightClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Pure domain: gates, votes, decisions, the policy and its evaluation. No I/O.
+        .target(
+            name: "GreenlightCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The evidence: audit events, their canonical encoding and the hash chain.
+        .target(
+            name: "GreenlightAudit",
+            dependencies: [
+                "GreenlightCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Durable state: the GateStore protocol and its SQLite (GRDB) implementation.
+        .target(
+            name: "GreenlightStore",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightAudit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Hummingbird application: routes, auth, workers, lifecycle.
+        .target(
+            name: "GreenlightServer",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightAudit",
+                "GreenlightStore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A typed client of the HTTP API, with long-poll, reconnect and backoff.
+        .target(
+            name: "GreenlightClient",
+            dependencies: [
+                "GreenlightCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "greenlight",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightAudit",
+                "GreenlightStore",
+                "GreenlightServer",
+                "GreenlightClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `swift run -c release greenlight-bench`: latency and throughput figures for the README.
+        .executableTarget(
+            name: "GreenlightBenchmarks",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightStore",
+                "GreenlightServer",
+                "GreenlightClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GreenlightCoreTests", dependencies: ["GreenlightCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GreenlightStoreTests",
+            dependencies: ["GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GreenlightServerTests",
+            dependencies: [
+                "GreenlightCore", "GreenlightStore", "GreenlightServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GreenlightEndToEndTests",
+            dependencies: ["GreenlightCore", "GreenlightClient", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

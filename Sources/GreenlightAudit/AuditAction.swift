@@ -1,0 +1,19 @@
+/// What an audit event records. The raw values are part of the public evidence format: never rename one.
+public enum AuditAction: String, Sendable, Codable, CaseIterable {
+    /// A pipeline opened a gate (details: rule, tier, requirements, deadline, policy hash).
+    case gateOpened = "gate.opened"
+    /// A pipeline was refused opening a gate (outside its token's scope).
+    case gateOpenRefused = "gate.open_refused"
+    /// A person's vote was recorded.
+    case voteRecorded = "vote.recorded"
+    /// A vote was refused: not an approver, self-approval, repeated vote, gate already decided.
+    case voteRefused = "vote.refused"
+    /// A gate was decided: approved, rejected, timed out or cancelled.
+    case gateDecided = "gate.decided"
+    /// A cancel was refused (not the pipeline that opened the gate, or already decided).
+    case cancelRefused = "cancel.refused"
+    /// A token was issued (its secret is never recorded).
+    case tokenCreated = "token.created"
+    /// The server started with a policy (details: source, hash).
+    case policyLoaded = "policy.loaded"
+}

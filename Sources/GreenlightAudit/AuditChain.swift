@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import GreenlightCore
+
+/// The hash chain that makes the audit log tamper-evident.
+///
+/// Each event's hash is `SHA-256(previous_hash ‖ "\n" ‖ canonical(event))`, where `canonical` is the event's fields
+/// (not its hash) as JSON with sorted keys and no insignificant white space (see docs/audit.md). Editing, removing or
+/// reordering any event changes a hash that every later event depends on. The chain's head (last sequence and hash)
+/// is also kept apart from the events, so that cutting events off the end is caught too.
+public enum AuditChain {
+    /// The `previous_hash` of the first event.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// The event `draft` becomes when appended after an event with `previousHash` at `sequence - 1`.
+    public static func link(_ draft: AuditDraft, sequence: Int64, previousHash: String) -> AuditEvent {
+        var event = AuditEvent(
+            sequence: sequence,
+            at: draft.at,
+            actor: draft.actor,
+            action: draft.action.rawValue,
+            gateID: draft.gateID,
+            service: draft.service,
+            environment: draft.environment,
+            artifact: draft.artifact,
+            details: draft.details,
+            previousHash: previousHash,
+            hash: ""
+        )
+        event.hash = hash(of: event)
+        return event
+    }
+
+    /// The hash `event` should carry, computed from its content and its `previousHash`.
+    public static func hash(of event: AuditEvent) -> String {
+        var bytes = Data(event.previousHash.utf8)
+        bytes.append(0x0A)
+        bytes.append(contentsOf: canonicalBytes(of: event))
+        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The canonical JSON of an event's content: sorted keys, UTF-8, `null` for absent fields, time as RFC 3339 UTC ms.
+    public static func canonicalBytes(of event: AuditEvent) -> [UInt8] {
+        let fields: [(String, CanonicalJSON)] = [
+            ("action", .string(event.action)),
+            ("actor", .string(event.actor)),
+            ("artifact", event.artifact.map(CanonicalJSON.string) ?? .null),
+            ("at", .string(Timestamp.format(event.at))),
+            ("details", .object(event.details.map { ($0.key, .string($0.value)) })),
+            ("environment", event.environment.map(CanonicalJSON.string) ?? .null),
+            ("gate_id", event.gateID.map(CanonicalJSON.string) ?? .null),
+            ("sequence", .integer(event.sequence)),
+            ("service", event.service.map(CanonicalJSON.string) ?? .null),
+        ]
+        var output: [UInt8] = []
+        CanonicalJSON.object(fields).write(to: &output)
+        return output
+    }
+}
+
+/// The smallest JSON writer that is byte-for-byte deterministic, so that the hashes do not depend on the version of
+/// Foundation that wrote them. Object keys are sorted by their UTF-8 bytes; strings escape only what JSON requires.
+enum CanonicalJSON {
+    case null
+    case string(String)
+    case integer(Int64)
+    case object([(String, CanonicalJSON)])
+
+    func write(to output: inout [UInt8]) {
+        switch self {
+        case .null:
+            output += Array("null".utf8)
+        case .integer(let value):
+            output += Array(String(value).utf8)
+        case .string(let value):
+            Self.writeString(value, to: &output)
+        case .object(let fields):
+            output.append(UInt8(ascii: "{"))
+            for (index, field) in fields.sorted(by: { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }).enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                Self.writeString(field.0, to: &output)
+                output.append(UInt8(ascii: ":"))
+                field.1.write(to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ value: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output += Array("\\\"".utf8)
+            case UInt8(ascii: "\\"): output += Array("\\\\".utf8)
+            case 0x0A: output += Array("\\n".utf8)
+            case 0x0D: output += Array("\\r".utf8)
+            case 0x09: output += Array("\\t".utf8)
+            case 0x00..<0x20: output += Array(String(format: "\\u%04x", byte).utf8)
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+
+/// A gate as the HTTP API returns it (DESIGN.md 3.2). The field names are the public contract: add, never rename.
+public struct GateResource: Sendable, Equatable, Codable {
+    /// One approval rule and who has filled it so far.
+    public struct Requirement: Sendable, Equatable, Codable {
+        public var rule: String
+        public var group: String
+        public var count: Int
+        public var approvals: [String]
+        /// Who may still fill the rule: its group's members, less those barred by separation of duties.
+        public var eligible: [String]
+    }
+
+    public struct VoteRecord: Sendable, Equatable, Codable {
+        public var voter: String
+        public var decision: VoteDecision
+        public var comment: String?
+        public var at: String
+        public var via: String
+    }
+
+    /// A fact about the deploy and whether Greenlight checked it (`verified`) or only has the pipeline's word for it.
+    public struct Fact: Sendable, Equatable, Codable {
+        public var value: JSONValue
+        public var verified: Bool
+        /// For an unverified fact: who claimed it.
+        public var claimedBy: String?
+
+        enum CodingKeys: String, CodingKey {
+            case value, verified
+            case claimedBy = "claimed_by"
+        }
+    }
+
+    public struct ExcludedPerson: Sendable, Equatable, Codable {
+        public var identity: String
+        public var role: DutyRole
+    }
+
+    public var id: String
+    public var state: GateState
+    public var outcome: Outcome?
+    public var service: String
+    public var environment: String
+    public var artifact: String
+    public var commit: String
+    public var tier: String
+    public var rule: String
+    public var requirements: [Requirement]
+    public var votes: [VoteRecord]
+    public var excluded: [ExcludedPerson]
+    public var deadline: String?
+    public var onTimeout: TimeoutAction
+    public var failOpen: Bool
+    public var createdAt: String
+    public var openedBy: String
+    public var decidedAt: String?
+    public var decidedBy: String?
+    public var reason: String?
+    public var policyHash: String
+    public var url: String
+    public var facts: [String: Fact]
+    public var version: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, outcome, service, environment, artifact, commit, tier, rule, requirements, votes, excluded, deadline
+        case onTimeout = "on_timeout"
+        case failOpen = "fail_open"
+        case createdAt = "created_at"
+        case openedBy = "opened_by"
+        case decidedAt = "decided_at"
+        case decidedBy = "decided_by"
+        case reason
+        case policyHash = "policy_hash"
+        case url, facts, version
+    }
+
+    /// Whether the deploy may go ahead.
+    public var mayProceed: Bool { outcome == .approved }
+}
+
+extension GateResource {
+    /// The resource for `gate`, with its URL under `baseURL` (no trailing slash).
+    public init(_ gate: Gate, baseURL: String) {
+        let tally = gate.tally
+        let approvers = Set(gate.plan.approvers)
+        self.id = gate.id.rawValue
+        self.state = gate.state
+        self.outcome = gate.outcome
+        self.service = gate.request.service
+        self.environment = gate.request.environment
+        self.artifact = gate.request.artifact
+        self.commit = gate.request.commit
+        self.tier = gate.plan.tier
+        self.rule = gate.plan.rule
+        self.requirements = zip(gate.plan.requirements, tally.progress).map { requirement, progress in
+            Requirement(
+                rule: "\(requirement.count) of group \(requirement.group)",
+                group: requirement.group,
+                count: requirement.count,
+                approvals: progress.approvals,
+                eligible: requirement.eligible.filter(approvers.contains)
+            )
+        }
+        self.votes = gate.votes.map { VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via) }
+        self.excluded = gate.plan.exclusions.map { ExcludedPerson(identity: $0.identity, role: $0.role) }
+        self.deadline = gate.deadline.map(Timestamp.format)
+        self.onTimeout = gate.plan.onTimeout
+        self.failOpen = gate.failOpen
+        self.createdAt = Timestamp.format(gate.createdAt)
+        self.openedBy = gate.openedBy
+        self.decidedAt = gate.decidedAt.map(Timestamp.format)
+        self.decidedBy = gate.decidedBy
+        self.reason = gate.reason
+        self.policyHash = gate.plan.policyHash
+        self.url = "\(baseURL)/v1/gates/\(gate.id)"
+        self.facts = Self.facts(of: gate.request, claimedBy: "pipeline:\(gate.openedBy)")
+        self.version = gate.version
+    }
+
+    /// Every fact the pipeline gave. None is verified yet: fetching digests and commit ranges arrives later.
+    static func facts(of request: GateRequest, claimedBy: String) -> [String: Fact] {
+        var values: [String: JSONValue] = [
+            "artifact": .string(request.artifact),
+            "commit": .string(request.commit),
+        ]
+        values["base_commit"] = request.baseCommit.map(JSONValue.string)
+        values["pull_request"] = request.pullRequest.map(JSONValue.string)
+        values["ticket"] = request.ticket.map(JSONValue.string)
+        values["run_url"] = request.runURL.map(JSONValue.string)
+        values["triggered_by"] = request.triggeredBy.map(JSONValue.string)
+        values["summary"] = request.summary.map(JSONValue.string)
+        values["cost_delta_monthly"] = request.costDeltaMonthly.map(JSONValue.number)
+        if !request.authors.isEmpty { values["authors"] = .array(request.authors.map(JSONValue.string)) }
+        if !request.changedPaths.isEmpty { values["changed_paths"] = .array(request.changedPaths.map(JSONValue.string)) }
+        if !request.labels.isEmpty { values["labels"] = .object(request.labels.mapValues(JSONValue.string)) }
+        return values.mapValues { Fact(value: $0, verified: false, claimedBy: claimedBy) }
+    }
+}

@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+
+/// The three kinds of token, each allowed exactly what its holder needs (least privilege).
+public enum TokenKind: String, Sendable, Codable, CaseIterable {
+    /// A CI/CD pipeline: opens and cancels gates for its services and environments, and reads them.
+    case pipeline
+    /// A person: reads gates and votes on them as that person.
+    case approver
+    /// An auditor: reads the audit log.
+    case auditor
+}
+
+/// A bearer token's identity and scope, as stored. The secret itself is never stored: only its SHA-256.
+public struct AccessToken: Sendable, Equatable, Codable {
+    public var name: String
+    public var kind: TokenKind
+    /// The person an approver token votes as (a name from the policy's `people` or a group's `members`).
+    public var user: String?
+    /// Services a pipeline token may open gates for; empty means any.
+    public var services: [String]
+    /// Environments a pipeline token may open gates for; empty means any.
+    public var environments: [String]
+    public var createdAt: Date
+
+    public init(name: String, kind: TokenKind, user: String? = nil, services: [String] = [], environments: [String] = [], createdAt: Date) {
+        self.name = name
+        self.kind = kind
+        self.user = user
+        self.services = services
+        self.environments = environments
+        self.createdAt = createdAt
+    }
+
+    /// How this token appears as the actor of an audit event: `pipeline:ci-deploy`, `alice` (a person), `auditor:sox`.
+    public var actor: String {
+        if kind == .approver, let user { return user }
+        return "\(kind.rawValue):\(name)"
+    }
+
+    /// Why this token may not act on gates of `service` in `environment`, or `nil` if it may.
+    public func scopeRefusal(service: String, environment: String) -> String? {
+        if !services.isEmpty, !services.contains(service) {
+            return "token '\(name)' may open gates only for services \(services.joined(separator: ", ")), not '\(service)'"
+        }
+        if !environments.isEmpty, !environments.contains(environment) {
+            return "token '\(name)' may open gates only for environments \(environments.joined(separator: ", ")), not '\(environment)'"
+        }
+        return nil
+    }
+}
+
+/// The secret half of a token: `glt_` and 40 random base-62 characters (~238 bits), shown once at creation.
+public enum TokenSecret {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "glt_" + String((0..<40).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+    }
+
+    /// The SHA-256 of the secret, hex-encoded: what the store keeps and looks tokens up by.
+    ///
+    /// A plain hash (not a slow password hash) is enough because secrets are long and random; looking up by
+    /// hash means no secret-dependent comparison happens in application code.
+    public static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

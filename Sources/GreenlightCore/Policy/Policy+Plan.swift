@@ -1,0 +1,59 @@
+import Foundation
+
+extension Policy {
+    /// Decides what the policy asks of `request`: which rule applies, who may approve, how many, by when.
+    ///
+    /// An environment the policy does not name gets the `default` rule; it is never passed (invariant 4).
+    public func plan(for request: GateRequest) -> GatePlan {
+        let named = environments[request.environment]
+        let rule = named.map { $0.inheriting(from: defaultRule) } ?? defaultRule
+        let ruleName = named == nil ? "default" : "environments.\(request.environment)"
+
+        let requirements = (rule.require ?? []).map { approval in
+            ApprovalRequirement(group: approval.group, count: approval.count, eligible: groups[approval.group]?.members ?? [])
+        }
+        var exclusions: [Exclusion] = []
+        let duties = rule.separationOfDuties ?? Fallback.separationOfDuties
+        if duties.contains(.author) {
+            exclusions += request.authors.flatMap { exclusionsFor(identity: $0, role: .author) }
+        }
+        if duties.contains(.triggerer), let triggeredBy = request.triggeredBy {
+            exclusions += exclusionsFor(identity: triggeredBy, role: .triggerer)
+        }
+        return GatePlan(
+            gated: rule.gated ?? true,
+            rule: ruleName,
+            tier: named == nil ? "default" : request.environment,
+            requirements: requirements,
+            exclusions: exclusions,
+            timeout: rule.timeout ?? Fallback.timeout,
+            onTimeout: rule.onTimeout ?? Fallback.onTimeout,
+            channel: rule.channel,
+            policyHash: hash
+        )
+    }
+
+    /// The identity as given, and the person it resolves to: barring both means a pipeline that names the author by
+    /// GitHub login still bars the person's approver token, which carries the policy name.
+    private func exclusionsFor(identity: String, role: DutyRole) -> [Exclusion] {
+        var result = [Exclusion(identity: identity, role: role)]
+        if let person = person(identifiedBy: identity), person.name != identity {
+            result.append(Exclusion(identity: person.name, role: role))
+        }
+        return result
+    }
+}
+
+extension Policy.EnvironmentRule {
+    /// This rule with every key it leaves out taken from `defaults`.
+    public func inheriting(from defaults: Self) -> Self {
+        Self(
+            gated: gated ?? defaults.gated,
+            require: require ?? defaults.require,
+            separationOfDuties: separationOfDuties ?? defaults.separationOfDuties,
+            timeout: timeout ?? defaults.timeout,
+            onTimeout: onTimeout ?? defaults.onTimeout,
+            channel: channel ?? defaults.channel
+        )
+    }
+}

@@ -1,0 +1,120 @@
+import Crypto
+import Foundation
+
+/// The rules a team writes down in `greenlight.yaml`: who people are, which groups they form, and what each
+/// environment requires before a deploy may proceed.
+public struct Policy: Sendable, Equatable {
+    /// One identity across Slack, GitHub and e-mail, so that separation of duties recognises a person however
+    /// the pipeline names them.
+    public struct Person: Sendable, Equatable {
+        public var name: String
+        public var slack: String?
+        public var github: String?
+        public var email: String?
+
+        public init(name: String, slack: String? = nil, github: String? = nil, email: String? = nil) {
+            self.name = name
+            self.slack = slack
+            self.github = github
+            self.email = email
+        }
+
+        /// Whether `identity` (a policy name, Slack id, GitHub login or e-mail) names this person.
+        public func isKnown(as identity: String) -> Bool {
+            [name, slack, github, email].contains { $0?.caseInsensitiveCompare(identity) == .orderedSame }
+        }
+    }
+
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        public var members: [String]
+
+        public init(name: String, members: [String]) {
+            self.name = name
+            self.members = members
+        }
+    }
+
+    /// "`count` approvals from `group`". Every rule of an environment must be met.
+    public struct ApprovalRule: Sendable, Equatable {
+        public var group: String
+        public var count: Int
+
+        public init(group: String, count: Int) {
+            self.group = group
+            self.count = count
+        }
+    }
+
+    /// What one environment (or the `default`) requires. Keys an environment leaves out come from `default`.
+    public struct EnvironmentRule: Sendable, Equatable {
+        /// `false` for `gate: none`: the request is recorded and passes.
+        public var gated: Bool?
+        public var require: [ApprovalRule]?
+        public var separationOfDuties: [DutyRole]?
+        public var timeout: PolicyDuration?
+        public var onTimeout: TimeoutAction?
+        public var channel: String?
+
+        public init(
+            gated: Bool? = nil,
+            require: [ApprovalRule]? = nil,
+            separationOfDuties: [DutyRole]? = nil,
+            timeout: PolicyDuration? = nil,
+            onTimeout: TimeoutAction? = nil,
+            channel: String? = nil
+        ) {
+            self.gated = gated
+            self.require = require
+            self.separationOfDuties = separationOfDuties
+            self.timeout = timeout
+            self.onTimeout = onTimeout
+            self.channel = channel
+        }
+    }
+
+    /// What a rule falls back to when neither the environment nor `default` says.
+    public enum Fallback {
+        public static let timeout = PolicyDuration(seconds: 4 * 3_600)
+        public static let onTimeout = TimeoutAction.reject
+        /// Separation of duties is on unless a policy turns it off with `separation_of_duties: []`.
+        public static let separationOfDuties: [DutyRole] = [.author, .triggerer]
+    }
+
+    public var people: [String: Person]
+    public var groups: [String: Group]
+    public var environments: [String: EnvironmentRule]
+    /// The rule for every environment the policy does not name. Never `gate: none`.
+    public var defaultRule: EnvironmentRule
+    /// Where the policy came from: a file path, or `built-in`.
+    public var source: String
+    /// SHA-256 (hex) of the policy document's bytes.
+    public var hash: String
+
+    public init(
+        people: [String: Person] = [:],
+        groups: [String: Group] = [:],
+        environments: [String: EnvironmentRule] = [:],
+        defaultRule: EnvironmentRule,
+        source: String,
+        hash: String
+    ) {
+        self.people = people
+        self.groups = groups
+        self.environments = environments
+        self.defaultRule = defaultRule
+        self.source = source
+        self.hash = hash
+    }
+
+    /// SHA-256 of a policy document, hex-encoded: the `policy_hash` every gate records.
+    public static func hash(of document: String) -> String {
+        SHA256.hash(data: Data(document.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.
+    public func person(identifiedBy identity: String) -> Person? {
+        if let person = people[identity] { return person }
+        return people.values.sorted { $0.name < $1.name }.first { $0.isKnown(as: identity) }
+    }
+}

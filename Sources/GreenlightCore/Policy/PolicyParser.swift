@@ -1,0 +1,315 @@
+import Foundation
+import Yams
+
+/// Reads a policy document (the format of DESIGN.md 3.3) into a `Policy`, or every reason it cannot.
+///
+/// The parser walks YAML nodes rather than decoding into `Codable` types so that each error can name the line and
+/// the key it is about, and so that an unknown (misspelt) key is an error instead of being silently ignored.
+public struct PolicyParser {
+    public let file: String
+
+    public init(file: String) {
+        self.file = file
+    }
+
+    /// Keys that later versions of Greenlight understand. A policy using them is refused rather than half-applied:
+    /// silently ignoring a freeze or a tier would pass deploys the author meant to stop.
+    static let laterKeys: [String: String] = [
+        "tiers": "risk tiers", "remind": "reminders", "escalate": "escalation", "freeze": "freeze windows",
+        "break_glass": "break-glass", "stages": "staged approvals", "slack_usergroup": "Slack user groups",
+        "fail_open_reason": "fail-open reasons",
+    ]
+
+    /// Parses `text`. Returns the policy and its warnings, or throws every error found.
+    public func parse(_ text: String) throws(PolicyValidationError) -> (policy: Policy, warnings: [PolicyDiagnostic]) {
+        var reader = Reader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw PolicyValidationError(diagnostics: [reader.syntaxError(error)])
+        }
+        guard let root, let top = reader.mapping(root, at: "") else {
+            if root == nil { reader.error(line: 1, key: "", "the policy is empty; it needs at least a 'default' rule") }
+            throw PolicyValidationError(diagnostics: reader.diagnostics)
+        }
+        reader.allowOnly(["version", "people", "groups", "environments", "default"], in: top, at: "")
+
+        if let version = top["version"] {
+            if reader.int(version.node, at: "version") != 1 {
+                reader.error(line: version.line, key: "version", "this Greenlight reads policy version 1")
+            }
+        }
+
+        var people: [String: Policy.Person] = [:]
+        if let entry = top["people"], let mapping = reader.mapping(entry.node, at: "people") {
+            for (name, node, _) in mapping.entries {
+                let path = "people.\(name)"
+                guard let fields = reader.mapping(node, at: path, allowEmpty: true) else { continue }
+                reader.allowOnly(["slack", "github", "email"], in: fields, at: path)
+                people[name] = Policy.Person(
+                    name: name,
+                    slack: fields["slack"].flatMap { reader.string($0.node, at: "\(path).slack") },
+                    github: fields["github"].flatMap { reader.string($0.node, at: "\(path).github") },
+                    email: fields["email"].flatMap { reader.string($0.node, at: "\(path).email") }
+                )
+            }
+        }
+
+        var groups: [String: Policy.Group] = [:]
+        if let entry = top["groups"], let mapping = reader.mapping(entry.node, at: "groups") {
+            for (name, node, _) in mapping.entries {
+                let path = "groups.\(name)"
+                guard let fields = reader.mapping(node, at: path) else { continue }
+                reader.allowOnly(["members"], in: fields, at: path)
+                guard let members = fields["members"] else {
+                    reader.error(line: fields.line, key: path, "a group needs 'members: [name, …]'")
+                    continue
+                }
+                let names = reader.strings(members.node, at: "\(path).members")
+                var seen = Set<String>()
+                for member in names where !seen.insert(member).inserted {
+                    reader.error(line: members.line, key: "\(path).members", "'\(member)' is listed twice")
+                }
+                groups[name] = Policy.Group(name: name, members: names)
+            }
+        }
+
+        var environments: [String: Policy.EnvironmentRule] = [:]
+        if let entry = top["environments"], let mapping = reader.mapping(entry.node, at: "environments") {
+            for (name, node, _) in mapping.entries {
+                if let rule = reader.environmentRule(node, at: "environments.\(name)", groups: groups, isDefault: false) {
+                    environments[name] = rule
+                }
+            }
+        }
+
+        var defaultRule = Policy.EnvironmentRule()
+        if let entry = top["default"] {
+            defaultRule = reader.environmentRule(entry.node, at: "default", groups: groups, isDefault: true) ?? defaultRule
+        } else {
+            reader.error(line: top.line, key: "default", "missing: every policy needs a 'default' rule for the environments it does not name (they are gated by it, never passed)")
+        }
+        // An environment that asks for approval but names nobody, even after taking what default gives, can never pass.
+        for (name, rule) in environments where (rule.gated ?? true) && (rule.require ?? defaultRule.require ?? []).isEmpty {
+            let line = top["environments"].flatMap { reader.mapping($0.node, at: "environments")?[name]?.line }
+            reader.error(line: line, key: "environments.\(name)", "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
+        }
+
+        if reader.diagnostics.contains(where: { $0.severity == .error }) {
+            throw PolicyValidationError(diagnostics: reader.diagnostics)
+        }
+        let policy = Policy(
+            people: people,
+            groups: groups,
+            environments: environments,
+            defaultRule: defaultRule,
+            source: file,
+            hash: Policy.hash(of: text)
+        )
+        return (policy, reader.diagnostics)
+    }
+}
+
+extension PolicyParser {
+    /// A YAML mapping with each key's line, for error messages.
+    struct Fields {
+        var entries: [(key: String, node: Node, line: Int?)]
+        var line: Int?
+
+        subscript(key: String) -> (node: Node, line: Int?)? {
+            entries.first { $0.key == key }.map { ($0.node, $0.line) }
+        }
+    }
+
+    /// Collects diagnostics while reading nodes; every reading function records its own errors and returns `nil`.
+    struct Reader {
+        let file: String
+        var diagnostics: [PolicyDiagnostic] = []
+
+        mutating func error(line: Int?, key: String, _ message: String) {
+            diagnostics.append(PolicyDiagnostic(file: file, line: line, key: key, message: message))
+        }
+
+        mutating func warning(line: Int?, key: String, _ message: String) {
+            diagnostics.append(PolicyDiagnostic(severity: .warning, file: file, line: line, key: key, message: message))
+        }
+
+        func syntaxError(_ error: any Error) -> PolicyDiagnostic {
+            if let yamlError = error as? YamlError {
+                switch yamlError {
+                case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                    return PolicyDiagnostic(file: file, line: mark.line, key: "", message: "not valid YAML: \(problem)")
+                default: break
+                }
+            }
+            return PolicyDiagnostic(file: file, line: nil, key: "", message: "not valid YAML: \(error)")
+        }
+
+        mutating func mapping(_ node: Node, at path: String, allowEmpty: Bool = false) -> Fields? {
+            if allowEmpty, case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "~" {
+                return Fields(entries: [], line: node.mark?.line)
+            }
+            guard case .mapping(let mapping) = node else {
+                error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(describe(node))")
+                return nil
+            }
+            var entries: [(String, Node, Int?)] = []
+            var lines: [String: Int] = [:]
+            for (keyNode, value) in mapping {
+                guard case .scalar(let key) = keyNode else {
+                    error(line: keyNode.mark?.line, key: path, "keys must be plain names")
+                    continue
+                }
+                let line = keyNode.mark?.line
+                if let earlier = lines[key.string] {
+                    error(line: line, key: join(path, key.string), "appears twice (first on line \(earlier)); keep one")
+                    continue
+                }
+                lines[key.string] = line ?? 0
+                entries.append((key.string, value, line))
+            }
+            return Fields(entries: entries, line: node.mark?.line)
+        }
+
+        mutating func allowOnly(_ keys: Set<String>, in fields: Fields, at path: String) {
+            for entry in fields.entries where !keys.contains(entry.key) {
+                let key = join(path, entry.key)
+                if let feature = PolicyParser.laterKeys[entry.key] {
+                    error(line: entry.line, key: key, "\(feature) are not supported by this version of Greenlight; remove the key rather than have it ignored")
+                } else {
+                    error(line: entry.line, key: key, "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
+                }
+            }
+        }
+
+        mutating func string(_ node: Node, at path: String) -> String? {
+            guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+                error(line: node.mark?.line, key: path, "expected a text value, found \(describe(node))")
+                return nil
+            }
+            return scalar.string
+        }
+
+        mutating func int(_ node: Node, at path: String) -> Int? {
+            guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
+                error(line: node.mark?.line, key: path, "expected a whole number, found \(describe(node))")
+                return nil
+            }
+            return value
+        }
+
+        mutating func strings(_ node: Node, at path: String) -> [String] {
+            guard case .sequence(let sequence) = node else {
+                error(line: node.mark?.line, key: path, "expected a list like [a, b], found \(describe(node))")
+                return []
+            }
+            return sequence.enumerated().compactMap { index, item in string(item, at: "\(path)[\(index)]") }
+        }
+
+        mutating func environmentRule(_ node: Node, at path: String, groups: [String: Policy.Group], isDefault: Bool) -> Policy.EnvironmentRule? {
+            guard let fields = mapping(node, at: path) else { return nil }
+            allowOnly(["gate", "require", "separation_of_duties", "timeout", "on_timeout", "channel"], in: fields, at: path)
+            var rule = Policy.EnvironmentRule()
+
+            if let gate = fields["gate"], let value = string(gate.node, at: "\(path).gate") {
+                switch value {
+                case "none" where isDefault:
+                    error(line: gate.line, key: "\(path).gate", "default may not be 'gate: none': environments the policy does not name must be gated; list the ungated ones under environments")
+                case "none": rule.gated = false
+                case "required": rule.gated = true
+                default: error(line: gate.line, key: "\(path).gate", "'\(value)' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
+                }
+            }
+            if rule.gated == false {
+                for key in ["require", "timeout", "on_timeout", "separation_of_duties"] where fields[key] != nil {
+                    warning(line: fields[key]?.line, key: "\(path).\(key)", "ignored: the environment has gate: none")
+                }
+            }
+
+            if let require = fields["require"] {
+                rule.require = approvalRules(require.node, at: "\(path).require", groups: groups)
+                if rule.require?.isEmpty == true, rule.gated != false {
+                    error(line: require.line, key: "\(path).require", "is empty; name at least one group, or write 'gate: none'")
+                }
+            }
+            if let duties = fields["separation_of_duties"] {
+                var roles: [DutyRole] = []
+                for (index, name) in strings(duties.node, at: "\(path).separation_of_duties").enumerated() {
+                    if let role = DutyRole(rawValue: name) {
+                        roles.append(role)
+                    } else {
+                        error(line: duties.line, key: "\(path).separation_of_duties[\(index)]", "'\(name)' is not a role; use author or triggerer")
+                    }
+                }
+                rule.separationOfDuties = roles
+            }
+            if let timeout = fields["timeout"], let text = string(timeout.node, at: "\(path).timeout") {
+                if let duration = PolicyDuration(parsing: text) {
+                    rule.timeout = duration
+                } else {
+                    error(line: timeout.line, key: "\(path).timeout", "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                }
+            }
+            if let onTimeout = fields["on_timeout"], let text = string(onTimeout.node, at: "\(path).on_timeout") {
+                if let action = TimeoutAction(rawValue: text) {
+                    rule.onTimeout = action
+                } else {
+                    error(line: onTimeout.line, key: "\(path).on_timeout", "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
+                }
+            }
+            if let channel = fields["channel"] {
+                rule.channel = string(channel.node, at: "\(path).channel")
+            }
+            return rule
+        }
+
+        mutating func approvalRules(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [Policy.ApprovalRule] {
+            guard case .sequence(let sequence) = node else {
+                error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(describe(node))")
+                return []
+            }
+            var rules: [Policy.ApprovalRule] = []
+            for (index, item) in sequence.enumerated() {
+                let itemPath = "\(path)[\(index)]"
+                guard let fields = mapping(item, at: itemPath) else { continue }
+                allowOnly(["group", "count"], in: fields, at: itemPath)
+                guard let groupEntry = fields["group"], let groupName = string(groupEntry.node, at: "\(itemPath).group") else {
+                    if fields["group"] == nil { error(line: fields.line, key: itemPath, "missing 'group'") }
+                    continue
+                }
+                let count = fields["count"].map { int($0.node, at: "\(itemPath).count") } ?? 1
+                guard let count else { continue }
+                guard let group = groups[groupName] else {
+                    let known = groups.keys.sorted()
+                    let hint = known.isEmpty ? "the policy defines no groups" : "known groups: \(known.joined(separator: ", "))"
+                    error(line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' does not exist (\(hint))")
+                    continue
+                }
+                if count < 1 {
+                    error(line: fields["count"]?.line, key: "\(itemPath).count", "must be at least 1")
+                } else if count > group.members.count {
+                    error(line: fields["count"]?.line, key: "\(itemPath).count", "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
+                }
+                if rules.contains(where: { $0.group == groupName }) {
+                    error(line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' is required twice; write one rule with the total count")
+                }
+                rules.append(Policy.ApprovalRule(group: groupName, count: count))
+            }
+            return rules
+        }
+
+        private func join(_ path: String, _ key: String) -> String {
+            path.isEmpty ? key : "\(path).\(key)"
+        }
+
+        private func describe(_ node: Node) -> String {
+            switch node {
+            case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(scalar.string)'"
+            case .mapping: "a mapping"
+            case .sequence: "a list"
+            case .alias: "an alias"
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Synchronization
+
+/// The time of day, and a way to wait for one, behind a protocol so that tests can move time by hand.
+///
+/// Named apart from the standard library's `Clock`, whose instants are not calendar dates: deadlines are
+/// stored as dates because they must survive a restart.
+public protocol WallClock: Sendable {
+    func now() -> Date
+    /// Suspends until `date` (or returns at once if it has passed). Throws `CancellationError` when cancelled.
+    func sleep(until date: Date) async throws
+}
+
+/// The real clock.
+public struct SystemWallClock: WallClock {
+    public init() {}
+
+    public func now() -> Date { Date() }
+
+    public func sleep(until date: Date) async throws {
+        let interval = date.timeIntervalSinceNow
+        if interval > 0 {
+            try await Task.sleep(for: .milliseconds(Int64((interval * 1000).rounded(.up))))
+        } else {
+            try Task.checkCancellation()
+        }
+    }
+}
+
+/// A clock that moves only when a test calls `advance(by:)`. Sleepers wake as soon as their date is reached.
+public final class ManualWallClock: WallClock {
+    private struct Sleeper {
+        let date: Date
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Date
+        var sleepers: [UInt64: Sleeper] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
+
+    public init(now: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        self.state = Mutex(State(now: now))
+    }
+
+    public func now() -> Date { state.withLock { $0.now } }
+
+    /// Moves time forward and wakes every sleeper whose date has come.
+    public func advance(by interval: TimeInterval) {
+        let due = state.withLock { state -> [Sleeper] in
+            state.now = state.now.addingTimeInterval(interval)
+            let now = state.now
+            let due = state.sleepers.filter { $0.value.date <= now }
+            for id in due.keys { state.sleepers[id] = nil }
+            return Array(due.values)
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    /// How many tasks are asleep on this clock (lets a test wait until a worker has gone to sleep).
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    public func sleep(until date: Date) async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if date <= state.now || Task.isCancelled { return true }
+                    state.sleepers[id] = Sleeper(date: date, continuation: continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+        try Task.checkCancellation()
+    }
+}

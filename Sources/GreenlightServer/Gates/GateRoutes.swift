@@ -1,0 +1,76 @@
+import Foundation
+import GreenlightCore
+import GreenlightStore
+import HTTPTypes
+import Hummingbird
+
+/// `/v1/gates`: open, read (and long-poll), vote, cancel.
+struct GateRoutes {
+    let gatekeeper: Gatekeeper
+    let publicURL: PublicURL
+
+    func register(on group: RouterGroup<GreenlightRequestContext>) {
+        group.post("gates", use: open)
+        group.get("gates/:id", use: show)
+        group.post("gates/:id/votes", use: vote)
+        group.post("gates/:id/cancel", use: cancel)
+    }
+
+    @Sendable func open(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let token = try context.requireToken()
+        let body = try await StrictJSONBody.decode(GateRequest.self, fields: GateRequest.fieldNames, from: request, context: context)
+        let opened = try await gatekeeper.open(body, token: token, idempotencyKey: request.headers[.idempotencyKey])
+        let resource = GateResource(opened.gate, baseURL: publicURL.value)
+        switch opened {
+        case .created:
+            return JSONResponse.make(status: .created, resource, headers: [.location: resource.url])
+        case .replayed:
+            return JSONResponse.make(status: .ok, resource, headers: [.idempotentReplayed: "true"])
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let token = try context.requireToken()
+        let id = try gateID(context)
+        let gate: Gate
+        if let wait = request.uri.queryParameters.get("wait") {
+            guard let seconds = Double(wait), seconds.isFinite, (0...Gatekeeper.maximumWait).contains(seconds) else {
+                throw APIError.badRequest("wait must be a number of seconds from 0 to \(Int(Gatekeeper.maximumWait)), not '\(wait)'", code: "invalid_wait")
+            }
+            gate = try await gatekeeper.waitForDecision(id, token: token, seconds: seconds)
+        } else {
+            gate = try await gatekeeper.gate(id, token: token)
+        }
+        return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
+    }
+
+    @Sendable func vote(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let token = try context.requireToken()
+        let id = try gateID(context)
+        let body = try await StrictJSONBody.decode(VoteBody.self, fields: ["decision", "comment"], from: request, context: context)
+        let via = request.headers[.greenlightClient] == "cli" ? "cli" : "api"
+        let gate = try await gatekeeper.vote(body, on: id, token: token, via: via)
+        return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
+    }
+
+    @Sendable func cancel(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let token = try context.requireToken()
+        let id = try gateID(context)
+        let body = try await StrictJSONBody.decode(CancelBody.self, fields: ["reason"], from: request, context: context, emptyAs: CancelBody())
+        let gate = try await gatekeeper.cancel(id, reason: body.reason, token: token)
+        return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
+    }
+
+    private func gateID(_ context: GreenlightRequestContext) throws -> GateID {
+        let raw = context.parameters.get("id") ?? ""
+        guard let id = GateID(raw) else { throw APIError.notFound("no gate \(raw): gate ids look like g_ followed by 20 characters") }
+        return id
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+    /// Set by the `greenlight` CLI so that the audit log can say a vote came from the command line.
+    static let greenlightClient = Self("X-Greenlight-Client")!
+}

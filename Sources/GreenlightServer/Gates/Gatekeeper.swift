@@ -1,0 +1,137 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Logging
+
+/// What the API does with gates, whatever carries the request (HTTP today; Slack and the web page later): who may
+/// do what, evaluated once here, with every change and refusal committed by the store.
+public struct Gatekeeper: Sendable {
+    public let store: any GateStore
+    public let policy: Policy
+    public let clock: any WallClock
+    /// The longest `?wait=` a client may ask for.
+    public static let maximumWait: Double = 300
+    let drain: OneShotSignal
+
+    public init(store: any GateStore, policy: Policy, clock: any WallClock) {
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.drain = OneShotSignal()
+    }
+
+    /// Opens a gate for `request` on behalf of a pipeline `token`.
+    public func open(_ request: GateRequest, token: AccessToken, idempotencyKey: String?) async throws -> OpenedGate {
+        let errors = request.validationErrors()
+        if !errors.isEmpty {
+            throw APIError.unprocessable(errors.map(\.description).joined(separator: "; "))
+        }
+        let refusal: String? =
+            token.kind != .pipeline
+            ? "only pipeline tokens open gates; '\(token.name)' is an \(token.kind.rawValue) token"
+            : token.scopeRefusal(service: request.service, environment: request.environment)
+        if let refusal {
+            try await store.record(
+                AuditDraft(
+                    at: clock.now(), actor: token.actor, action: .gateOpenRefused, service: request.service, environment: request.environment,
+                    artifact: request.artifact, details: ["reason": "out_of_scope", "message": refusal]
+                )
+            )
+            throw APIError.forbidden(refusal, code: "out_of_scope")
+        }
+        if let key = idempotencyKey, key.isEmpty || key.count > 200 {
+            throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
+        }
+        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request), createdAt: Timestamp.truncated(clock.now()))
+        do {
+            return try await store.open(gate, idempotencyKey: idempotencyKey)
+        } catch let error as StoreError {
+            if case .idempotencyKeyReused = error { throw APIError.unprocessable(error.description, code: "idempotency_key_reused") }
+            throw error
+        }
+    }
+
+    /// The gate `id` as `token` may see it.
+    public func gate(_ id: GateID, token: AccessToken) async throws -> Gate {
+        guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
+        if token.kind == .pipeline, let refusal = token.scopeRefusal(service: gate.request.service, environment: gate.request.environment) {
+            throw APIError.forbidden(refusal, code: "out_of_scope")
+        }
+        return gate
+    }
+
+    /// The gate once it is decided, or as it is when `seconds` have passed (or the server begins shutting down).
+    ///
+    /// Subscribes to the gate's changes before reading it, so that a decision committed in between is not missed; then
+    /// waits on the subscription. No polling: the response leaves the moment the deciding transaction commits.
+    public func waitForDecision(_ id: GateID, token: AccessToken, seconds: Double) async throws -> Gate {
+        let changes = store.changes.subscribe(to: id)
+        let current = try await gate(id, token: token)
+        guard !current.state.isDecided, seconds > 0, !drain.isFired else { return current }
+        let deadline = clock.now().addingTimeInterval(seconds)
+        let decided = await withTaskGroup(of: Gate?.self) { group in
+            group.addTask {
+                for await gate in changes where gate.state.isDecided { return gate }
+                return nil
+            }
+            group.addTask { [clock] in
+                try? await clock.sleep(until: deadline)
+                return nil
+            }
+            group.addTask { [drain] in
+                await drain.wait()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let decided { return decided }
+        return try await store.gate(id) ?? current
+    }
+
+    /// Records `token`'s person's vote.
+    public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: String) async throws -> Gate {
+        guard token.kind == .approver, let person = token.user else {
+            throw APIError.forbidden("only approver tokens vote; '\(token.name)' is a \(token.kind.rawValue) token", code: "not_an_approver_token")
+        }
+        if let comment = body.comment, comment.count > GateRequest.Limits.textLength {
+            throw APIError.unprocessable("comment must be at most \(GateRequest.Limits.textLength) characters")
+        }
+        let vote = Vote(voter: person, decision: body.decision, comment: body.comment?.nilIfBlank, at: clock.now(), via: via)
+        do {
+            switch try await store.castVote(vote, on: id) {
+            case .recorded(let gate): return gate
+            case .refused(let refusal, _): throw APIError.refusal(refusal)
+            }
+        } catch StoreError.gateNotFound {
+            throw APIError.notFound("no gate \(id)")
+        }
+    }
+
+    /// Cancels a pending gate; only the pipeline token that opened it may.
+    public func cancel(_ id: GateID, reason: String?, token: AccessToken) async throws -> Gate {
+        guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
+        guard token.kind == .pipeline, token.name == gate.openedBy else {
+            let message = "only the pipeline token that opened this gate ('\(gate.openedBy)') may cancel it"
+            try await store.record(AuditDraft(at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
+            throw APIError.forbidden(message, code: "not_opener")
+        }
+        switch try await store.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {
+        case .recorded(let gate): return gate
+        case .refused(let refusal, _): throw APIError.refusal(refusal)
+        }
+    }
+
+    /// Releases every long-poll at once (their clients reconnect); called when the server begins shutting down.
+    public func releaseWaiters() {
+        drain.fire()
+    }
+}
+
+extension String {
+    var nilIfBlank: String? {
+        trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : self
+    }
+}

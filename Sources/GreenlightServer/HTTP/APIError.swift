@@ -1,0 +1,56 @@
+import Foundation
+import GreenlightCore
+import Hummingbird
+
+/// An error answer of the API: a status, a stable `error` code and a `message` that says what to do.
+public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONResponse.make(status: status, ErrorBody(error: code, message: message))
+    }
+
+    static func badRequest(_ message: String, code: String = "bad_request") -> APIError { .init(.badRequest, code: code, message: message) }
+    static func unauthorized(_ message: String) -> APIError { .init(.unauthorized, code: "unauthorized", message: message) }
+    static func forbidden(_ message: String, code: String = "forbidden") -> APIError { .init(.forbidden, code: code, message: message) }
+    static func notFound(_ message: String) -> APIError { .init(.notFound, code: "not_found", message: message) }
+    static func conflict(_ message: String, code: String) -> APIError { .init(.conflict, code: code, message: message) }
+    static func unprocessable(_ message: String, code: String = "invalid_request") -> APIError { .init(.unprocessableContent, code: code, message: message) }
+
+    /// The answer to a refused vote or cancel: 409 when the gate's state forbids it, 403 when the person may not.
+    static func refusal(_ refusal: VoteRefusal) -> APIError {
+        switch refusal {
+        case .gateDecided, .alreadyVoted: .conflict(refusal.description, code: refusal.code)
+        case .separationOfDuties, .notAnApprover: .forbidden(refusal.description, code: refusal.code)
+        }
+    }
+}
+
+/// Builds JSON responses with the encoder every Greenlight answer uses.
+enum JSONResponse {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.format(date))
+        }
+        return encoder
+    }()
+
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+        var data = (try? encoder.encode(value)) ?? Data(#"{"error":"internal","message":"the answer could not be encoded"}"#.utf8)
+        data.append(0x0A)
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,30 @@
+import GreenlightCore
+import GreenlightStore
+import Hummingbird
+
+/// Authenticates `Authorization: Bearer <token>` against the store, which keeps only SHA-256 hashes of tokens.
+///
+/// The lookup is by hash, so the secret is never compared byte by byte in application code. A missing or unknown
+/// token is 401 and is logged without the token itself.
+struct BearerAuthentication: RouterMiddleware {
+    typealias Context = GreenlightRequestContext
+    let store: any GateStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("missing 'Authorization: Bearer <token>'; create a token with 'greenlight token create'")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
+        }
+        guard let token = try await store.token(secretHash: TokenSecret.hash(String(parts[1]))) else {
+            context.logger.notice("refused an unknown bearer token", metadata: ["path": "\(request.uri.path)"])
+            throw APIError.unauthorized("the token is not known to this server (revoked, mistyped, or from another server)")
+        }
+        var context = context
+        context.token = token
+        context.logger[metadataKey: "token"] = "\(token.name)"
+        return try await next(request, context)
+    }
+}

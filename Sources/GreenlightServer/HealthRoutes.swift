@@ -1,0 +1,25 @@
+import GreenlightStore
+import Hummingbird
+
+/// `/healthz` (the process answers) and `/readyz` (and its store can be read). No token: probes run unauthenticated.
+struct HealthRoutes {
+    let store: any GateStore
+
+    struct Status: Encodable {
+        var status: String
+        var message: String?
+    }
+
+    func register(on router: Router<GreenlightRequestContext>) {
+        router.get("healthz") { _, _ in JSONResponse.make(Status(status: "ok")) }
+        router.get("readyz") { _, context in
+            do {
+                try await store.checkReachable()
+                return JSONResponse.make(Status(status: "ready"))
+            } catch {
+                context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
+                return JSONResponse.make(status: .serviceUnavailable, Status(status: "unavailable", message: "the store cannot be read"))
+            }
+        }
+    }
+}

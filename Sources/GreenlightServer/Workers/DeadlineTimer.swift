@@ -1,0 +1,69 @@
+import Foundation
+import GreenlightCore
+import GreenlightStore
+import Logging
+import ServiceLifecycle
+
+/// Decides gates whose deadline has passed, by their policy's `on_timeout` (invariant 8: durable timers).
+///
+/// Deadlines live in the store, so a gate whose deadline passed while the server was down is decided as soon as the
+/// timer starts. Between deadlines the timer sleeps until the earliest one, and is woken early when a new gate
+/// (perhaps with an earlier deadline) is opened; it never polls.
+struct DeadlineTimer: Service {
+    let gatekeeper: Gatekeeper
+    let logger: Logger
+
+    func run() async throws {
+        let store = gatekeeper.store
+        let clock = gatekeeper.clock
+        let wake = WakeSignal()
+        try await withGracefulShutdownHandler {
+            try await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await gate in store.changes.subscribeToAll() where gate.state == .pending && gate.version == 1 {
+                            wake.ring()
+                        }
+                    }
+                    group.addTask {
+                        await loop(store: store, clock: clock, wake: wake)
+                    }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+        } onGracefulShutdown: {
+            // Long-polls would otherwise hold the drain for up to their full wait; their clients reconnect.
+            gatekeeper.releaseWaiters()
+        }
+    }
+
+    private func loop(store: any GateStore, clock: any WallClock, wake: WakeSignal) async {
+        var failures = 0
+        while !Task.isCancelled {
+            let next: Date?
+            do {
+                let decided = try await store.decideExpiredGates(at: clock.now())
+                for gate in decided {
+                    logger.info("gate timed out", metadata: ["gate": "\(gate.id)", "outcome": "\(gate.outcome?.rawValue ?? "")"])
+                }
+                next = try await store.nextDeadline()
+                failures = 0
+            } catch {
+                // The store is unreachable: try again with backoff, up to 30 s apart.
+                failures += 1
+                logger.error("deciding expired gates failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                try? await clock.sleep(until: clock.now().addingTimeInterval(min(30, 0.5 * Double(1 << min(failures, 6)))))
+                continue
+            }
+            // Sleep until the earliest deadline (at most an hour, to bound clock drift), or until a new gate arrives.
+            let until = min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await clock.sleep(until: until) }
+                group.addTask { await wake.wait() }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import GreenlightCore
+import Synchronization
+
+/// Announces committed changes to gates, in process, to whoever waits on them: long-polling clients, the deadline
+/// timer, server-sent events.
+///
+/// Subscribers get an `AsyncStream`; nothing polls. Subscribe *before* reading the gate's current state, so that a
+/// change committed between the read and the subscription is not missed.
+public final class GateChangeFeed: Sendable {
+    private struct Subscribers {
+        var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
+        var all: [UInt64: AsyncStream<Gate>.Continuation] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let subscribers = Mutex(Subscribers())
+
+    public init() {}
+
+    /// Changes to one gate, from now on.
+    public func subscribe(to id: GateID) -> AsyncStream<Gate> {
+        let (stream, continuation) = AsyncStream<Gate>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        let token = subscribers.withLock { state -> UInt64 in
+            state.nextID += 1
+            state.byGate[id, default: [:]][state.nextID] = continuation
+            return state.nextID
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.subscribers.withLock { state in
+                state.byGate[id]?[token] = nil
+                if state.byGate[id]?.isEmpty == true { state.byGate[id] = nil }
+            }
+        }
+        return stream
+    }
+
+    /// Changes to every gate, from now on.
+    public func subscribeToAll() -> AsyncStream<Gate> {
+        let (stream, continuation) = AsyncStream<Gate>.makeStream(bufferingPolicy: .bufferingNewest(1_024))
+        let token = subscribers.withLock { state -> UInt64 in
+            state.nextID += 1
+            state.all[state.nextID] = continuation
+            return state.nextID
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.subscribers.withLock { _ = $0.all.removeValue(forKey: token) }
+        }
+        return stream
+    }
+
+    /// Tells every subscriber of `gate` (and of all gates) its new state. Call only after the change committed.
+    public func publish(_ gate: Gate) {
+        let targets = subscribers.withLock { state in
+            Array(state.byGate[gate.id]?.values ?? [:].values) + Array(state.all.values)
+        }
+        for continuation in targets { continuation.yield(gate) }
+    }
+
+    /// How many subscribers are waiting on one gate (for tests).
+    public func subscriberCount(for id: GateID) -> Int {
+        subscribers.withLock { $0.byGate[id]?.count ?? 0 }
+    }
+}

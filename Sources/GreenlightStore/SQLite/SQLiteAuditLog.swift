@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+
+/// Appends to, reads and verifies the audit chain, always inside a transaction the caller holds.
+enum SQLiteAuditLog {
+    /// Appends `draft` after the current head. Called inside the transaction of the change it records, so that the
+    /// change and its evidence commit together or not at all.
+    static func append(_ draft: AuditDraft, db: Database) throws {
+        let head = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_head WHERE id = 1")
+        let sequence: Int64 = (head?["sequence"] ?? 0) + 1
+        let event = AuditChain.link(draft, sequence: sequence, previousHash: head?["hash"] ?? AuditChain.genesisHash)
+        try db.execute(
+            sql: """
+                INSERT INTO audit_event (sequence, at, actor, action, gate_id, service, environment, artifact, details, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                event.sequence, SQLiteRows.millis(event.at), event.actor, event.action, event.gateID, event.service,
+                event.environment, event.artifact, try SQLiteRows.json(event.details), event.previousHash, event.hash,
+            ]
+        )
+        try db.execute(
+            sql: "INSERT INTO audit_head (id, sequence, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
+            arguments: [event.sequence, event.hash]
+        )
+    }
+
+    static func events(_ query: AuditQuery, db: Database) throws -> [AuditEvent] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        func filter(_ column: String, _ op: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append("\(column) \(op) ?")
+            arguments += [value]
+        }
+        filter("service", "=", query.service)
+        filter("environment", "=", query.environment)
+        filter("actor", "=", query.actor)
+        filter("gate_id", "=", query.gateID)
+        filter("action", "=", query.action)
+        filter("at", ">=", query.since.map(SQLiteRows.millis))
+        filter("at", "<", query.until.map(SQLiteRows.millis))
+        filter("sequence", ">", query.after)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments += [query.limit]
+        return try Row.fetchAll(db, sql: "SELECT * FROM audit_event \(whereClause) ORDER BY sequence LIMIT ?", arguments: arguments)
+            .map(SQLiteRows.auditEvent)
+    }
+
+    static func verify(db: Database) throws -> AuditVerification {
+        var verifier = AuditVerifier()
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY sequence")
+        while let row = try cursor.next() {
+            let event: AuditEvent
+            do {
+                event = try SQLiteRows.auditEvent(from: row)
+            } catch {
+                return .broken(sequence: row["sequence"], problem: "the event cannot be read (its details were edited): \(error)")
+            }
+            if !verifier.check(event) { break }
+        }
+        let head = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_head WHERE id = 1")
+            .map { (sequence: $0["sequence"] as Int64, hash: $0["hash"] as String) }
+        return verifier.finish(head: head)
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+
+/// The embedded store: one SQLite file in WAL mode, through GRDB.
+///
+/// All writes go through GRDB's single writer, each in one transaction. The gate update is still conditional on
+/// `state = 'pending'` and the version read, and votes are unique per (gate, voter) in the schema, so that the
+/// invariants hold even when another process (a second `greenlight` on the same file) writes too.
+public final class SQLiteGateStore: GateStore {
+    public let changes = GateChangeFeed()
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.label = "greenlight"
+        // Another process (a CLI issuing a token while the server runs) may hold the write lock briefly.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // FULL: a decision returned to a pipeline survives a power cut, not just a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    // MARK: Gates
+
+    public func open(_ gate: Gate, idempotencyKey: String?) async throws -> OpenedGate {
+        let fingerprint = try Self.fingerprint(of: gate.request)
+        let result = try await pool.write { db -> OpenedGate in
+            if let idempotencyKey,
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT id, request_fingerprint FROM gate WHERE opened_by = ? AND idempotency_key = ?",
+                    arguments: [gate.openedBy, idempotencyKey]
+                )
+            {
+                let existing = GateID(unchecked: row["id"])
+                guard row["request_fingerprint"] == fingerprint else { throw StoreError.idempotencyKeyReused(existing) }
+                guard let stored = try SQLiteRows.fetchGate(db, existing) else { throw StoreError.gateNotFound(existing) }
+                return .replayed(stored)
+            }
+            try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
+            try SQLiteAuditLog.append(.init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)), db: db)
+            if gate.state.isDecided {
+                try SQLiteAuditLog.append(Self.decidedDraft(gate), db: db)
+            }
+            return .created(gate)
+        }
+        if case .created(let gate) = result { changes.publish(gate) }
+        return result
+    }
+
+    public func gate(_ id: GateID) async throws -> Gate? {
+        try await pool.read { db in try SQLiteRows.fetchGate(db, id) }
+    }
+
+    public func castVote(_ vote: Vote, on id: GateID) async throws -> GateChange {
+        var vote = vote
+        vote.at = Timestamp.truncated(vote.at)
+        let change = try await pool.write { [vote] db -> GateChange in
+            guard let gate = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+            let next: Gate
+            switch Result(catching: { () throws(VoteRefusal) -> Gate in try gate.recording(vote) }) {
+            case .success(let gate):
+                next = gate
+            case .failure(let refusal):
+                let details = ["decision": vote.decision.rawValue, "reason": refusal.code, "message": refusal.description, "via": vote.via]
+                try SQLiteAuditLog.append(.init(at: vote.at, actor: vote.voter, action: .voteRefused, gate: gate, details: details), db: db)
+                return .refused(refusal, gate)
+            }
+            try SQLiteRows.insert(vote, gate: id, db: db)
+            guard try SQLiteRows.update(next, from: gate.version, db: db) else {
+                // Unreachable with one writer; with several, the other writer's change wins and this one rolls back.
+                throw StoreError.corruptRow("gate \(id) changed under a vote")
+            }
+            var details = ["decision": vote.decision.rawValue, "via": vote.via]
+            details["comment"] = vote.comment
+            try SQLiteAuditLog.append(.init(at: vote.at, actor: vote.voter, action: .voteRecorded, gate: next, details: details), db: db)
+            if next.state.isDecided {
+                try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+            }
+            return .recorded(next)
+        }
+        if case .recorded(let gate) = change { changes.publish(gate) }
+        return change
+    }
+
+    public func cancel(_ id: GateID, actor: String, reason: String?, at date: Date) async throws -> GateChange {
+        let date = Timestamp.truncated(date)
+        let change = try await pool.write { db -> GateChange in
+            guard let gate = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+            do {
+                let next = try gate.cancelling(by: actor, reason: reason, at: date)
+                guard try SQLiteRows.update(next, from: gate.version, db: db) else {
+                    throw StoreError.corruptRow("gate \(id) changed under a cancel")
+                }
+                try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+                return .recorded(next)
+            } catch let refusal as VoteRefusal {
+                try SQLiteAuditLog.append(
+                    .init(at: date, actor: actor, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description]),
+                    db: db
+                )
+                return .refused(refusal, gate)
+            }
+        }
+        if case .recorded(let gate) = change { changes.publish(gate) }
+        return change
+    }
+
+    public func decideExpiredGates(at now: Date) async throws -> [Gate] {
+        let now = Timestamp.truncated(now)
+        let decided = try await pool.write { db -> [Gate] in
+            let ids = try String.fetchAll(
+                db,
+                sql: "SELECT id FROM gate WHERE state = 'pending' AND deadline <= ? ORDER BY deadline",
+                arguments: [SQLiteRows.millis(now)]
+            )
+            var decided: [Gate] = []
+            for id in ids {
+                guard let gate = try SQLiteRows.fetchGate(db, GateID(unchecked: id)), let next = gate.timingOut(at: now) else { continue }
+                guard try SQLiteRows.update(next, from: gate.version, db: db) else { continue }
+                try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+                decided.append(next)
+            }
+            return decided
+        }
+        for gate in decided { changes.publish(gate) }
+        return decided
+    }
+
+    public func nextDeadline() async throws -> Date? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MIN(deadline) FROM gate WHERE state = 'pending'").map(SQLiteRows.date)
+        }
+    }
+
+    // MARK: Tokens
+
+    public func createToken(_ token: AccessToken, secretHash: String) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM token WHERE name = ?", arguments: [token.name]) == true {
+                throw StoreError.tokenNameTaken(token.name)
+            }
+            try db.execute(
+                sql: "INSERT INTO token (secret_hash, name, kind, user, services, environments, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    secretHash, token.name, token.kind.rawValue, token.user, try SQLiteRows.json(token.services),
+                    try SQLiteRows.json(token.environments), SQLiteRows.millis(token.createdAt),
+                ]
+            )
+            var details = ["name": token.name, "kind": token.kind.rawValue]
+            details["user"] = token.user
+            if !token.services.isEmpty { details["services"] = token.services.joined(separator: ",") }
+            if !token.environments.isEmpty { details["environments"] = token.environments.joined(separator: ",") }
+            try SQLiteAuditLog.append(.init(at: token.createdAt, actor: "operator", action: .tokenCreated, details: details), db: db)
+        }
+    }
+
+    public func token(secretHash: String) async throws -> AccessToken? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM token WHERE secret_hash = ?", arguments: [secretHash]).map(SQLiteRows.token)
+        }
+    }
+
+    // MARK: Audit
+
+    public func record(_ draft: AuditDraft) async throws {
+        try await pool.write { db in try SQLiteAuditLog.append(draft, db: db) }
+    }
+
+    public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {
+        try await pool.read { db in try SQLiteAuditLog.events(query, db: db) }
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        try await pool.read { db in try SQLiteAuditLog.verify(db: db) }
+    }
+
+    public func checkReachable() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_head") }
+    }
+
+    // MARK: Audit details
+
+    static func openedDetails(_ gate: Gate) -> [String: String] {
+        var details: [String: String] = [
+            "commit": gate.request.commit,
+            "rule": gate.plan.rule,
+            "tier": gate.plan.tier,
+            "policy_hash": gate.plan.policyHash,
+            "requirements": gate.plan.requirements.map { "\($0.group)×\($0.count)" }.joined(separator: ", "),
+            "on_timeout": gate.plan.onTimeout.rawValue,
+        ]
+        details["deadline"] = gate.deadline.map(Timestamp.format)
+        details["triggered_by"] = gate.request.triggeredBy
+        if !gate.request.authors.isEmpty { details["authors"] = gate.request.authors.joined(separator: ", ") }
+        if !gate.plan.exclusions.isEmpty {
+            details["excluded"] = gate.plan.exclusions.map { "\($0.identity) (\($0.role.rawValue))" }.joined(separator: ", ")
+        }
+        return details
+    }
+
+    static func decidedDraft(_ gate: Gate) -> AuditDraft {
+        var details = ["state": gate.state.rawValue, "outcome": gate.outcome?.rawValue ?? "", "reason": gate.reason ?? ""]
+        if gate.failOpen { details["fail_open"] = "true" }
+        let approvals = gate.votes.filter { $0.decision == .approve }.map(\.voter)
+        if !approvals.isEmpty { details["approvals"] = approvals.joined(separator: ", ") }
+        return AuditDraft(at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? "greenlight", action: .gateDecided, gate: gate, details: details)
+    }
+
+    /// SHA-256 of the request's canonical JSON: tells a retried request from a different one under the same key.
+    static func fingerprint(of request: GateRequest) throws -> String {
+        Policy.hash(of: try SQLiteRows.json(request))
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+
+/// Conversions between rows and domain values. Kept in one place so that the column list and the decoding agree.
+enum SQLiteRows {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static let decoder = JSONDecoder()
+
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try decoder.decode(T.self, from: Data(text.utf8))
+    }
+
+    /// Reads a gate and its votes.
+    static func fetchGate(_ db: Database, _ id: GateID) throws -> Gate? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM gate WHERE id = ?", arguments: [id.rawValue]) else { return nil }
+        return try gate(from: row, db: db)
+    }
+
+    static func gate(from row: Row, db: Database) throws -> Gate {
+        let id = GateID(unchecked: row["id"])
+        var gate = Gate(
+            id: id,
+            request: try decode(GateRequest.self, row["request"]),
+            openedBy: row["opened_by"],
+            plan: try decode(GatePlan.self, row["plan"]),
+            createdAt: date(row["created_at"])
+        )
+        gate.state = GateState(rawValue: row["state"]) ?? .pending
+        gate.outcome = (row["outcome"] as String?).flatMap(Outcome.init(rawValue:))
+        gate.deadline = (row["deadline"] as Int64?).map(date)
+        gate.decidedAt = (row["decided_at"] as Int64?).map(date)
+        gate.decidedBy = row["decided_by"]
+        gate.reason = row["reason"]
+        gate.failOpen = row["fail_open"]
+        gate.version = row["version"]
+        gate.votes = try Row.fetchAll(db, sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY at, rowid", arguments: [id.rawValue]).map { vote in
+            Vote(
+                voter: vote["voter"],
+                decision: VoteDecision(rawValue: vote["decision"]) ?? .reject,
+                comment: vote["comment"],
+                at: date(vote["at"]),
+                via: vote["via"]
+            )
+        }
+        return gate
+    }
+
+    static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
+                                  reason, fail_open, version, request, plan, idempotency_key, request_fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                gate.id.rawValue, gate.state.rawValue, gate.outcome?.rawValue, gate.request.service, gate.request.environment,
+                gate.openedBy, millis(gate.createdAt), gate.deadline.map(millis), gate.decidedAt.map(millis), gate.decidedBy,
+                gate.reason, gate.failOpen, gate.version, try json(gate.request), try json(gate.plan), idempotencyKey, fingerprint,
+            ]
+        )
+    }
+
+    /// Writes a changed gate, but only over the version it was read at and only while it is pending. Returns whether
+    /// the row was updated: `false` means someone else changed it first, and the caller's transaction must not go on.
+    static func update(_ gate: Gate, from previousVersion: Int, db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE gate SET state = ?, outcome = ?, decided_at = ?, decided_by = ?, reason = ?, fail_open = ?, version = ?
+                WHERE id = ? AND state = 'pending' AND version = ?
+                """,
+            arguments: [
+                gate.state.rawValue, gate.outcome?.rawValue, gate.decidedAt.map(millis), gate.decidedBy, gate.reason, gate.failOpen,
+                gate.version, gate.id.rawValue, previousVersion,
+            ]
+        )
+        return db.changesCount == 1
+    }
+
+    static func insert(_ vote: Vote, gate id: GateID, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, millis(vote.at), vote.via]
+        )
+    }
+
+    static func auditEvent(from row: Row) throws -> AuditEvent {
+        AuditEvent(
+            sequence: row["sequence"],
+            at: date(row["at"]),
+            actor: row["actor"],
+            action: row["action"],
+            gateID: row["gate_id"],
+            service: row["service"],
+            environment: row["environment"],
+            artifact: row["artifact"],
+            details: try decode([String: String].self, row["details"]),
+            previousHash: row["previous_hash"],
+            hash: row["hash"]
+        )
+    }
+
+    static func token(from row: Row) throws -> AccessToken {
+        guard let kind = TokenKind(rawValue: row["kind"]) else {
+            throw StoreError.corruptRow("token '\(row["name"] as String)' has unknown kind '\(row["kind"] as String)'")
+        }
+        return AccessToken(
+            name: row["name"],
+            kind: kind,
+            user: row["user"],
+            services: try decode([String].self, row["services"]),
+            environments: try decode([String].self, row["environments"]),
+            createdAt: date(row["created_at"])
+        )
+    }
+}

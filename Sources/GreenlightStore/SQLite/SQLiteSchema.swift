@@ -1,0 +1,84 @@
+import GRDB
+
+/// The SQLite schema, as a sequence of migrations. Never edit a migration that has shipped: add a new one.
+///
+/// Instants are stored as integer milliseconds since 1970 (UTC), so that comparisons in SQL are plain integer
+/// comparisons and the same columns carry over to PostgreSQL as `bigint`.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: gates, votes, tokens, audit chain") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE gate (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'timed_out', 'cancelled')),
+                        outcome TEXT,
+                        service TEXT NOT NULL,
+                        environment TEXT NOT NULL,
+                        opened_by TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        deadline INTEGER,
+                        decided_at INTEGER,
+                        decided_by TEXT,
+                        reason TEXT,
+                        fail_open INTEGER NOT NULL DEFAULT 0,
+                        version INTEGER NOT NULL,
+                        request TEXT NOT NULL,          -- GateRequest as JSON: the pipeline's claimed facts
+                        plan TEXT NOT NULL,             -- GatePlan as JSON: the policy frozen for this gate
+                        idempotency_key TEXT,
+                        request_fingerprint TEXT NOT NULL
+                    );
+                    -- A pipeline's Idempotency-Key names one gate.
+                    CREATE UNIQUE INDEX gate_idempotency ON gate(opened_by, idempotency_key) WHERE idempotency_key IS NOT NULL;
+                    -- The deadline timer reads the earliest pending deadline.
+                    CREATE INDEX gate_pending_deadline ON gate(deadline) WHERE state = 'pending';
+
+                    CREATE TABLE vote (
+                        gate_id TEXT NOT NULL REFERENCES gate(id),
+                        voter TEXT NOT NULL,
+                        decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+                        comment TEXT,
+                        at INTEGER NOT NULL,
+                        via TEXT NOT NULL,
+                        PRIMARY KEY (gate_id, voter)    -- a person votes once per gate, whatever the races
+                    );
+
+                    CREATE TABLE token (
+                        secret_hash TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL UNIQUE,
+                        kind TEXT NOT NULL CHECK (kind IN ('pipeline', 'approver', 'auditor')),
+                        user TEXT,
+                        services TEXT NOT NULL,         -- JSON array; empty means any
+                        environments TEXT NOT NULL,     -- JSON array; empty means any
+                        created_at INTEGER NOT NULL
+                    );
+
+                    CREATE TABLE audit_event (
+                        sequence INTEGER PRIMARY KEY NOT NULL,
+                        at INTEGER NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        gate_id TEXT,
+                        service TEXT,
+                        environment TEXT,
+                        artifact TEXT,
+                        details TEXT NOT NULL,          -- JSON object of strings
+                        previous_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_event_gate ON audit_event(gate_id);
+                    CREATE INDEX audit_event_at ON audit_event(at);
+
+                    -- The chain's head, kept apart from the events so that cutting events off the end is detected.
+                    CREATE TABLE audit_head (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        sequence INTEGER NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,30 @@
+import GreenlightCore
+
+/// What the store refuses to do, each with a message a person can act on.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    case gateNotFound(GateID)
+    /// The idempotency key was used before for a different request; the first gate is named.
+    case idempotencyKeyReused(GateID)
+    case tokenNameTaken(String)
+    case unsupportedDatabase(String)
+    case invalidDatabaseURL(String)
+    /// A row does not hold what the schema promises: the database was edited by hand.
+    case corruptRow(String)
+
+    public var description: String {
+        switch self {
+        case .gateNotFound(let id):
+            "no gate \(id)"
+        case .idempotencyKeyReused(let id):
+            "this Idempotency-Key already opened gate \(id) for a different request; use a new key for a new request"
+        case .tokenNameTaken(let name):
+            "a token named '\(name)' already exists; choose another --name"
+        case .unsupportedDatabase(let url):
+            "'\(url)': PostgreSQL support arrives in a later version; use sqlite:///path or a file path"
+        case .invalidDatabaseURL(let url):
+            "'\(url)' is not a database URL; use sqlite:///path/to/greenlight.db or a plain file path"
+        case .corruptRow(let what):
+            "the database holds a row it cannot read (\(what)); restore it from a backup"
+        }
+    }
+}
