@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightServer
+import GreenlightStore
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Greenlight server.",
+        discussion: """
+            With no options: the SQLite database ./greenlight.db, the built-in policy (every environment needs one
+            approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and
+            http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The policy file (greenlight.yaml). Without it, the built-in policy.", valueName: "file"))
+    var config: String?
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on; 0 picks a free one.")
+    var port = 8080
+
+    @Option(help: ArgumentHelp("The URL people use to reach this server, for gate links (default: http://host:port).", valueName: "url"))
+    var publicURL: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "greenlight")
+        let policy = try PolicyFile.load(config)
+        let location = try database.location()
+        let store: any GateStore
+        do {
+            store = try location.openStore()
+        } catch {
+            throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
+        }
+        let clock = SystemWallClock()
+        try await store.record(
+            AuditDraft(at: clock.now(), actor: "greenlight", action: .policyLoaded, details: ["source": policy.source, "policy_hash": policy.hash])
+        )
+        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock)
+        let settings = ServerSettings(host: host, port: port, publicURL: publicURL)
+        let databaseArgument = database.database.map { " --database \($0)" } ?? ""
+        let group = GreenlightApplication.services(gatekeeper: gatekeeper, settings: settings, logger: logger) { url in
+            // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
+            FileHandle.standardOutput.write(
+                Data(
+                """
+                Greenlight is listening on \(url)
+                  database: \(location)
+                  policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")
+                Create tokens (each printed once, stored hashed):
+                  greenlight token create --name ci --kind pipeline\(databaseArgument)
+                  greenlight token create --name admin --kind approver --user admin\(databaseArgument)
+                  greenlight token create --name auditor --kind auditor\(databaseArgument)
+
+                """.utf8)
+            )
+        }
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

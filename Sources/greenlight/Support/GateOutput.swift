@@ -1,0 +1,29 @@
+import Foundation
+import GreenlightClient
+import GreenlightCore
+
+/// How the CLI describes a gate to a person.
+enum GateOutput {
+    /// One line: the decision, who made it, when, and the gate URL.
+    static func decision(_ gate: GateResource) -> String {
+        let state = gate.state.rawValue.replacingOccurrences(of: "_", with: " ")
+        let by = gate.decidedBy.map { " by \($0)" } ?? ""
+        let at = gate.decidedAt.map { " at \($0)" } ?? ""
+        let reason = gate.reason.map { " — \($0)" } ?? ""
+        return "\(gate.id) \(state)\(by)\(at)\(reason)\n\(gate.url)"
+    }
+
+    /// What a pending gate still needs: "1 of 2 from platform-leads (approved so far: alice)".
+    static func needs(_ gate: GateResource) -> String {
+        gate.requirements.map { requirement in
+            let sofar = requirement.approvals.isEmpty ? "" : " (approved so far: \(requirement.approvals.joined(separator: ", ")))"
+            return "\(requirement.count - min(requirement.count, requirement.approvals.count)) of \(requirement.count) from \(requirement.group)\(sofar)"
+        }.joined(separator: "; ")
+    }
+
+    static func json(_ gate: GateResource) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(gate), as: UTF8.self)) ?? "{}"
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import GreenlightClient
+import GreenlightCore
+import GreenlightStore
+
+/// `--server` and `--token`, falling back to `GREENLIGHT_SERVER` and `GREENLIGHT_TOKEN`.
+struct ServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The Greenlight server's URL (or GREENLIGHT_SERVER).", valueName: "url"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("Your token (or GREENLIGHT_TOKEN). Prefer the variable: flags show up in process lists.", valueName: "token"))
+    var token: String?
+
+    var resolvedServer: String {
+        server ?? ProcessInfo.processInfo.environment["GREENLIGHT_SERVER"] ?? "http://127.0.0.1:8080"
+    }
+
+    func client() throws -> GreenlightClient {
+        guard let token = token ?? ProcessInfo.processInfo.environment["GREENLIGHT_TOKEN"], !token.isEmpty else {
+            throw ValidationError("no token: set GREENLIGHT_TOKEN or pass --token (create one with 'greenlight token create')")
+        }
+        return GreenlightClient(server: resolvedServer, token: token)
+    }
+}
+
+/// `--database`, falling back to `GREENLIGHT_DATABASE_URL`, then `./greenlight.db`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("sqlite:///path, or a file path (or GREENLIGHT_DATABASE_URL). Default: ./greenlight.db.", valueName: "url"))
+    var database: String?
+
+    func location() throws -> DatabaseLocation {
+        guard let text = database ?? ProcessInfo.processInfo.environment["GREENLIGHT_DATABASE_URL"] else { return .defaultLocation }
+        do {
+            return try DatabaseLocation(parsing: text)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// `--max-wait`: how long to block at most, as a policy-style duration.
+struct MaxWait: ExpressibleByArgument {
+    let duration: Duration
+
+    init?(argument: String) {
+        guard let parsed = PolicyDurationArgument.parse(argument) else { return nil }
+        duration = .seconds(parsed)
+    }
+
+    static var defaultValueDescription: String { "no limit" }
+}
+
+enum PolicyDurationArgument {
+    static func parse(_ text: String) -> Double? {
+        if let seconds = Double(text), seconds >= 0 { return seconds }
+        return PolicyDuration(parsing: text)?.seconds
+    }
+}
