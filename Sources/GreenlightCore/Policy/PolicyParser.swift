@@ -138,8 +138,11 @@ extension PolicyParser {
         func syntaxError(_ error: any Error) -> PolicyDiagnostic {
             if let yamlError = error as? YamlError {
                 switch yamlError {
-                case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
                     return PolicyDiagnostic(file: file, line: mark.line, key: "", message: "not valid YAML: \(problem)")
+                case .duplicatedKeysInMapping(let duplicates, let context):
+                    let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                    return PolicyDiagnostic(file: file, line: context.mark.line, key: "", message: "\(keys) appears twice in one mapping; keep one")
                 default: break
                 }
             }
@@ -154,20 +157,14 @@ extension PolicyParser {
                 error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(describe(node))")
                 return nil
             }
+            // Yams itself refuses a key that appears twice in one mapping (see `syntaxError`).
             var entries: [(String, Node, Int?)] = []
-            var lines: [String: Int] = [:]
             for (keyNode, value) in mapping {
                 guard case .scalar(let key) = keyNode else {
                     error(line: keyNode.mark?.line, key: path, "keys must be plain names")
                     continue
                 }
-                let line = keyNode.mark?.line
-                if let earlier = lines[key.string] {
-                    error(line: line, key: join(path, key.string), "appears twice (first on line \(earlier)); keep one")
-                    continue
-                }
-                lines[key.string] = line ?? 0
-                entries.append((key.string, value, line))
+                entries.append((key.string, value, keyNode.mark?.line))
             }
             return Fields(entries: entries, line: node.mark?.line)
         }
@@ -229,7 +226,7 @@ extension PolicyParser {
 
             if let require = fields["require"] {
                 rule.require = approvalRules(require.node, at: "\(path).require", groups: groups)
-                if rule.require?.isEmpty == true, rule.gated != false {
+                if case .sequence(let items) = require.node, items.isEmpty, rule.gated != false {
                     error(line: require.line, key: "\(path).require", "is empty; name at least one group, or write 'gate: none'")
                 }
             }

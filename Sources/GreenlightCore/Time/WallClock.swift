@@ -38,6 +38,15 @@ public final class ManualWallClock: WallClock {
         var now: Date
         var sleepers: [UInt64: Sleeper] = [:]
         var nextID: UInt64 = 0
+        /// Tests waiting for a number of sleepers: resumed when that many are asleep.
+        var sleeperWatchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+        mutating func dueWatchers() -> [CheckedContinuation<Void, Never>] {
+            let count = sleepers.count
+            let due = sleeperWatchers.filter { $0.count <= count }.map(\.continuation)
+            sleeperWatchers.removeAll { $0.count <= count }
+            return due
+        }
     }
 
     private let state: Mutex<State>
@@ -60,8 +69,21 @@ public final class ManualWallClock: WallClock {
         for sleeper in due { sleeper.continuation.resume() }
     }
 
-    /// How many tasks are asleep on this clock (lets a test wait until a worker has gone to sleep).
+    /// How many tasks are asleep on this clock.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Returns once at least `count` tasks are asleep on this clock: lets a test advance time only after the worker
+    /// it is testing has gone to sleep.
+    public func waitForSleepers(_ count: Int = 1) async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.sleepers.count >= count { return true }
+                state.sleeperWatchers.append((count, continuation))
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
 
     public func sleep(until date: Date) async throws {
         let id = state.withLock { state -> UInt64 in
@@ -70,11 +92,12 @@ public final class ManualWallClock: WallClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if date <= state.now || Task.isCancelled { return true }
+                let (resumeNow, watchers) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    if date <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(date: date, continuation: continuation)
-                    return false
+                    return (false, state.dueWatchers())
                 }
+                for watcher in watchers { watcher.resume() }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
