@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Testing
+
+/// Each test edits the database behind the store's back, as someone with file access could, and checks that
+/// verification names the first bad event.
+@Suite("Audit chain tampering")
+struct AuditTamperingTests {
+    /// A store with 6 events: opened, 2 votes, a decision, a second gate opened, a refusal.
+    private func populated() async throws -> TemporaryStore {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate()
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
+        let second = StoreFixtures.gate()
+        _ = try await fixture.store.open(second, idempotencyKey: nil)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("mallory"), on: second.id)
+        #expect(try await fixture.store.verifyAudit() == .intact(events: 6, headHash: try await headHash(fixture)))
+        return fixture
+    }
+
+    private func headHash(_ fixture: TemporaryStore) async throws -> String {
+        try await DatabaseQueue(path: fixture.path).read { db in try String.fetchOne(db, sql: "SELECT hash FROM audit_head") ?? "" }
+    }
+
+    private func tamper(_ fixture: TemporaryStore, _ sql: String) throws {
+        try DatabaseQueue(path: fixture.path).write { db in try db.execute(sql: sql) }
+    }
+
+    private func brokenAt(_ fixture: TemporaryStore) async throws -> Int64? {
+        if case .broken(let sequence, _) = try await fixture.store.verifyAudit() { return sequence }
+        return nil
+    }
+
+    @Test("an edited actor is caught at that event")
+    func edited() async throws {
+        let fixture = try await populated()
+        try tamper(fixture, "UPDATE audit_event SET actor = 'carol' WHERE sequence = 2")
+        #expect(try await brokenAt(fixture) == 2)
+    }
+
+    @Test("edited details are caught")
+    func editedDetails() async throws {
+        let fixture = try await populated()
+        try tamper(fixture, #"UPDATE audit_event SET details = '{"decision":"reject","via":"api"}' WHERE sequence = 3"#)
+        #expect(try await brokenAt(fixture) == 3)
+    }
+
+    @Test("an edit that recomputes the event's own hash is still caught by the next link")
+    func rehashed() async throws {
+        let fixture = try await populated()
+        let queue = try DatabaseQueue(path: fixture.path)
+        let events = try await fixture.store.auditEvents(AuditQuery(gateID: nil))
+        var forged = events[1]
+        forged.actor = "carol"
+        forged.hash = AuditChain.hash(of: forged)
+        try await queue.write { [forged] db in
+            try db.execute(sql: "UPDATE audit_event SET actor = ?, hash = ? WHERE sequence = 2", arguments: [forged.actor, forged.hash])
+        }
+        #expect(try await brokenAt(fixture) == 3)
+    }
+
+    @Test("a removed event is caught where the gap is")
+    func removed() async throws {
+        let fixture = try await populated()
+        try tamper(fixture, "DELETE FROM audit_event WHERE sequence = 3")
+        #expect(try await brokenAt(fixture) == 4)
+    }
+
+    @Test("events cut off the end are caught by the recorded head")
+    func truncated() async throws {
+        let fixture = try await populated()
+        try tamper(fixture, "DELETE FROM audit_event WHERE sequence >= 5")
+        #expect(try await brokenAt(fixture) == 5)
+    }
+
+    @Test("two events swapped are caught")
+    func reordered() async throws {
+        let fixture = try await populated()
+        try tamper(
+            fixture,
+            """
+            UPDATE audit_event SET sequence = -1 WHERE sequence = 2;
+            UPDATE audit_event SET sequence = 2 WHERE sequence = 3;
+            UPDATE audit_event SET sequence = 3 WHERE sequence = -1;
+            """
+        )
+        #expect(try await brokenAt(fixture) == 2)
+    }
+
+    @Test("the canonical encoding is stable: a known event has a known hash")
+    func knownVector() {
+        let draft = AuditDraft(
+            at: Date(timeIntervalSince1970: 1_800_000_000), actor: "alice", action: .voteRecorded, gateID: "g_aaaaaaaaaaaaaaaaaaaa",
+            service: "shop", environment: "production", artifact: "shop@sha256:abc", details: ["decision": "approve", "note": "ünïcode \"q\"\n"]
+        )
+        let event = AuditChain.link(draft, sequence: 1, previousHash: AuditChain.genesisHash)
+        let canonical = String(decoding: AuditChain.canonicalBytes(of: event), as: UTF8.self)
+        #expect(
+            canonical
+                == #"{"action":"vote.recorded","actor":"alice","artifact":"shop@sha256:abc","at":"2027-01-15T08:00:00.000Z","details":{"decision":"approve","note":"ünïcode \"q\"\n"},"environment":"production","gate_id":"g_aaaaaaaaaaaaaaaaaaaa","sequence":1,"service":"shop"}"#
+        )
+        #expect(event.hash.count == 64)
+        #expect(AuditChain.hash(of: event) == event.hash)
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Testing
+
+@Suite("SQLite gate store")
+struct SQLiteGateStoreTests {
+    @Test("a gate reads back as it was stored, with its plan and claimed facts")
+    func roundTrip() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate()
+        #expect(try await fixture.store.open(gate, idempotencyKey: nil) == .created(gate))
+        #expect(try await fixture.store.gate(gate.id) == gate)
+        #expect(try await fixture.store.gate(.generate()) == nil)
+    }
+
+    @Test("the same Idempotency-Key returns the same gate; with a different request it is refused")
+    func idempotency() async throws {
+        let fixture = try TemporaryStore()
+        let first = StoreFixtures.gate()
+        #expect(try await fixture.store.open(first, idempotencyKey: "run-42") == .created(first))
+        var retry = first
+        retry.id = .generate()
+        #expect(try await fixture.store.open(retry, idempotencyKey: "run-42") == .replayed(first))
+        let other = StoreFixtures.gate(commit: "fedcba9876543210")
+        await #expect(throws: StoreError.idempotencyKeyReused(first.id)) { try await fixture.store.open(other, idempotencyKey: "run-42") }
+        let opened = try await fixture.store.auditEvents(AuditQuery(action: AuditAction.gateOpened.rawValue))
+        #expect(opened.count == 1)
+    }
+
+    @Test("a vote that completes the quorum decides the gate, with vote and decision in the audit log")
+    func quorum() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate()
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        guard case .recorded(let pending) = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id) else {
+            Issue.record("alice's vote was refused")
+            return
+        }
+        #expect(pending.state == .pending)
+        guard case .recorded(let approved) = try await fixture.store.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id) else {
+            Issue.record("bob's vote was refused")
+            return
+        }
+        #expect(approved.state == .approved)
+        #expect(try await fixture.store.gate(gate.id) == approved)
+        let actions = try await fixture.store.auditEvents(AuditQuery(gateID: gate.id.rawValue)).map(\.action)
+        #expect(actions == ["gate.opened", "vote.recorded", "vote.recorded", "gate.decided"])
+    }
+
+    @Test("a refused vote changes nothing but is an audit event")
+    func refusal() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate(exclusions: [Exclusion(identity: "alice", role: .author)])
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        let change = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        #expect(change == .refused(.separationOfDuties(person: "alice", role: .author), gate))
+        #expect(try await fixture.store.gate(gate.id) == gate)
+        let refused = try #require(try await fixture.store.auditEvents(AuditQuery(action: "vote.refused")).first)
+        #expect(refused.actor == "alice")
+        #expect(refused.details["reason"] == "separation_of_duties")
+        #expect(refused.gateID == gate.id.rawValue)
+    }
+
+    @Test("many approvers racing on one gate: exactly one decision, exactly the quorum's votes")
+    func racingVotes() async throws {
+        let fixture = try TemporaryStore()
+        let people = (1...40).map { "person\($0)" }
+        let gate = StoreFixtures.gate(members: people, count: 3)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        let store = fixture.store
+        let results = await withTaskGroup(of: GateChange?.self) { group in
+            for person in people {
+                // Each click delivered twice, as a retried Slack delivery would be.
+                for _ in 0..<2 {
+                    group.addTask { try? await store.castVote(StoreFixtures.vote(person), on: gate.id) }
+                }
+            }
+            return await group.reduce(into: [GateChange?]()) { $0.append($1) }
+        }
+        let recorded = results.compactMap { change -> Gate? in
+            if case .recorded(let gate) = change { return gate }
+            return nil
+        }
+        #expect(recorded.count == 3)
+        #expect(recorded.filter { $0.state == .approved }.count == 1)
+        let final = try #require(try await store.gate(gate.id))
+        #expect(final.state == .approved)
+        #expect(final.votes.count == 3)
+        #expect(try await store.auditEvents(AuditQuery(action: "gate.decided")).count == 1)
+        #expect(try await store.verifyAudit().isIntact)
+    }
+
+    @Test("two stores on one file (two processes) racing: one decision, and the chain stays whole")
+    func twoWriters() async throws {
+        let fixture = try TemporaryStore()
+        let second = try SQLiteGateStore(path: fixture.path)
+        let gate = StoreFixtures.gate(members: ["alice", "bob"], count: 1)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        async let viaFirst = fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        async let viaSecond = second.castVote(StoreFixtures.vote("bob", .reject), on: gate.id)
+        let changes = try await [viaFirst, viaSecond]
+        let decided = changes.filter {
+            if case .recorded(let gate) = $0 { return gate.state.isDecided }
+            return false
+        }
+        #expect(decided.count == 1)
+        #expect(try await second.auditEvents(AuditQuery(action: "gate.decided")).count == 1)
+        #expect(try await second.verifyAudit().isIntact)
+    }
+
+    @Test("a gate past its deadline is decided by on_timeout; one before it is left alone")
+    func deadlines() async throws {
+        let fixture = try TemporaryStore()
+        let soon = StoreFixtures.gate(timeout: 60)
+        let later = StoreFixtures.gate(timeout: 3_600, onTimeout: .approve)
+        _ = try await fixture.store.open(soon, idempotencyKey: nil)
+        _ = try await fixture.store.open(later, idempotencyKey: nil)
+        #expect(try await fixture.store.nextDeadline() == soon.deadline)
+
+        #expect(try await fixture.store.decideExpiredGates(at: StoreFixtures.start.addingTimeInterval(59)).isEmpty)
+        let decided = try await fixture.store.decideExpiredGates(at: StoreFixtures.start.addingTimeInterval(60))
+        #expect(decided.map(\.id) == [soon.id])
+        #expect(decided.first?.state == .timedOut)
+        #expect(decided.first?.outcome == .rejected)
+        #expect(try await fixture.store.nextDeadline() == later.deadline)
+
+        let failOpen = try await fixture.store.decideExpiredGates(at: StoreFixtures.start.addingTimeInterval(7_200))
+        #expect(failOpen.first?.outcome == .approved)
+        #expect(failOpen.first?.failOpen == true)
+        let event = try #require(try await fixture.store.auditEvents(AuditQuery(gateID: later.id.rawValue, action: "gate.decided")).first)
+        #expect(event.details["fail_open"] == "true")
+        #expect(try await fixture.store.nextDeadline() == nil)
+    }
+
+    @Test("changes are published after they commit")
+    func changeFeed() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate(count: 1)
+        let changes = fixture.store.changes.subscribe(to: gate.id)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        var iterator = changes.makeAsyncIterator()
+        #expect(await iterator.next()?.state == .pending)
+        let decided = await iterator.next()
+        #expect(decided?.state == .approved)
+        #expect(try await fixture.store.gate(gate.id) == decided)
+    }
+
+    @Test("tokens are found by the hash of their secret, and names are unique")
+    func tokens() async throws {
+        let fixture = try TemporaryStore()
+        let token = AccessToken(name: "ci", kind: .pipeline, services: ["shop"], environments: ["production"], createdAt: StoreFixtures.start)
+        try await fixture.store.createToken(token, secretHash: TokenSecret.hash("glt_secret"))
+        #expect(try await fixture.store.token(secretHash: TokenSecret.hash("glt_secret")) == token)
+        #expect(try await fixture.store.token(secretHash: TokenSecret.hash("glt_other")) == nil)
+        await #expect(throws: StoreError.tokenNameTaken("ci")) {
+            try await fixture.store.createToken(token, secretHash: TokenSecret.hash("glt_another"))
+        }
+        let stored = try await DatabaseQueue(path: fixture.path).read { db in try String.fetchAll(db, sql: "SELECT secret_hash FROM token") }
+        #expect(stored == [TokenSecret.hash("glt_secret")])
+    }
+
+    @Test("audit queries filter by service, environment, actor and time")
+    func auditFilters() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate(count: 1)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("alice", offset: 100), on: gate.id)
+        #expect(try await fixture.store.auditEvents(AuditQuery(actor: "alice")).map(\.action) == ["vote.recorded", "gate.decided"])
+        #expect(try await fixture.store.auditEvents(AuditQuery(service: "shop", environment: "production")).count == 3)
+        #expect(try await fixture.store.auditEvents(AuditQuery(service: "other")).isEmpty)
+        let since = StoreFixtures.start.addingTimeInterval(50)
+        #expect(try await fixture.store.auditEvents(AuditQuery(since: since)).count == 2)
+        #expect(try await fixture.store.auditEvents(AuditQuery(until: since)).count == 1)
+        #expect(try await fixture.store.auditEvents(AuditQuery(after: 1, limit: 1)).map(\.sequence) == [2])
+    }
+}
