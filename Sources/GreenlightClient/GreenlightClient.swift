@@ -13,11 +13,27 @@ public struct GreenlightClient: Sendable {
     /// - Parameters:
     ///   - server: the base URL, such as `http://127.0.0.1:8080`.
     ///   - token: the bearer token.
-    ///   - http: the HTTP client to use; the shared one by default.
-    public init(server: String, token: String?, http: HTTPClient = .shared) {
+    ///   - http: the HTTP client to use; ``standardHTTPClient`` by default.
+    public init(server: String, token: String?, http: HTTPClient = GreenlightClient.standardHTTPClient) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.token = token
         self.http = http
+    }
+
+    /// An HTTP client that fails fast when the server cannot be reached, lives as long as the process, and so needs
+    /// no shutdown.
+    public static let standardHTTPClient = makeHTTPClient()
+
+    /// An HTTP client configured for Greenlight: connection failures are reported at once (this client's own loops
+    /// retry with backoff and tell the user), and connecting gives up after 5 seconds.
+    ///
+    /// The caller owns the client and must shut it down.
+    public static func makeHTTPClient(connectionsPerHost: Int = 8) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// Opens a gate. `idempotencyKey` makes a retry (by this call, or by a re-run of the pipeline step) return the
@@ -80,7 +96,7 @@ public struct GreenlightClient: Sendable {
                 if let lastSeen { return lastSeen }
                 throw lastError ?? .unreachable("no answer before --max-wait ended")
             }
-            let wait = remaining.map { min(pollSeconds, max(0, Int($0.components.seconds))) } ?? pollSeconds
+            let wait = remaining.map { min(pollSeconds, max(0, Int(Self.seconds($0).rounded(.up)))) } ?? pollSeconds
             do {
                 let gate = try await self.gate(id, wait: wait)
                 lastSeen = gate
@@ -89,11 +105,15 @@ public struct GreenlightClient: Sendable {
             } catch let error where error.isRetryable {
                 lastError = error
                 var delay = backoff.next()
-                if let remaining { delay = min(delay, max(0, Double(remaining.components.seconds))) }
+                if let giveUp { delay = min(delay, max(0, Self.seconds(clock.now.duration(to: giveUp)))) }
                 onRetry(error, delay)
                 try? await Task.sleep(for: .seconds(delay))
             }
         }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     // MARK: Transport

@@ -24,8 +24,10 @@ struct WaitCommand: AsyncParsableCommand {
     }
 
     static func block(on id: String, client: GreenlightClient, maxWait: MaxWait?, json: Bool, first: GateResource?) async throws {
-        if let first, !first.state.isDecided {
-            printError("waiting for gate \(first.id): needs \(GateOutput.needs(first)) — \(first.url)")
+        if let first {
+            if !first.state.isDecided { printError("waiting for gate \(first.id): needs \(GateOutput.needs(first)) — \(first.url)") }
+        } else {
+            printError("waiting for gate \(id) at \(client.server)")
         }
         let gate: GateResource
         do {

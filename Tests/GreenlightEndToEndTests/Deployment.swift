@@ -1,0 +1,106 @@
+import Foundation
+import GreenlightCore
+import Testing
+
+/// One Greenlight installation for an end-to-end test: a database, a policy file, tokens, and the server process.
+final class Deployment: @unchecked Sendable {
+    static let policy = """
+        version: 1
+        groups:
+          leads: { members: [alice, bob, carol] }
+        environments:
+          production:
+            require: [ { group: leads, count: 2 } ]
+            timeout: 4h
+          quick:
+            require: [ { group: leads, count: 1 } ]
+            timeout: 2s
+        default: { require: [ { group: leads, count: 1 } ], timeout: 4h }
+        """
+
+    let directory: URL
+    let database: String
+    let config: String
+    let port: Int
+    var server: RunningCommand?
+    private(set) var tokens: [String: String] = [:]
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        database = directory.appendingPathComponent("greenlight.db").path
+        config = directory.appendingPathComponent("greenlight.yaml").path
+        try Self.policy.write(toFile: config, atomically: true, encoding: .utf8)
+        port = try FreePort.find()
+        for (name, kind, user) in [("ci", "pipeline", nil), ("alice", "approver", "alice"), ("bob", "approver", "bob"), ("carol", "approver", "carol")] {
+            var arguments = ["token", "create", "--name", name, "--kind", kind, "--database", database]
+            if let user { arguments += ["--user", user] }
+            let created = try await RunningCommand(arguments).finished()
+            try #require(created.status == 0, "token create failed: \(created.output)")
+            tokens[name] = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    deinit {
+        server?.signal(SIGKILL)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Starts `greenlight serve` and returns once it listens.
+    @discardableResult
+    func start() async throws -> RunningCommand {
+        let server = try RunningCommand(["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", "warning"])
+        self.server = server
+        let banner = await server.line(containing: "listening on")
+        if banner == nil {
+            Issue.record("the server did not start: \(await server.finished().output)")
+        }
+        return server
+    }
+
+    /// Runs a client command as `token`'s holder against this server.
+    func cli(_ arguments: [String], as token: String) throws -> RunningCommand {
+        try RunningCommand(arguments, environment: ["GREENLIGHT_SERVER": url, "GREENLIGHT_TOKEN": tokens[token] ?? token])
+    }
+
+    /// Runs a client command to the end.
+    func run(_ arguments: [String], as token: String) async throws -> RunningCommand.Finished {
+        try await cli(arguments, as: token).finished()
+    }
+
+    /// Opens a gate with `request` (no --wait) and returns it.
+    func open(environment: String) async throws -> GateResource {
+        let result = try await run(
+            ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"], as: "ci"
+        )
+        try #require(result.status == 0, "request failed: \(result.output)")
+        return try JSONDecoder().decode(GateResource.self, from: Data(result.stdout.utf8))
+    }
+
+    /// The gate id in a line like "waiting for gate g_…: needs …".
+    static func gateID(in line: String?) -> String? {
+        guard let line, let range = line.range(of: #"g_[a-z2-7]{20}"#, options: .regularExpression) else { return nil }
+        return String(line[range])
+    }
+}
+
+/// A TCP port nobody listens on right now, so that a restarted server can come back on the same address.
+enum FreePort {
+    static func find() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import GRDB
+import GreenlightCore
+import Testing
+
+/// The real `greenlight` binary: a server process, and pipelines and people as CLI processes.
+@Suite("End to end", .timeLimit(.minutes(2)))
+struct EndToEndTests {
+    @Test("request --wait blocks until two approvals, then exits 0")
+    func approved() async throws {
+        let deployment = try await Deployment()
+        try await deployment.start()
+        let request = try deployment.cli(
+            ["request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+        )
+        let id = try #require(Deployment.gateID(in: await request.line(containing: "waiting for gate")))
+        let first = try await deployment.run(["approve", id, "--comment", "looks right"], as: "alice")
+        #expect(first.status == 0)
+        #expect(first.stdout.contains("still needs 1 of 2 from leads (approved so far: alice)"))
+        #expect(try await deployment.run(["approve", id], as: "alice").status == 64, "a repeated vote is refused")
+        #expect(try await deployment.run(["approve", id], as: "bob").status == 0)
+        let result = await request.finished()
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("\(id) approved by bob"))
+        #expect(result.stdout.contains("\(deployment.url)/v1/gates/\(id)"))
+    }
+
+    @Test("a reject makes the waiting pipeline exit 1 with the reason")
+    func rejected() async throws {
+        let deployment = try await Deployment()
+        try await deployment.start()
+        let request = try deployment.cli(
+            ["request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+        )
+        let id = try #require(Deployment.gateID(in: await request.line(containing: "waiting for gate")))
+        #expect(try await deployment.run(["reject", id, "--comment", "not during the sale"], as: "carol").status == 0)
+        let result = await request.finished()
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stdout.contains("rejected by carol"))
+        #expect(result.stdout.contains("not during the sale"))
+    }
+
+    @Test("nobody decides before the deadline: the pipeline exits 2")
+    func timedOut() async throws {
+        let deployment = try await Deployment()
+        try await deployment.start()
+        let result = try await deployment.run(
+            ["request", "--service", "shop", "--env", "quick", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+        )
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.stdout.contains("timed out by greenlight"))
+    }
+
+    @Test("SIGKILL while a gate is pending: the waiting CLI reconnects and gets the decision; an overdue deadline fires on start")
+    func crashAndRestart() async throws {
+        let deployment = try await Deployment()
+        let first = try await deployment.start()
+        let pending = try await deployment.open(environment: "production")
+        let overdue = try await deployment.open(environment: "quick")
+        let waiting = try deployment.cli(["wait", pending.id], as: "ci")
+        _ = await waiting.line(containing: "waiting for gate")
+
+        first.signal(SIGKILL)
+        #expect(await first.finished().status != 0)
+        _ = await waiting.line(containing: "reconnecting in")
+
+        // Let the quick gate's deadline pass while the server is down.
+        let deadline = try #require(overdue.deadline.flatMap(Timestamp.parse))
+        let remaining = deadline.timeIntervalSinceNow
+        if remaining > 0 { try await Task.sleep(for: .milliseconds(Int(remaining * 1000) + 50)) }
+
+        let restartedAt = Date()
+        try await deployment.start()
+        let timedOut = try await deployment.run(["wait", overdue.id, "--json"], as: "ci")
+        #expect(timedOut.status == 2, "\(timedOut.output)")
+        let decided = try JSONDecoder().decode(GateResource.self, from: Data(timedOut.stdout.utf8))
+        let decidedAt = try #require(decided.decidedAt.flatMap(Timestamp.parse))
+        #expect(decidedAt.timeIntervalSince(restartedAt) < 2, "decided \(decidedAt.timeIntervalSince(restartedAt))s after the restart")
+
+        #expect(try await deployment.run(["approve", pending.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["approve", pending.id], as: "carol").status == 0)
+        let result = await waiting.finished()
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("approved by carol"))
+    }
+
+    @Test("SIGTERM drains, releases long-polls and exits 0")
+    func gracefulShutdown() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        let waiting = try deployment.cli(["wait", gate.id, "--max-wait", "10m"], as: "ci")
+        _ = await waiting.line(containing: "waiting for gate")
+        let signalled = Date()
+        server.signal(SIGTERM)
+        let stopped = await server.finished()
+        #expect(stopped.status == 0, "\(stopped.output)")
+        #expect(Date().timeIntervalSince(signalled) < 10, "the drain waited out the long-poll")
+        waiting.signal(SIGKILL)
+    }
+
+    @Test("audit verify passes on an intact log and names the first edited event")
+    func tamperedAudit() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["reject", gate.id, "--comment", "no"], as: "bob").status == 0)
+        server.signal(SIGTERM)
+        _ = await server.finished()
+
+        let intact = try await RunningCommand(["audit", "verify", "--database", deployment.database]).finished()
+        #expect(intact.status == 0, "\(intact.output)")
+        #expect(intact.stdout.contains("audit log intact"))
+
+        let queue = try DatabaseQueue(path: deployment.database)
+        let approval = try await queue.read { db in
+            try Int64.fetchOne(db, sql: "SELECT sequence FROM audit_event WHERE action = 'vote.recorded' AND actor = 'alice'")
+        }
+        let sequence = try #require(approval)
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE audit_event SET actor = 'carol' WHERE sequence = ?", arguments: [sequence])
+        }
+        let tampered = try await RunningCommand(["audit", "verify", "--database", deployment.database]).finished()
+        #expect(tampered.status == 1)
+        #expect(tampered.stderr.contains("broken at event \(sequence)"), "\(tampered.output)")
+    }
+
+    @Test("policy check prints file:line errors and exits 64; a good policy exits 0")
+    func policyCheck() async throws {
+        let deployment = try await Deployment()
+        let good = try await RunningCommand(["policy", "check", deployment.config]).finished()
+        #expect(good.status == 0, "\(good.output)")
+        let bad = deployment.directory.appendingPathComponent("bad.yaml").path
+        try "groups:\n  leads: { members: [a] }\ndefault:\n  require: [ { group: lead, count: 1 } ]\n  timeout: 4x\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let result = try await RunningCommand(["policy", "check", bad]).finished()
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("\(bad):4: error: default.require[0].group: group 'lead' does not exist"))
+        #expect(result.stderr.contains("\(bad):5: error: default.timeout"))
+    }
+
+    @Test("client errors: unknown token exits 77, unreachable server 69, bad flags 64")
+    func exitCodes() async throws {
+        let deployment = try await Deployment()
+        try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["wait", gate.id], as: "glt_wrong").status == 77)
+        #expect(try await deployment.run(["approve", gate.id], as: "ci").status == 77)
+        let unreachable = try await RunningCommand(
+            ["wait", gate.id, "--max-wait", "1s"], environment: ["GREENLIGHT_SERVER": "http://127.0.0.1:\(FreePort.find())", "GREENLIGHT_TOKEN": "x"]
+        ).finished()
+        #expect(unreachable.status == 69, "\(unreachable.output)")
+        #expect(try await deployment.run(["request", "--service", "shop"], as: "ci").status == 64)
+        #expect(try await deployment.run(["wait", "g_aaaaaaaaaaaaaaaaaaaa"], as: "ci").status == 64)
+    }
+}
