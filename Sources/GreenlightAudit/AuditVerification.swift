@@ -40,7 +40,8 @@ public struct AuditVerifier: Sendable {
             return false
         }
         if event.previousHash != previousHash {
-            failure = .broken(sequence: event.sequence, problem: "it does not link to event \(event.sequence - 1) (events removed, inserted or reordered)")
+            failure = .broken(
+                sequence: event.sequence, problem: "it does not link to event \(event.sequence - 1) (events removed, inserted or reordered)")
             return false
         }
         if AuditChain.hash(of: event) != event.hash {
@@ -62,7 +63,11 @@ public struct AuditVerifier: Sendable {
         case nil:
             return .broken(sequence: last, problem: "the log has events but no recorded head (the head was removed)")
         case let head? where head.sequence != last || head.hash != previousHash:
-            return .broken(sequence: min(last + 1, head.sequence), problem: "the recorded head is event \(head.sequence), but the log ends at event \(last) (events removed from the end, or the head edited)")
+            return .broken(
+                sequence: min(last + 1, head.sequence),
+                problem:
+                    "the recorded head is event \(head.sequence), but the log ends at event \(last) (events removed from the end, or the head edited)"
+            )
         case _?:
             return .intact(events: last, headHash: previousHash)
         }

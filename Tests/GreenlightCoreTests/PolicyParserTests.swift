@@ -46,13 +46,34 @@ struct PolicyParserTests {
     @Test(
         "each mistake is an error naming the line and the key",
         arguments: [
-            ("default: { require: [ { group: ops, count: 1 } ] }\nenvironments:\n  prod: { gate: none, colour: blue }", 3, "environments.prod.colour", "unknown key"),
-            ("groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: sre, count: 1 } ]", 4, "default.require[0].group", "group 'sre' does not exist"),
-            ("groups:\n  ops: { members: [a, b] }\ndefault:\n  require:\n    - { group: ops, count: 3 }", 5, "default.require[0].count", "3 is more than the 2 member(s)"),
-            ("groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: ops } ]\n  timeout: 4x", 5, "default.timeout", "'4x' is not a duration"),
-            ("groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: ops } ]\n  on_timeout: maybe", 5, "default.on_timeout", "'maybe' is not a timeout action"),
-            ("groups:\n  ops: { members: [a] }\nenvironments:\n  prod:\n    freeze: []\ndefault: { require: [ { group: ops } ] }", 5, "environments.prod.freeze", "not supported by this version"),
-            ("groups:\n  ops: { members: [a] }\ndefault: { require: [ { group: ops } ], gate: none }", 3, "default.gate", "default may not be 'gate: none'"),
+            (
+                "default: { require: [ { group: ops, count: 1 } ] }\nenvironments:\n  prod: { gate: none, colour: blue }", 3,
+                "environments.prod.colour", "unknown key"
+            ),
+            (
+                "groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: sre, count: 1 } ]", 4, "default.require[0].group",
+                "group 'sre' does not exist"
+            ),
+            (
+                "groups:\n  ops: { members: [a, b] }\ndefault:\n  require:\n    - { group: ops, count: 3 }", 5, "default.require[0].count",
+                "3 is more than the 2 member(s)"
+            ),
+            (
+                "groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: ops } ]\n  timeout: 4x", 5, "default.timeout",
+                "'4x' is not a duration"
+            ),
+            (
+                "groups:\n  ops: { members: [a] }\ndefault:\n  require: [ { group: ops } ]\n  on_timeout: maybe", 5, "default.on_timeout",
+                "'maybe' is not a timeout action"
+            ),
+            (
+                "groups:\n  ops: { members: [a] }\nenvironments:\n  prod:\n    freeze: []\ndefault: { require: [ { group: ops } ] }", 5,
+                "environments.prod.freeze", "not supported by this version"
+            ),
+            (
+                "groups:\n  ops: { members: [a] }\ndefault: { require: [ { group: ops } ], gate: none }", 3, "default.gate",
+                "default may not be 'gate: none'"
+            ),
             ("groups:\n  ops: { members: [a] }\n  ops: { members: [b] }\ndefault: { require: [ { group: ops } ] }", 2, "", "'ops' appears twice"),
             ("groups:\n  ops: { members: [a] }\ndefault:\n  require: []", 4, "default.require", "is empty"),
             ("groups:\n  ops: { members: [a] }\nenvironments:\n  prod: { timeout: 1h }\n", 1, "default", "missing"),

@@ -20,10 +20,12 @@ struct RequestValidationTests {
         #expect(fields == ["service", "commit", "run_url", "callback_url"])
     }
 
-    @Test("callbacks to private addresses are refused unless allow-listed", arguments: [
-        "https://localhost/x", "https://127.0.0.1/x", "https://192.168.1.2/x", "https://172.20.0.1/x", "https://169.254.169.254/latest",
-        "https://[::1]/x", "http://hooks.example.com/x", "https://metadata.internal/x",
-    ])
+    @Test(
+        "callbacks to private addresses are refused unless allow-listed",
+        arguments: [
+            "https://localhost/x", "https://127.0.0.1/x", "https://192.168.1.2/x", "https://172.20.0.1/x", "https://169.254.169.254/latest",
+            "https://[::1]/x", "http://hooks.example.com/x", "https://metadata.internal/x",
+        ])
     func privateCallbacks(url: String) {
         #expect(CallbackAddress.problem(with: url) != nil)
     }

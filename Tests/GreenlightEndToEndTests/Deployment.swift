@@ -34,7 +34,9 @@ final class Deployment: @unchecked Sendable {
         config = directory.appendingPathComponent("greenlight.yaml").path
         try Self.policy.write(toFile: config, atomically: true, encoding: .utf8)
         port = try FreePort.find()
-        for (name, kind, user) in [("ci", "pipeline", nil), ("alice", "approver", "alice"), ("bob", "approver", "bob"), ("carol", "approver", "carol")] {
+        for (name, kind, user) in [
+            ("ci", "pipeline", nil), ("alice", "approver", "alice"), ("bob", "approver", "bob"), ("carol", "approver", "carol"),
+        ] {
             var arguments = ["token", "create", "--name", name, "--kind", kind, "--database", database]
             if let user { arguments += ["--user", user] }
             let created = try await RunningCommand(arguments).finished()

@@ -132,7 +132,8 @@ struct EndToEndTests {
         let good = try await RunningCommand(["policy", "check", deployment.config]).finished()
         #expect(good.status == 0, "\(good.output)")
         let bad = deployment.directory.appendingPathComponent("bad.yaml").path
-        try "groups:\n  leads: { members: [a] }\ndefault:\n  require: [ { group: lead, count: 1 } ]\n  timeout: 4x\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        try "groups:\n  leads: { members: [a] }\ndefault:\n  require: [ { group: lead, count: 1 } ]\n  timeout: 4x\n".write(
+            toFile: bad, atomically: true, encoding: .utf8)
         let result = try await RunningCommand(["policy", "check", bad]).finished()
         #expect(result.status == 64)
         #expect(result.stderr.contains("\(bad):4: error: default.require[0].group: group 'lead' does not exist"))

@@ -25,7 +25,8 @@ struct AuditAPITests {
                 let text = try decoder.singleValueContainer().decode(String.self)
                 return Timestamp.parse(text) ?? .distantPast
             }
-            try await client.execute(uri: "/v1/audit?service=shop&environment=production", method: .get, headers: app.headers("auditor")) { response in
+            try await client.execute(uri: "/v1/audit?service=shop&environment=production", method: .get, headers: app.headers("auditor")) {
+                response in
                 #expect(response.status == .ok)
                 let page = try decoder.decode(Page.self, from: Data(response.body.readableBytesView))
                 #expect(page.events.map(\.action) == ["gate.opened", "vote.recorded"])

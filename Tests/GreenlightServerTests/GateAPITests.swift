@@ -23,7 +23,8 @@ struct GateAPITests {
         let app = try await TestGreenlight()
         try await app.test { client in
             for headers: HTTPFields in [[:], [.authorization: "Basic abc"], [.authorization: "Bearer glt_unknown"]] {
-                try await client.execute(uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+                try await client.execute(uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)) {
+                    response in
                     #expect(response.status == .unauthorized)
                     #expect(response.error?.error == "unauthorized")
                 }
@@ -35,7 +36,8 @@ struct GateAPITests {
     func open() async throws {
         let app = try await TestGreenlight()
         try await app.test { client in
-            try await client.execute(uri: "/v1/gates", method: .post, headers: app.headers("ci"), body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+            try await client.execute(uri: "/v1/gates", method: .post, headers: app.headers("ci"), body: TestGreenlight.body(TestGreenlight.gateJSON))
+            { response in
                 #expect(response.status == .created)
                 let gate = try response.decode(GateResource.self)
                 #expect(response.headers[.location] == "https://greenlight.example.com/v1/gates/\(gate.id)")
@@ -55,7 +57,10 @@ struct GateAPITests {
                 #expect(commit.claimedBy == "pipeline:ci")
                 #expect(gate.policyHash == app.gatekeeper.policy.hash)
                 let raw = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
-                for field in ["id", "state", "service", "environment", "artifact", "commit", "tier", "requirements", "votes", "deadline", "decided_at", "decided_by", "reason", "policy_hash", "url", "facts"] {
+                for field in [
+                    "id", "state", "service", "environment", "artifact", "commit", "tier", "requirements", "votes", "deadline", "decided_at",
+                    "decided_by", "reason", "policy_hash", "url", "facts",
+                ] {
                     #expect(raw?.keys.contains(field) == true || ["decided_at", "decided_by", "reason"].contains(field), "missing \(field)")
                 }
             }
@@ -78,10 +83,22 @@ struct GateAPITests {
             (#"{"service":"shop"#, 400, "invalid_json", "not a JSON object"),
             (#"[1,2]"#, 400, "invalid_json", "not a JSON object"),
             (#"{"service":"shop","environment":"production","artifact":"a"}"#, 400, "invalid_field", "missing required field 'commit'"),
-            (#"{"service":"shop","environment":"production","artifact":"a","commit":"0123abcd","triggerd_by":"x"}"#, 400, "unknown_field", "unknown field 'triggerd_by'"),
-            (#"{"service":"shop","environment":"production","artifact":"a","commit":"0123abcd","labels":["x"]}"#, 400, "invalid_field", "field 'labels' must be"),
-            (#"{"service":"shop","environment":"production","artifact":"a","commit":"main"}"#, 422, "invalid_request", "commit: 'main' is not a commit hash"),
-            (#"{"service":"","environment":"production","artifact":"a","commit":"0123abcd","callback_url":"https://10.1.2.3/"}"#, 422, "invalid_request", "callback_url"),
+            (
+                #"{"service":"shop","environment":"production","artifact":"a","commit":"0123abcd","triggerd_by":"x"}"#, 400, "unknown_field",
+                "unknown field 'triggerd_by'"
+            ),
+            (
+                #"{"service":"shop","environment":"production","artifact":"a","commit":"0123abcd","labels":["x"]}"#, 400, "invalid_field",
+                "field 'labels' must be"
+            ),
+            (
+                #"{"service":"shop","environment":"production","artifact":"a","commit":"main"}"#, 422, "invalid_request",
+                "commit: 'main' is not a commit hash"
+            ),
+            (
+                #"{"service":"","environment":"production","artifact":"a","commit":"0123abcd","callback_url":"https://10.1.2.3/"}"#, 422,
+                "invalid_request", "callback_url"
+            ),
         ]
     )
     func badBodies(body: String, status: Int, code: String, message: String) async throws {
@@ -112,11 +129,15 @@ struct GateAPITests {
     func scope() async throws {
         let app = try await TestGreenlight()
         try await app.test { client in
-            try await client.execute(uri: "/v1/gates", method: .post, headers: app.headers("ci-shop"), body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+            try await client.execute(
+                uri: "/v1/gates", method: .post, headers: app.headers("ci-shop"), body: TestGreenlight.body(TestGreenlight.gateJSON)
+            ) { response in
                 #expect(response.status == .forbidden)
                 #expect(response.error?.message.contains("only for environments staging") == true)
             }
-            try await client.execute(uri: "/v1/gates", method: .post, headers: app.headers("alice"), body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+            try await client.execute(
+                uri: "/v1/gates", method: .post, headers: app.headers("alice"), body: TestGreenlight.body(TestGreenlight.gateJSON)
+            ) { response in
                 #expect(response.status == .forbidden)
             }
         }
@@ -129,11 +150,14 @@ struct GateAPITests {
         let app = try await TestGreenlight()
         try await app.test { client in
             let headers = app.headers("ci", [.idempotencyKey: "run-7"])
-            let first = try await client.execute(uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+            let first = try await client.execute(
+                uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)
+            ) { response in
                 #expect(response.status == .created)
                 return try response.decode(GateResource.self)
             }
-            try await client.execute(uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)) { response in
+            try await client.execute(uri: "/v1/gates", method: .post, headers: headers, body: TestGreenlight.body(TestGreenlight.gateJSON)) {
+                response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.idempotentReplayed] == "true")
                 let replayed = try response.decode(GateResource.self)

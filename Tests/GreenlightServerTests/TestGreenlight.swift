@@ -76,7 +76,8 @@ final class TestGreenlight: Sendable {
 
     static func body(_ json: String) -> ByteBuffer { ByteBuffer(string: json) }
 
-    static let gateJSON = #"{"service":"shop","environment":"production","artifact":"reg/shop@sha256:abc","commit":"0123abcd","triggered_by":"bob","authors":["alice-gh"]}"#
+    static let gateJSON =
+        #"{"service":"shop","environment":"production","artifact":"reg/shop@sha256:abc","commit":"0123abcd","triggered_by":"bob","authors":["alice-gh"]}"#
 }
 
 extension TestResponse {
@@ -91,15 +92,20 @@ extension TestClientProtocol {
     /// Opens a gate as `ci` and returns it.
     func openGate(_ app: TestGreenlight, json: String = TestGreenlight.gateJSON) async throws -> GateResource {
         try await execute(uri: "/v1/gates", method: .post, headers: app.headers("ci"), body: TestGreenlight.body(json)) { response in
-            guard response.status == .created else { throw TestFailure("opening a gate answered \(response.status): \(String(buffer: response.body))") }
+            guard response.status == .created else {
+                throw TestFailure("opening a gate answered \(response.status): \(String(buffer: response.body))")
+            }
             return try response.decode(GateResource.self)
         }
     }
 
-    func vote(_ app: TestGreenlight, _ id: String, as person: String, _ decision: String = "approve", comment: String? = nil) async throws -> TestResponse {
+    func vote(
+        _ app: TestGreenlight, _ id: String, as person: String, _ decision: String = "approve", comment: String? = nil
+    ) async throws -> TestResponse {
         let comment = comment.map { #","comment":"\#($0)""# } ?? ""
         return try await execute(
-            uri: "/v1/gates/\(id)/votes", method: .post, headers: app.headers(person), body: TestGreenlight.body(#"{"decision":"\#(decision)"\#(comment)}"#)
+            uri: "/v1/gates/\(id)/votes", method: .post, headers: app.headers(person),
+            body: TestGreenlight.body(#"{"decision":"\#(decision)"\#(comment)}"#)
         )
     }
 }

@@ -89,13 +89,17 @@ struct VoteAPITests {
                 #expect(response.status == .forbidden)
                 #expect(response.error?.error == "not_opener")
             }
-            try await client.execute(uri: "/v1/gates/\(gate.id)/cancel", method: .post, headers: app.headers("ci"), body: TestGreenlight.body(#"{"reason":"superseded"}"#)) {
+            try await client.execute(
+                uri: "/v1/gates/\(gate.id)/cancel", method: .post, headers: app.headers("ci"), body: TestGreenlight.body(#"{"reason":"superseded"}"#)
+            ) {
                 #expect($0.status == .ok)
                 let cancelled = try $0.decode(GateResource.self)
                 #expect(cancelled.state == .cancelled)
                 #expect(cancelled.reason == "cancelled by pipeline:ci: superseded")
             }
-            try await client.execute(uri: "/v1/gates/\(gate.id)/cancel", method: .post, headers: app.headers("ci")) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/v1/gates/\(gate.id)/cancel", method: .post, headers: app.headers("ci")) {
+                #expect($0.status == .conflict)
+            }
         }
         #expect(try await app.store.auditEvents(AuditQuery(action: "cancel.refused")).map(\.actor) == ["pipeline:other-ci", "pipeline:ci"])
     }

@@ -103,7 +103,9 @@ extension GateResource {
                 eligible: requirement.eligible.filter(approvers.contains)
             )
         }
-        self.votes = gate.votes.map { VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via) }
+        self.votes = gate.votes.map {
+            VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via)
+        }
         self.excluded = gate.plan.exclusions.map { ExcludedPerson(identity: $0.identity, role: $0.role) }
         self.deadline = gate.deadline.map(Timestamp.format)
         self.onTimeout = gate.plan.onTimeout

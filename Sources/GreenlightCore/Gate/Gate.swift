@@ -103,10 +103,13 @@ public struct Gate: Sendable, Equatable, Codable {
         let progress = "\(tally.progress.flatMap(\.approvals).count) approval(s), \(tally.missing) more needed"
         switch plan.onTimeout {
         case .reject:
-            next.decide(.timedOut, outcome: .rejected, by: "greenlight", at: now, reason: "no decision before the deadline (\(progress)); on_timeout: reject")
+            next.decide(
+                .timedOut, outcome: .rejected, by: "greenlight", at: now, reason: "no decision before the deadline (\(progress)); on_timeout: reject")
         case .approve:
             next.failOpen = true
-            next.decide(.timedOut, outcome: .approved, by: "greenlight", at: now, reason: "no decision before the deadline (\(progress)); on_timeout: approve (fail-open)")
+            next.decide(
+                .timedOut, outcome: .approved, by: "greenlight", at: now,
+                reason: "no decision before the deadline (\(progress)); on_timeout: approve (fail-open)")
         }
         return next
     }

@@ -52,7 +52,9 @@ extension GateRequest {
         if let baseCommit, !Self.isCommitHash(baseCommit) {
             errors.append(.init(field: "base_commit", problem: "'\(baseCommit)' is not a commit hash (7 to 64 hexadecimal characters)"))
         }
-        for (value, field) in [(pullRequest, "pull_request"), (ticket, "ticket"), (runURL, "run_url"), (triggeredBy, "triggered_by"), (summary, "summary")] {
+        for (value, field) in [
+            (pullRequest, "pull_request"), (ticket, "ticket"), (runURL, "run_url"), (triggeredBy, "triggered_by"), (summary, "summary"),
+        ] {
             text(value, field)
         }
         if authors.count > Limits.authors { errors.append(.init(field: "authors", problem: "at most \(Limits.authors) authors")) }

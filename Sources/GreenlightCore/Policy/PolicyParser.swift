@@ -88,12 +88,16 @@ public struct PolicyParser {
         if let entry = top["default"] {
             defaultRule = reader.environmentRule(entry.node, at: "default", groups: groups, isDefault: true) ?? defaultRule
         } else {
-            reader.error(line: top.line, key: "default", "missing: every policy needs a 'default' rule for the environments it does not name (they are gated by it, never passed)")
+            reader.error(
+                line: top.line, key: "default",
+                "missing: every policy needs a 'default' rule for the environments it does not name (they are gated by it, never passed)")
         }
         // An environment that asks for approval but names nobody, even after taking what default gives, can never pass.
         for (name, rule) in environments where (rule.gated ?? true) && (rule.require ?? defaultRule.require ?? []).isEmpty {
             let line = top["environments"].flatMap { reader.mapping($0.node, at: "environments")?[name]?.line }
-            reader.error(line: line, key: "environments.\(name)", "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
+            reader.error(
+                line: line, key: "environments.\(name)",
+                "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
         }
 
         if reader.diagnostics.contains(where: { $0.severity == .error }) {
@@ -173,7 +177,9 @@ extension PolicyParser {
             for entry in fields.entries where !keys.contains(entry.key) {
                 let key = join(path, entry.key)
                 if let feature = PolicyParser.laterKeys[entry.key] {
-                    error(line: entry.line, key: key, "\(feature) are not supported by this version of Greenlight; remove the key rather than have it ignored")
+                    error(
+                        line: entry.line, key: key,
+                        "\(feature) are not supported by this version of Greenlight; remove the key rather than have it ignored")
                 } else {
                     error(line: entry.line, key: key, "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
                 }
@@ -212,7 +218,10 @@ extension PolicyParser {
             if let gate = fields["gate"], let value = string(gate.node, at: "\(path).gate") {
                 switch value {
                 case "none" where isDefault:
-                    error(line: gate.line, key: "\(path).gate", "default may not be 'gate: none': environments the policy does not name must be gated; list the ungated ones under environments")
+                    error(
+                        line: gate.line, key: "\(path).gate",
+                        "default may not be 'gate: none': environments the policy does not name must be gated; list the ungated ones under environments"
+                    )
                 case "none": rule.gated = false
                 case "required": rule.gated = true
                 default: error(line: gate.line, key: "\(path).gate", "'\(value)' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
@@ -252,7 +261,9 @@ extension PolicyParser {
                 if let action = TimeoutAction(rawValue: text) {
                     rule.onTimeout = action
                 } else {
-                    error(line: onTimeout.line, key: "\(path).on_timeout", "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
+                    error(
+                        line: onTimeout.line, key: "\(path).on_timeout",
+                        "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
                 }
             }
             if let channel = fields["channel"] {
@@ -286,10 +297,14 @@ extension PolicyParser {
                 if count < 1 {
                     error(line: fields["count"]?.line, key: "\(itemPath).count", "must be at least 1")
                 } else if count > group.members.count {
-                    error(line: fields["count"]?.line, key: "\(itemPath).count", "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
+                    error(
+                        line: fields["count"]?.line, key: "\(itemPath).count",
+                        "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
                 }
                 if rules.contains(where: { $0.group == groupName }) {
-                    error(line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' is required twice; write one rule with the total count")
+                    error(
+                        line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' is required twice; write one rule with the total count"
+                    )
                 }
                 rules.append(Policy.ApprovalRule(group: groupName, count: count))
             }

@@ -31,7 +31,8 @@ struct AuditRoutes {
         let parameters = request.uri.queryParameters
         let known: Set<String> = ["service", "environment", "actor", "gate", "action", "since", "until", "after", "limit"]
         if let unknown = parameters.map({ String($0.key) }).first(where: { !known.contains($0) }) {
-            throw APIError.badRequest("unknown parameter '\(unknown)'; the filters are \(known.sorted().joined(separator: ", "))", code: "unknown_parameter")
+            throw APIError.badRequest(
+                "unknown parameter '\(unknown)'; the filters are \(known.sorted().joined(separator: ", "))", code: "unknown_parameter")
         }
         func text(_ name: String) -> String? { parameters.get(name).flatMap { $0.isEmpty ? nil : $0 } }
         func date(_ name: String) throws -> Date? {
@@ -44,7 +45,8 @@ struct AuditRoutes {
         func integer(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
             guard let value = text(name) else { return nil }
             guard let number = Int64(value), range.contains(number) else {
-                throw APIError.badRequest("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(value)'", code: "invalid_parameter")
+                throw APIError.badRequest(
+                    "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(value)'", code: "invalid_parameter")
             }
             return number
         }

@@ -35,7 +35,8 @@ struct GateRoutes {
         let gate: Gate
         if let wait = request.uri.queryParameters.get("wait") {
             guard let seconds = Double(wait), seconds.isFinite, (0...Gatekeeper.maximumWait).contains(seconds) else {
-                throw APIError.badRequest("wait must be a number of seconds from 0 to \(Int(Gatekeeper.maximumWait)), not '\(wait)'", code: "invalid_wait")
+                throw APIError.badRequest(
+                    "wait must be a number of seconds from 0 to \(Int(Gatekeeper.maximumWait)), not '\(wait)'", code: "invalid_wait")
             }
             gate = try await gatekeeper.waitForDecision(id, token: token, seconds: seconds)
         } else {

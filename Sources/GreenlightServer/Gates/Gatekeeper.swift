@@ -43,7 +43,8 @@ public struct Gatekeeper: Sendable {
         if let key = idempotencyKey, key.isEmpty || key.count > 200 {
             throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
         }
-        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request), createdAt: Timestamp.truncated(clock.now()))
+        let gate = Gate(
+            id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request), createdAt: Timestamp.truncated(clock.now()))
         do {
             return try await store.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {
@@ -115,7 +116,9 @@ public struct Gatekeeper: Sendable {
         guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
         guard token.kind == .pipeline, token.name == gate.openedBy else {
             let message = "only the pipeline token that opened this gate ('\(gate.openedBy)') may cancel it"
-            try await store.record(AuditDraft(at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
+            try await store.record(
+                AuditDraft(
+                    at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
             throw APIError.forbidden(message, code: "not_opener")
         }
         switch try await store.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {

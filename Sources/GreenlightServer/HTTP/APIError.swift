@@ -23,7 +23,9 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     static func forbidden(_ message: String, code: String = "forbidden") -> APIError { .init(.forbidden, code: code, message: message) }
     static func notFound(_ message: String) -> APIError { .init(.notFound, code: "not_found", message: message) }
     static func conflict(_ message: String, code: String) -> APIError { .init(.conflict, code: code, message: message) }
-    static func unprocessable(_ message: String, code: String = "invalid_request") -> APIError { .init(.unprocessableContent, code: code, message: message) }
+    static func unprocessable(_ message: String, code: String = "invalid_request") -> APIError {
+        .init(.unprocessableContent, code: code, message: message)
+    }
 
     /// The answer to a refused vote or cancel: 409 when the gate's state forbids it, 403 when the person may not.
     static func refusal(_ refusal: VoteRefusal) -> APIError {

@@ -1,5 +1,5 @@
-import Hummingbird
 import GreenlightCore
+import Hummingbird
 
 /// The request context of every Greenlight route: the authenticated token (when there is one) and the body limit.
 public struct GreenlightRequestContext: RequestContext {

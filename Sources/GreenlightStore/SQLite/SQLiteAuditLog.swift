@@ -21,7 +21,8 @@ enum SQLiteAuditLog {
             ]
         )
         try db.execute(
-            sql: "INSERT INTO audit_head (id, sequence, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
+            sql:
+                "INSERT INTO audit_head (id, sequence, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
             arguments: [event.sequence, event.hash]
         )
     }

@@ -46,7 +46,9 @@ public final class SQLiteGateStore: GateStore {
                 return .replayed(stored)
             }
             try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
-            try SQLiteAuditLog.append(.init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)), db: db)
+            try SQLiteAuditLog.append(
+                .init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)),
+                db: db)
             if gate.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(gate), db: db)
             }
@@ -104,7 +106,8 @@ public final class SQLiteGateStore: GateStore {
                 return .recorded(next)
             } catch let refusal as VoteRefusal {
                 try SQLiteAuditLog.append(
-                    .init(at: date, actor: actor, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description]),
+                    .init(
+                        at: date, actor: actor, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description]),
                     db: db
                 )
                 return .refused(refusal, gate)
@@ -212,7 +215,8 @@ public final class SQLiteGateStore: GateStore {
         if gate.failOpen { details["fail_open"] = "true" }
         let approvals = gate.votes.filter { $0.decision == .approve }.map(\.voter)
         if !approvals.isEmpty { details["approvals"] = approvals.joined(separator: ", ") }
-        return AuditDraft(at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? "greenlight", action: .gateDecided, gate: gate, details: details)
+        return AuditDraft(
+            at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? "greenlight", action: .gateDecided, gate: gate, details: details)
     }
 
     /// SHA-256 of the request's canonical JSON: tells a retried request from a different one under the same key.

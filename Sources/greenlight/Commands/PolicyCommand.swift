@@ -36,7 +36,8 @@ struct PolicyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let policy = try PolicyFile.load(config)
-            let request = GateRequest(service: service, environment: environment, artifact: "-", commit: "0000000", triggeredBy: triggeredBy, authors: authors)
+            let request = GateRequest(
+                service: service, environment: environment, artifact: "-", commit: "0000000", triggeredBy: triggeredBy, authors: authors)
             let plan = policy.plan(for: request)
             print("\(service) → \(environment): \(plan.rule)\(plan.rule == "default" ? " (the policy does not name '\(environment)')" : "")")
             guard plan.gated else {
@@ -45,13 +46,17 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             for requirement in plan.requirements {
                 let eligible = requirement.eligible.filter { plan.exclusion(for: $0) == nil }
-                print("  needs \(requirement.count) approval(s) from group \(requirement.group): \(eligible.isEmpty ? "nobody eligible" : eligible.joined(separator: ", "))")
+                print(
+                    "  needs \(requirement.count) approval(s) from group \(requirement.group): \(eligible.isEmpty ? "nobody eligible" : eligible.joined(separator: ", "))"
+                )
             }
             for exclusion in plan.exclusions {
                 print("  may not decide: \(exclusion.identity) (\(exclusion.role.rawValue), separation of duties)")
             }
             let deadline = Date().addingTimeInterval(plan.timeout.seconds)
-            print("  deadline: \(plan.timeout) after the request (if opened now: \(Timestamp.format(deadline))), then \(plan.onTimeout == .reject ? "reject" : "approve (fail-open)")")
+            print(
+                "  deadline: \(plan.timeout) after the request (if opened now: \(Timestamp.format(deadline))), then \(plan.onTimeout == .reject ? "reject" : "approve (fail-open)")"
+            )
             print("  one authorized reject rejects; each person's approval counts once")
             print("  policy: \(policy.source) (sha256 \(policy.hash))")
         }

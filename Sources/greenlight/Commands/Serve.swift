@@ -60,16 +60,16 @@ struct Serve: AsyncParsableCommand {
             // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
             FileHandle.standardOutput.write(
                 Data(
-                """
-                Greenlight is listening on \(url)
-                  database: \(location)
-                  policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")
-                Create tokens (each printed once, stored hashed):
-                  greenlight token create --name ci --kind pipeline\(databaseArgument)
-                  greenlight token create --name admin --kind approver --user admin\(databaseArgument)
-                  greenlight token create --name auditor --kind auditor\(databaseArgument)
+                    """
+                    Greenlight is listening on \(url)
+                      database: \(location)
+                      policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")
+                    Create tokens (each printed once, stored hashed):
+                      greenlight token create --name ci --kind pipeline\(databaseArgument)
+                      greenlight token create --name admin --kind approver --user admin\(databaseArgument)
+                      greenlight token create --name auditor --kind auditor\(databaseArgument)
 
-                """.utf8)
+                    """.utf8)
             )
         }
         try await group.run()

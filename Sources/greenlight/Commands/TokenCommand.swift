@@ -54,7 +54,9 @@ struct TokenCommand: AsyncParsableCommand {
             print(secret)
             printError("created \(kind.rawValue) token '\(name)'\(user.map { " for \($0)" } ?? ""); it is shown only this once")
             if kind == .pipeline, token.services.isEmpty || token.environments.isEmpty {
-                printError("note: this pipeline token may open gates for any \(token.services.isEmpty ? "service" : "environment"); narrow it with --services/--environments")
+                printError(
+                    "note: this pipeline token may open gates for any \(token.services.isEmpty ? "service" : "environment"); narrow it with --services/--environments"
+                )
             }
         }
 

@@ -17,7 +17,8 @@ enum GateOutput {
     static func needs(_ gate: GateResource) -> String {
         gate.requirements.map { requirement in
             let sofar = requirement.approvals.isEmpty ? "" : " (approved so far: \(requirement.approvals.joined(separator: ", ")))"
-            return "\(requirement.count - min(requirement.count, requirement.approvals.count)) of \(requirement.count) from \(requirement.group)\(sofar)"
+            return
+                "\(requirement.count - min(requirement.count, requirement.approvals.count)) of \(requirement.count) from \(requirement.group)\(sofar)"
         }.joined(separator: "; ")
     }
 
