@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "greenlight", targets: ["greenlight"]),
+        .executable(name: "greenlight-bench", targets: ["GreenlightBenchmarks"]),
         .library(name: "GreenlightCore", targets: ["GreenlightCore"]),
         .library(name: "GreenlightClient", targets: ["GreenlightClient"]),
     ],
@@ -100,6 +101,7 @@ let package = Package(
                 "GreenlightClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -198,7 +198,7 @@ public final class SQLiteGateStore: GateStore {
             "rule": gate.plan.rule,
             "tier": gate.plan.tier,
             "policy_hash": gate.plan.policyHash,
-            "requirements": gate.plan.requirements.map { "\($0.group)×\($0.count)" }.joined(separator: ", "),
+            "requirements": gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "),
             "on_timeout": gate.plan.onTimeout.rawValue,
         ]
         details["deadline"] = gate.deadline.map(Timestamp.format)

@@ -1,0 +1,196 @@
+import AsyncHTTPClient
+import Foundation
+import GreenlightClient
+import GreenlightCore
+import GreenlightServer
+import GreenlightStore
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Measures the two figures the README quotes, on a real server over loopback with a real SQLite file:
+///
+/// 1. decision latency: from the start of the deciding vote's transaction to the return of the client long-polling
+///    that gate, while `--waiters` other clients are also waiting (an upper bound of commit → return, since it
+///    includes the commit itself; the commit's own duration is printed beside it);
+/// 2. gate creations per second through `POST /v1/gates`, each with its audit event, from `--concurrency` clients.
+///
+/// Run: `swift run -c release greenlight-bench` (options: `--waiters 1000 --decisions 1000 --gates 5000 --concurrency 32`).
+@main
+struct GreenlightBenchmarks {
+    static func main() async throws {
+        let options = Options(CommandLine.arguments.dropFirst())
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteGateStore(path: directory.appendingPathComponent("bench.db").path)
+        let policy = BuiltInPolicy.policy
+        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: SystemWallClock())
+
+        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: Date())
+        let pipelineSecret = TokenSecret.generate()
+        try await store.createToken(pipeline, secretHash: TokenSecret.hash(pipelineSecret))
+
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let (listening, announce) = AsyncStream<Int>.makeStream()
+        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("http://127.0.0.1"))
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "greenlight", backlog: 4_096),
+            onServerRunning: { announce.yield($0.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let server = Task { try await app.run() }
+        var ports = listening.makeAsyncIterator()
+        guard let port = await ports.next() else { fatalError("the server did not start") }
+        let base = "http://127.0.0.1:\(port)"
+        let http = GreenlightClient.makeHTTPClient(connectionsPerHost: options.waiters + options.decisions + options.concurrency + 16)
+        let client = GreenlightClient(server: base, token: pipelineSecret, http: http)
+
+        print("greenlight-bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL synchronous=FULL, loopback HTTP")
+        try await decisionLatency(options: options, gatekeeper: gatekeeper, pipeline: pipeline, client: client)
+        try await creationThroughput(options: options, client: client)
+
+        server.cancel()
+        try await http.shutdown()
+    }
+
+    // MARK: Decision latency
+
+    static func decisionLatency(options: Options, gatekeeper: Gatekeeper, pipeline: AccessToken, client: GreenlightClient) async throws {
+        let store = gatekeeper.store
+        func openGate() async throws -> GateID {
+            let request = GateRequest(service: "shop", environment: "production", artifact: "shop@sha256:abc", commit: "0123abcd")
+            return try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate.id
+        }
+        var measured: [GateID] = []
+        var background: [GateID] = []
+        for _ in 0..<options.decisions { measured.append(try await openGate()) }
+        for _ in 0..<options.waiters { background.append(try await openGate()) }
+
+        // Everyone waits: the background clients for the whole run, the measured ones until their gate is decided.
+        let returned = Returned()
+        let everyone = background + measured
+        let waiters = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for id in everyone {
+                    group.addTask {
+                        _ = try? await client.gate(id.rawValue, wait: 300)
+                        returned.record(id)
+                    }
+                }
+            }
+        }
+        for id in background + measured {
+            while store.changes.subscriberCount(for: id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        print("\(measured.count + background.count) clients waiting; deciding \(measured.count) gates one at a time")
+
+        var latencies: [Double] = []
+        var commits: [Double] = []
+        let clock = ContinuousClock()
+        for id in measured {
+            let start = clock.now
+            _ = try await store.castVote(Vote(voter: "admin", decision: .approve, at: Date()), on: id)
+            commits.append(milliseconds(clock.now - start))
+            await returned.wait(for: id)
+            latencies.append(milliseconds(clock.now - start))
+        }
+        report("vote transaction start → waiting client returns", latencies, goal: "p99 < 20 ms")
+        report("vote transaction (commit, fsync) alone", commits, goal: nil)
+        gatekeeper.releaseWaiters()
+        await waiters.value
+    }
+
+    // MARK: Creation throughput
+
+    static func creationThroughput(options: Options, client: GreenlightClient) async throws {
+        let clock = ContinuousClock()
+        let perWorker = options.gates / options.concurrency
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<options.concurrency {
+                group.addTask {
+                    for index in 0..<perWorker {
+                        let request = GateRequest(service: "shop", environment: "production", artifact: "shop@sha256:abc", commit: "0123abcd")
+                        _ = try await client.open(request, idempotencyKey: "bench-\(worker)-\(index)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
+        let total = perWorker * options.concurrency
+        print(
+            String(
+                format: "gate creations (POST /v1/gates, with audit append), %d clients: %d gates in %.2f s = %.0f gates/s (goal ≥ 1000/s)",
+                options.concurrency, total, seconds, Double(total) / seconds
+            )
+        )
+    }
+
+    // MARK: Reporting
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15
+    }
+
+    static func report(_ what: String, _ samples: [Double], goal: String?) {
+        let sorted = samples.sorted()
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] }
+        let goalText = goal.map { " (goal: \($0))" } ?? ""
+        print(
+            String(
+                format: "%@, n=%d: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms%@",
+                what, sorted.count, percentile(0.5), percentile(0.9), percentile(0.99), sorted.last ?? 0, goalText
+            )
+        )
+    }
+
+    struct Options {
+        var waiters = 1_000
+        var decisions = 1_000
+        var gates = 5_000
+        var concurrency = 32
+
+        init(_ arguments: ArraySlice<String>) {
+            var iterator = arguments.makeIterator()
+            while let flag = iterator.next() {
+                guard let value = iterator.next().flatMap(Int.init), value > 0 else { fatalError("\(flag) needs a positive number") }
+                switch flag {
+                case "--waiters": waiters = value
+                case "--decisions": decisions = value
+                case "--gates": gates = value
+                case "--concurrency": concurrency = value
+                default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
+                }
+            }
+        }
+    }
+}
+
+/// Which waiting clients have returned, and a way to await one.
+final class Returned: Sendable {
+    private let state = Mutex<(done: Set<GateID>, waiters: [GateID: CheckedContinuation<Void, Never>])>(([], [:]))
+
+    func record(_ id: GateID) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.done.insert(id)
+            return state.waiters.removeValue(forKey: id)
+        }
+        waiter?.resume()
+    }
+
+    func wait(for id: GateID) async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.done.contains(id) { return true }
+                state.waiters[id] = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
