@@ -17,8 +17,8 @@ public final class GateChangeFeed: Sendable {
 
     public init() {}
 
-    /// Changes to one gate, from now on.
-    public func subscribe(to id: GateID) -> AsyncStream<Gate> {
+    /// Changes to one gate, from now on. Cancel the subscription when done with it: the feed holds it until then.
+    public func subscribe(to id: GateID) -> GateSubscription {
         let (stream, continuation) = AsyncStream<Gate>.makeStream(bufferingPolicy: .bufferingNewest(16))
         let token = subscribers.withLock { state -> UInt64 in
             state.nextID += 1
@@ -31,7 +31,7 @@ public final class GateChangeFeed: Sendable {
                 if state.byGate[id]?.isEmpty == true { state.byGate[id] = nil }
             }
         }
-        return stream
+        return GateSubscription(stream: stream, continuation: continuation)
     }
 
     /// Changes to every gate, from now on.
@@ -59,5 +59,24 @@ public final class GateChangeFeed: Sendable {
     /// How many subscribers are waiting on one gate (for tests).
     public func subscriberCount(for id: GateID) -> Int {
         subscribers.withLock { $0.byGate[id]?.count ?? 0 }
+    }
+}
+
+/// The changes to one gate, as an async sequence, until ``cancel()``.
+///
+/// A subscription that is never iterated to its end must be cancelled explicitly: the feed keeps it alive (so that it
+/// can deliver to it) and would otherwise keep it forever.
+public struct GateSubscription: AsyncSequence, Sendable {
+    public typealias Element = Gate
+    let stream: AsyncStream<Gate>
+    let continuation: AsyncStream<Gate>.Continuation
+
+    public func makeAsyncIterator() -> AsyncStream<Gate>.Iterator {
+        stream.makeAsyncIterator()
+    }
+
+    /// Ends the subscription and removes it from the feed.
+    public func cancel() {
+        continuation.finish()
     }
 }

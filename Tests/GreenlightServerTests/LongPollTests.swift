@@ -24,6 +24,7 @@ struct LongPollTests {
             let result = try await waited
             #expect(result.state == .rejected)
             #expect(result.decidedBy == "carol")
+            #expect(app.store.changes.subscriberCount(for: GateID(unchecked: gate.id)) == 0)
         }
     }
 
@@ -53,6 +54,7 @@ struct LongPollTests {
                 try $0.decode(GateResource.self)
             }
             #expect(immediate.state == .approved)
+            #expect(app.store.changes.subscriberCount(for: GateID(unchecked: gate.id)) == 0, "a finished long-poll left its subscription behind")
             for wait in ["301", "-1", "soon", "nan"] {
                 try await client.execute(uri: "/v1/gates/\(gate.id)?wait=\(wait)", method: .get, headers: app.headers("ci")) { response in
                     #expect(response.status == .badRequest)

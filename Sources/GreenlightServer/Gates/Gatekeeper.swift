@@ -68,6 +68,7 @@ public struct Gatekeeper: Sendable {
     /// waits on the subscription. No polling: the response leaves the moment the deciding transaction commits.
     public func waitForDecision(_ id: GateID, token: AccessToken, seconds: Double) async throws -> Gate {
         let changes = store.changes.subscribe(to: id)
+        defer { changes.cancel() }
         let current = try await gate(id, token: token)
         guard !current.state.isDecided, seconds > 0, !drain.isFired else { return current }
         let deadline = clock.now().addingTimeInterval(seconds)
