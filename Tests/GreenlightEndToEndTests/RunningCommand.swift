@@ -3,8 +3,8 @@ import Synchronization
 
 /// A `greenlight` process started by a test, whose output can be awaited line by line.
 ///
-/// Output is read as it arrives, so a test can wait for "listening on …" or a gate id without sleeping, and a child
-/// that writes a lot never blocks on a full pipe.
+/// Output is read as it arrives, on a thread per stream, so a test can wait for "listening on …" or a gate id without
+/// sleeping, and a child that writes a lot never blocks on a full pipe.
 final class RunningCommand: Sendable {
     struct Finished: Sendable {
         var status: Int32
@@ -68,12 +68,26 @@ final class RunningCommand: Sendable {
             try process.run()
             return pipes
         }
+        // One thread per stream, blocking in read(2) until end-of-file. (FileHandle's readabilityHandler was tried
+        // first: on Linux its dispatch source can outlive the handle's file descriptor and crash the test process.)
         for (pipe, isStdout) in [(pipes.stdout, true), (pipes.stderr, false)] {
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                if data.isEmpty { handle.readabilityHandler = nil }
-                self?.received(data, isStdout: isStdout)
+            let thread = Thread { [weak self] in
+                // The pipe is captured, so its descriptor stays open until this loop is done with it.
+                let descriptor = pipe.fileHandleForReading.fileDescriptor
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let count = read(descriptor, &buffer, buffer.count)
+                    if count > 0 {
+                        self?.received(Data(buffer[0..<count]), isStdout: isStdout)
+                    } else if count < 0, errno == EINTR {
+                        continue
+                    } else {
+                        self?.received(Data(), isStdout: isStdout)
+                        return
+                    }
+                }
             }
+            thread.start()
         }
     }
 
