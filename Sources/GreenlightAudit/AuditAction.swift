@@ -8,6 +8,8 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case voteRecorded = "vote.recorded"
     /// A vote was refused: not an approver, self-approval, repeated vote, gate already decided.
     case voteRefused = "vote.refused"
+    /// A token that may not read the audit log tried to.
+    case auditReadRefused = "audit.read_refused"
     /// A gate was decided: approved, rejected, timed out or cancelled.
     case gateDecided = "gate.decided"
     /// A cancel was refused (not the pipeline that opened the gate, or already decided).

@@ -30,7 +30,7 @@ public enum GreenlightApplication {
         HealthRoutes(store: gatekeeper.store).register(on: router)
         let api = router.group("v1").add(middleware: BearerAuthentication(store: gatekeeper.store))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
-        AuditRoutes(store: gatekeeper.store).register(on: api)
+        AuditRoutes(store: gatekeeper.store, clock: gatekeeper.clock).register(on: api)
         return router
     }
 

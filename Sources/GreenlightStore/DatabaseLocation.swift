@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where the store lives, as given by `--database` or `GREENLIGHT_DATABASE_URL`.
 public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     case sqlite(path: String)
@@ -30,10 +32,17 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension DatabaseLocation {
-    /// Opens the store at this location, creating and migrating it as needed.
-    public func openStore() throws -> any GateStore {
+    /// Opens the store at this location and migrates it; creates it unless `mustExist`.
+    public func openStore(mustExist: Bool = false) throws -> any GateStore {
         switch self {
-        case .sqlite(let path): try SQLiteGateStore(path: path)
+        case .sqlite(let path): try SQLiteGateStore(path: path, create: !mustExist)
+        }
+    }
+
+    /// Whether the store is there already.
+    public var exists: Bool {
+        switch self {
+        case .sqlite(let path): FileManager.default.fileExists(atPath: path)
         }
     }
 }

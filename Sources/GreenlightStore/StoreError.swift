@@ -8,6 +8,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case tokenNameTaken(String)
     case unsupportedDatabase(String)
     case invalidDatabaseURL(String)
+    /// There is no database at the path, and the command does not create one.
+    case databaseMissing(String)
     /// A row does not hold what the schema promises: the database was edited by hand.
     case corruptRow(String)
 
@@ -23,6 +25,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "'\(url)': PostgreSQL support arrives in a later version; use sqlite:///path or a file path"
         case .invalidDatabaseURL(let url):
             "'\(url)' is not a database URL; use sqlite:///path/to/greenlight.db or a plain file path"
+        case .databaseMissing(let path):
+            "there is no database at \(path); pass --database (or set GREENLIGHT_DATABASE_URL) to the server's database"
         case .corruptRow(let what):
             "the database holds a row it cannot read (\(what)); restore it from a backup"
         }

@@ -77,6 +77,7 @@ struct PolicyParserTests {
             ("groups:\n  ops: { members: [a] }\n  ops: { members: [b] }\ndefault: { require: [ { group: ops } ] }", 2, "", "'ops' appears twice"),
             ("groups:\n  ops: { members: [a] }\ndefault:\n  require: []", 4, "default.require", "is empty"),
             ("groups:\n  ops: { members: [a] }\nenvironments:\n  prod: { timeout: 1h }\n", 1, "default", "missing"),
+            ("groups:\n  ops: { members: [a] }\ndefault:\n  timeout: 4h", 3, "default.require", "default must say whose approval"),
             ("version: 2\ngroups:\n  ops: { members: [a] }\ndefault: { require: [ { group: ops } ] }", 1, "version", "policy version 1"),
         ]
     )
@@ -159,6 +160,15 @@ struct PolicyPlanTests {
         #expect(plan.approvers == ["carol", "dan", "erin"])
         let byEmail = policy.plan(for: Fixtures.request(authors: ["ALICE@example.com"]))
         #expect(byEmail.exclusion(for: "alice") != nil)
+    }
+
+    @Test("an author named one way is barred under every identity the policy knows for them")
+    func everyIdentity() {
+        let plan = policy.plan(for: Fixtures.request(authors: ["alice"]))
+        for identity in ["alice", "alice-gh", "U01ALICE", "alice@example.com"] {
+            #expect(plan.exclusion(for: identity)?.role == .author, "\(identity) is not barred")
+        }
+        #expect(plan.exclusion(for: "bob-gh") == nil)
     }
 
     @Test("separation of duties is on unless the policy turns it off")

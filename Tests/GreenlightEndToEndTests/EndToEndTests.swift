@@ -109,6 +109,11 @@ struct EndToEndTests {
         server.signal(SIGTERM)
         _ = await server.finished()
 
+        let missing = try await RunningCommand(["audit", "verify", "--database", deployment.database + ".typo"]).finished()
+        #expect(missing.status == 64, "a mistyped path must not verify as an empty log: \(missing.output)")
+        #expect(missing.stderr.contains("there is no database at"))
+        #expect(!FileManager.default.fileExists(atPath: deployment.database + ".typo"))
+
         let intact = try await RunningCommand(["audit", "verify", "--database", deployment.database]).finished()
         #expect(intact.status == 0, "\(intact.output)")
         #expect(intact.stdout.contains("audit log intact"))

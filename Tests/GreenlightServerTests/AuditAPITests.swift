@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightStore
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -57,6 +58,12 @@ struct AuditAPITests {
                     #expect(response.status == .badRequest, "\(query)")
                 }
             }
+            let gate = try await client.openGate(app)
+            try await client.execute(uri: "/v1/gates/\(gate.id)", method: .get, headers: app.headers("auditor")) {
+                #expect($0.status == .forbidden)
+            }
         }
+        let refused = try await app.store.auditEvents(AuditQuery(action: "audit.read_refused"))
+        #expect(refused.map(\.actor) == ["pipeline:ci", "alice"])
     }
 }

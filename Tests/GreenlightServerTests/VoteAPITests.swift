@@ -72,12 +72,16 @@ struct VoteAPITests {
         try await app.test { client in
             let gate = try await client.openGate(app)
             #expect(try await client.vote(app, gate.id, as: "ci").status == .forbidden)
+            #expect(try await client.vote(app, gate.id, as: "auditor").status == .forbidden)
             #expect(try await client.vote(app, "g_aaaaaaaaaaaaaaaaaaaa", as: "carol").status == .notFound)
             #expect(try await client.vote(app, "nonsense", as: "carol").status == .notFound)
             let maybe = try await client.vote(app, gate.id, as: "carol", "maybe")
             #expect(maybe.status == .badRequest)
             #expect(maybe.error?.message.contains("decision") == true)
         }
+        let refused = try await app.store.auditEvents(AuditQuery(action: "vote.refused"))
+        #expect(refused.map(\.actor) == ["pipeline:ci", "auditor:auditor"])
+        #expect(refused.allSatisfy { $0.details["reason"] == "not_an_approver_token" && $0.service == "shop" })
     }
 
     @Test("only the pipeline that opened a gate cancels it; a decided gate cannot be cancelled")

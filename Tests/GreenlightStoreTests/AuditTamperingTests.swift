@@ -104,7 +104,9 @@ struct AuditTamperingTests {
             canonical
                 == #"{"action":"vote.recorded","actor":"alice","artifact":"shop@sha256:abc","at":"2027-01-15T08:00:00.000Z","details":{"decision":"approve","note":"ünïcode \"q\"\n"},"environment":"production","gate_id":"g_aaaaaaaaaaaaaaaaaaaa","sequence":1,"service":"shop"}"#
         )
-        #expect(event.hash.count == 64)
+        // SHA-256 of 64 zeros, a newline and the canonical bytes above: computed independently with
+        // printf '%s\n%s' "$(printf '0%.0s' {1..64})" "$canonical" | sha256sum
+        #expect(event.hash == "6f5cddaeed8f9b6df665ae030749f4a53b84d3a4238d926af9ef43a8696bcada")
         #expect(AuditChain.hash(of: event) == event.hash)
     }
 }

@@ -80,6 +80,13 @@ struct SQLiteGateStoreTests {
             }
             return await group.reduce(into: [GateChange?]()) { $0.append($1) }
         }
+        #expect(results.allSatisfy { $0 != nil }, "a vote threw instead of being recorded or refused")
+        let refusals = results.compactMap { change -> String? in
+            if case .refused(let refusal, _) = change { return refusal.code }
+            return nil
+        }
+        #expect(refusals.count == 77)
+        #expect(Set(refusals).isSubset(of: ["already_voted", "gate_decided"]))
         let recorded = results.compactMap { change -> Gate? in
             if case .recorded(let gate) = change { return gate }
             return nil
@@ -133,6 +140,36 @@ struct SQLiteGateStoreTests {
         let event = try #require(try await fixture.store.auditEvents(AuditQuery(gateID: later.id.rawValue, action: "gate.decided")).first)
         #expect(event.details["fail_open"] == "true")
         #expect(try await fixture.store.nextDeadline() == nil)
+    }
+
+    @Test("a vote or cancel after the deadline finds the gate timed out, even before the timer runs")
+    func lateVote() async throws {
+        let fixture = try TemporaryStore()
+        let gate = StoreFixtures.gate(members: ["alice"], count: 1, timeout: 60)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        let changes = fixture.store.changes.subscribe(to: gate.id)
+        defer { changes.cancel() }
+        let late = try await fixture.store.castVote(StoreFixtures.vote("alice", offset: 60), on: gate.id)
+        guard case .refused(.gateDecided(let state, let decidedBy, _), let decided) = late else {
+            Issue.record("a vote at the deadline was not refused: \(late)")
+            return
+        }
+        #expect(state == .timedOut)
+        #expect(decidedBy == "greenlight")
+        #expect(decided.votes.isEmpty)
+        #expect(try await fixture.store.gate(gate.id)?.state == .timedOut)
+        var iterator = changes.makeAsyncIterator()
+        #expect(await iterator.next()?.state == .timedOut, "the timeout was not published")
+        let actions = try await fixture.store.auditEvents(AuditQuery(gateID: gate.id.rawValue)).map(\.action)
+        #expect(actions == ["gate.opened", "gate.decided", "vote.refused"])
+
+        let other = StoreFixtures.gate(timeout: 60)
+        _ = try await fixture.store.open(other, idempotencyKey: nil)
+        let cancel = try await fixture.store.cancel(other.id, actor: "pipeline:ci", reason: nil, at: StoreFixtures.start.addingTimeInterval(61))
+        guard case .refused(.gateDecided(.timedOut, _, _), _) = cancel else {
+            Issue.record("a cancel after the deadline was not refused: \(cancel)")
+            return
+        }
     }
 
     @Test("changes are published after they commit")

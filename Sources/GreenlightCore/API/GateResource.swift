@@ -78,6 +78,36 @@ public struct GateResource: Sendable, Equatable, Codable {
 
     /// Whether the deploy may go ahead.
     public var mayProceed: Bool { outcome == .approved }
+
+    /// Writes every field of the contract, with `null` for those without a value yet (a pending gate's `decided_at`),
+    /// so that clients can rely on the keys being there.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(state, forKey: .state)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(service, forKey: .service)
+        try container.encode(environment, forKey: .environment)
+        try container.encode(artifact, forKey: .artifact)
+        try container.encode(commit, forKey: .commit)
+        try container.encode(tier, forKey: .tier)
+        try container.encode(rule, forKey: .rule)
+        try container.encode(requirements, forKey: .requirements)
+        try container.encode(votes, forKey: .votes)
+        try container.encode(excluded, forKey: .excluded)
+        try container.encode(deadline, forKey: .deadline)
+        try container.encode(onTimeout, forKey: .onTimeout)
+        try container.encode(failOpen, forKey: .failOpen)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(openedBy, forKey: .openedBy)
+        try container.encode(decidedAt, forKey: .decidedAt)
+        try container.encode(decidedBy, forKey: .decidedBy)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(policyHash, forKey: .policyHash)
+        try container.encode(url, forKey: .url)
+        try container.encode(facts, forKey: .facts)
+        try container.encode(version, forKey: .version)
+    }
 }
 
 extension GateResource {

@@ -33,14 +33,15 @@ extension Policy {
         )
     }
 
-    /// The identity as given, and the person it resolves to: barring both means a pipeline that names the author by
-    /// GitHub login still bars the person's approver token, which carries the policy name.
+    /// The identity as given, and every identity of the person it resolves to (policy name, GitHub login, Slack id,
+    /// e-mail): a pipeline that names the author by GitHub login bars the person however their token names them.
     private func exclusionsFor(identity: String, role: DutyRole) -> [Exclusion] {
-        var result = [Exclusion(identity: identity, role: role)]
-        if let person = person(identifiedBy: identity), person.name != identity {
-            result.append(Exclusion(identity: person.name, role: role))
+        var identities = [identity]
+        if let person = person(identifiedBy: identity) {
+            identities += [person.name, person.github, person.slack, person.email].compactMap { $0 }
         }
-        return result
+        var seen = Set<String>()
+        return identities.filter { seen.insert($0.lowercased()).inserted }.map { Exclusion(identity: $0, role: role) }
     }
 }
 

@@ -87,6 +87,11 @@ public struct PolicyParser {
         var defaultRule = Policy.EnvironmentRule()
         if let entry = top["default"] {
             defaultRule = reader.environmentRule(entry.node, at: "default", groups: groups, isDefault: true) ?? defaultRule
+            if defaultRule.require == nil, case .mapping = entry.node {
+                reader.error(
+                    line: entry.line, key: "default.require",
+                    "missing: default must say whose approval unnamed environments need, e.g. 'require: [{group: …, count: 1}]'")
+            }
         } else {
             reader.error(
                 line: top.line, key: "default",

@@ -55,6 +55,9 @@ public struct Gatekeeper: Sendable {
 
     /// The gate `id` as `token` may see it.
     public func gate(_ id: GateID, token: AccessToken) async throws -> Gate {
+        if token.kind == .auditor {
+            throw APIError.forbidden("auditor tokens read the audit log (GET /v1/audit?gate=\(id)), not gates", code: "not_allowed")
+        }
         guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
         if token.kind == .pipeline, let refusal = token.scopeRefusal(service: gate.request.service, environment: gate.request.environment) {
             throw APIError.forbidden(refusal, code: "out_of_scope")
@@ -96,6 +99,15 @@ public struct Gatekeeper: Sendable {
     /// Records `token`'s person's vote.
     public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: String) async throws -> Gate {
         guard token.kind == .approver, let person = token.user else {
+            let message = "only approver tokens vote; '\(token.name)' is a \(token.kind.rawValue) token"
+            let gate = try await store.gate(id)
+            var draft = AuditDraft(
+                at: clock.now(), actor: token.actor, action: .voteRefused, gateID: id.rawValue,
+                details: ["decision": body.decision.rawValue, "reason": "not_an_approver_token", "message": message])
+            draft.service = gate?.request.service
+            draft.environment = gate?.request.environment
+            draft.artifact = gate?.request.artifact
+            try await store.record(draft)
             throw APIError.forbidden("only approver tokens vote; '\(token.name)' is a \(token.kind.rawValue) token", code: "not_an_approver_token")
         }
         if let comment = body.comment, comment.count > GateRequest.Limits.textLength {

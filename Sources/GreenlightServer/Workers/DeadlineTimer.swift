@@ -17,11 +17,13 @@ struct DeadlineTimer: Service {
         let store = gatekeeper.store
         let clock = gatekeeper.clock
         let wake = WakeSignal()
+        // Subscribed before the loop's first read of the next deadline, so that no gate opened in between is missed.
+        let opened = store.changes.subscribeToAll()
         try await withGracefulShutdownHandler {
             try await cancelWhenGracefulShutdown {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await gate in store.changes.subscribeToAll() where gate.state == .pending && gate.version == 1 {
+                        for await gate in opened where gate.state == .pending && gate.version == 1 {
                             wake.ring()
                         }
                     }

@@ -12,8 +12,12 @@ public final class SQLiteGateStore: GateStore {
     public let changes = GateChangeFeed()
     private let pool: DatabasePool
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens the database at `path` and brings its schema up to date.
+    ///
+    /// - Parameter create: whether to create the database when there is none. Commands that only read evidence pass
+    ///   `false`, so that a mistyped path is an error rather than an empty log that verifies.
+    public init(path: String, create: Bool = true) throws {
+        if !create, !FileManager.default.fileExists(atPath: path) { throw StoreError.databaseMissing(path) }
         var configuration = Configuration()
         configuration.label = "greenlight"
         // Another process (a CLI issuing a token while the server runs) may hold the write lock briefly.
@@ -65,8 +69,11 @@ public final class SQLiteGateStore: GateStore {
     public func castVote(_ vote: Vote, on id: GateID) async throws -> GateChange {
         var vote = vote
         vote.at = Timestamp.truncated(vote.at)
-        let change = try await pool.write { [vote] db -> GateChange in
-            guard let gate = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+        let (change, changed) = try await pool.write { [vote] db -> (GateChange, Gate?) in
+            guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+            // The deadline wins over a vote that arrives after it, even before the timer has run.
+            let expired = try Self.decideIfExpired(stored, at: vote.at, db: db)
+            let gate = expired ?? stored
             let next: Gate
             switch Result(catching: { () throws(VoteRefusal) -> Gate in try gate.recording(vote) }) {
             case .success(let gate):
@@ -74,7 +81,7 @@ public final class SQLiteGateStore: GateStore {
             case .failure(let refusal):
                 let details = ["decision": vote.decision.rawValue, "reason": refusal.code, "message": refusal.description, "via": vote.via]
                 try SQLiteAuditLog.append(.init(at: vote.at, actor: vote.voter, action: .voteRefused, gate: gate, details: details), db: db)
-                return .refused(refusal, gate)
+                return (.refused(refusal, gate), expired)
             }
             try SQLiteRows.insert(vote, gate: id, db: db)
             guard try SQLiteRows.update(next, from: gate.version, db: db) else {
@@ -87,33 +94,33 @@ public final class SQLiteGateStore: GateStore {
             if next.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
             }
-            return .recorded(next)
+            return (.recorded(next), next)
         }
-        if case .recorded(let gate) = change { changes.publish(gate) }
+        if let changed { changes.publish(changed) }
         return change
     }
 
     public func cancel(_ id: GateID, actor: String, reason: String?, at date: Date) async throws -> GateChange {
         let date = Timestamp.truncated(date)
-        let change = try await pool.write { db -> GateChange in
-            guard let gate = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+        let (change, changed) = try await pool.write { db -> (GateChange, Gate?) in
+            guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+            // A cancel after the deadline finds the gate timed out, as the timer would have left it.
+            let expired = try Self.decideIfExpired(stored, at: date, db: db)
+            let gate = expired ?? stored
             do {
                 let next = try gate.cancelling(by: actor, reason: reason, at: date)
                 guard try SQLiteRows.update(next, from: gate.version, db: db) else {
                     throw StoreError.corruptRow("gate \(id) changed under a cancel")
                 }
                 try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
-                return .recorded(next)
+                return (.recorded(next), next)
             } catch let refusal as VoteRefusal {
-                try SQLiteAuditLog.append(
-                    .init(
-                        at: date, actor: actor, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description]),
-                    db: db
-                )
-                return .refused(refusal, gate)
+                let details = ["reason": refusal.code, "message": refusal.description]
+                try SQLiteAuditLog.append(.init(at: date, actor: actor, action: .cancelRefused, gate: gate, details: details), db: db)
+                return (.refused(refusal, gate), expired)
             }
         }
-        if case .recorded(let gate) = change { changes.publish(gate) }
+        if let changed { changes.publish(changed) }
         return change
     }
 
@@ -127,10 +134,8 @@ public final class SQLiteGateStore: GateStore {
             )
             var decided: [Gate] = []
             for id in ids {
-                guard let gate = try SQLiteRows.fetchGate(db, GateID(unchecked: id)), let next = gate.timingOut(at: now) else { continue }
-                guard try SQLiteRows.update(next, from: gate.version, db: db) else { continue }
-                try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
-                decided.append(next)
+                guard let gate = try SQLiteRows.fetchGate(db, GateID(unchecked: id)) else { continue }
+                if let next = try Self.decideIfExpired(gate, at: now, db: db) { decided.append(next) }
             }
             return decided
         }
@@ -142,6 +147,14 @@ public final class SQLiteGateStore: GateStore {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT MIN(deadline) FROM gate WHERE state = 'pending'").map(SQLiteRows.date)
         }
+    }
+
+    /// Decides `gate` by its `on_timeout` if its deadline is at or before `now`, inside the caller's transaction.
+    /// Returns the decided gate, or `nil` when the gate is not due (or someone else decided it first).
+    private static func decideIfExpired(_ gate: Gate, at now: Date, db: Database) throws -> Gate? {
+        guard let next = gate.timingOut(at: now), try SQLiteRows.update(next, from: gate.version, db: db) else { return nil }
+        try SQLiteAuditLog.append(decidedDraft(next), db: db)
+        return next
     }
 
     // MARK: Tokens

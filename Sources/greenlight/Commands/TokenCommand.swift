@@ -43,7 +43,9 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try database.location().openStore()
+            let location = try database.location()
+            if !location.exists { printError("note: no database at \(location) yet; creating it (the server must use the same --database)") }
+            let store = try location.openStore()
             let secret = TokenSecret.generate()
             let token = AccessToken(name: name, kind: kind, user: user, services: list(services), environments: list(environments), createdAt: Date())
             do {

@@ -29,6 +29,16 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: ArgumentHelp("sqlite:///path, or a file path (or GREENLIGHT_DATABASE_URL). Default: ./greenlight.db.", valueName: "url"))
     var database: String?
 
+    /// The store, which must exist already: for commands that read evidence.
+    func openExistingStore() throws -> any GateStore {
+        let location = try location()
+        do {
+            return try location.openStore(mustExist: true)
+        } catch let error as StoreError {
+            throw Exit.fail(error.description)
+        }
+    }
+
     func location() throws -> DatabaseLocation {
         guard let text = database ?? ProcessInfo.processInfo.environment["GREENLIGHT_DATABASE_URL"] else { return .defaultLocation }
         do {
