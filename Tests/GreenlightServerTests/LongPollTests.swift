@@ -16,9 +16,7 @@ struct LongPollTests {
         let app = try await TestGreenlight()
         try await app.test { client in
             let gate = try await client.openGate(app)
-            async let waited = client.execute(uri: "/v1/gates/\(gate.id)?wait=300", method: .get, headers: app.headers("ci")) { response in
-                try response.decode(GateResource.self)
-            }
+            async let waited = client.longPoll(app, gate.id, seconds: 300)
             await app.clock.waitForSleepers(1)
             #expect(try await client.vote(app, gate.id, as: "carol", "reject", comment: "not today").status == .ok)
             let result = try await waited
@@ -33,9 +31,7 @@ struct LongPollTests {
         let app = try await TestGreenlight()
         try await app.test { client in
             let gate = try await client.openGate(app, json: #"{"service":"shop","environment":"production","artifact":"a","commit":"0123abcd"}"#)
-            async let waited = client.execute(uri: "/v1/gates/\(gate.id)?wait=30", method: .get, headers: app.headers("ci")) { response in
-                try response.decode(GateResource.self)
-            }
+            async let waited = client.longPoll(app, gate.id, seconds: 30)
             await app.clock.waitForSleepers(1)
             #expect(try await client.vote(app, gate.id, as: "alice").status == .ok)
             app.clock.advance(by: 30)
@@ -69,9 +65,7 @@ struct LongPollTests {
         let app = try await TestGreenlight()
         try await app.test { client in
             let gate = try await client.openGate(app)
-            async let waited = client.execute(uri: "/v1/gates/\(gate.id)?wait=300", method: .get, headers: app.headers("ci")) { response in
-                try response.decode(GateResource.self)
-            }
+            async let waited = client.longPoll(app, gate.id, seconds: 300)
             await app.clock.waitForSleepers(1)
             app.gatekeeper.releaseWaiters()
             #expect(try await waited.state == .pending)

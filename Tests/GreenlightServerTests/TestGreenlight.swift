@@ -99,6 +99,13 @@ extension TestClientProtocol {
         }
     }
 
+    /// `GET /v1/gates/{id}?wait=…` as `ci`, returning the gate once the request ends.
+    func longPoll(_ app: TestGreenlight, _ id: String, seconds: Int) async throws -> GateResource {
+        try await execute(uri: "/v1/gates/\(id)?wait=\(seconds)", method: .get, headers: app.headers("ci")) { response in
+            try response.decode(GateResource.self)
+        }
+    }
+
     func vote(
         _ app: TestGreenlight, _ id: String, as person: String, _ decision: String = "approve", comment: String? = nil
     ) async throws -> TestResponse {
