@@ -55,6 +55,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Slack: request signatures, the Block Kit approval card (the Web API client and Socket Mode come next).
+        .target(
+            name: "GreenlightSlack",
+            dependencies: [
+                "GreenlightCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The Hummingbird application: routes, auth, workers, lifecycle.
         .target(
             name: "GreenlightServer",
@@ -106,6 +115,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GreenlightCoreTests", dependencies: ["GreenlightCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GreenlightSlackTests", dependencies: ["GreenlightCore", "GreenlightSlack"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightStoreTests",
             dependencies: ["GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],
