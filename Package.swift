@@ -60,7 +60,19 @@ let package = Package(
             name: "GreenlightSlack",
             dependencies: [
                 "GreenlightCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: Slack on loopback (Web API, signed interactions), for the tests and for demos.
+        .target(
+            name: "GreenlightSlackSimulator",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightSlack",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,7 +127,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GreenlightCoreTests", dependencies: ["GreenlightCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "GreenlightSlackTests", dependencies: ["GreenlightCore", "GreenlightSlack"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GreenlightSlackTests",
+            dependencies: [
+                "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GreenlightStoreTests",
             dependencies: ["GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],

@@ -46,6 +46,11 @@ public struct TextObject: Sendable, Equatable, Encodable {
     public var type: Kind
     public var text: String
 
+    public init(type: Kind, text: String) {
+        self.type = type
+        self.text = text
+    }
+
     public static func plain(_ text: String) -> TextObject { TextObject(type: .plainText, text: text) }
     public static func mrkdwn(_ text: String) -> TextObject { TextObject(type: .mrkdwn, text: text) }
 }
@@ -62,6 +67,14 @@ public struct Button: Sendable, Equatable, Encodable {
     public var value: String
     public var style: Style?
     public var confirm: ConfirmationDialog?
+
+    public init(actionID: String, text: TextObject, value: String, style: Style? = nil, confirm: ConfirmationDialog? = nil) {
+        self.actionID = actionID
+        self.text = text
+        self.value = value
+        self.style = style
+        self.confirm = confirm
+    }
 
     enum CodingKeys: String, CodingKey {
         case type, text, value, style, confirm
@@ -86,6 +99,14 @@ public struct ConfirmationDialog: Sendable, Equatable, Encodable {
     public var confirm: TextObject
     public var deny: TextObject
     public var style: Button.Style?
+
+    public init(title: TextObject, text: TextObject, confirm: TextObject, deny: TextObject, style: Button.Style? = nil) {
+        self.title = title
+        self.text = text
+        self.confirm = confirm
+        self.deny = deny
+        self.style = style
+    }
 }
 
 /// A message for `chat.postMessage` / `chat.update`: `text` is the fallback shown in notifications.
@@ -93,6 +114,12 @@ public struct SlackMessage: Sendable, Equatable, Encodable {
     public var channel: String?
     public var text: String
     public var blocks: [Block]
+
+    public init(channel: String?, text: String, blocks: [Block]) {
+        self.channel = channel
+        self.text = text
+        self.blocks = blocks
+    }
 }
 
 /// The JSON encoding of everything sent to Slack: UTF-8, slashes unescaped (so URLs read as written in logs and
