@@ -14,6 +14,10 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case gateDecided = "gate.decided"
     /// A cancel was refused (not the pipeline that opened the gate, or already decided).
     case cancelRefused = "cancel.refused"
+    /// The gate's Slack card was posted (details: channel, ts).
+    case gateNotified = "gate.notified"
+    /// Outbound work was given up after an error retrying cannot fix (details: kind, error).
+    case notificationFailed = "notification.failed"
     /// A token was issued (its secret is never recorded).
     case tokenCreated = "token.created"
     /// The server started with a policy (details: source, hash).

@@ -33,9 +33,9 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
 
 extension DatabaseLocation {
     /// Opens the store at this location and migrates it; creates it unless `mustExist`.
-    public func openStore(mustExist: Bool = false) throws -> any GateStore {
+    public func openStore(mustExist: Bool = false, outbox: Set<OutboxKind> = []) throws -> any GateStore {
         switch self {
-        case .sqlite(let path): try SQLiteGateStore(path: path, create: !mustExist)
+        case .sqlite(let path): try SQLiteGateStore(path: path, create: !mustExist, outbox: outbox)
         }
     }
 

@@ -8,7 +8,7 @@ import GreenlightCore
 /// Every method that changes a gate does so in one transaction together with the audit events that record the
 /// change (invariant 2), and decides a gate only if it is still pending (invariant 1). After a change commits,
 /// the store publishes the new gate on ``changes``.
-public protocol GateStore: Sendable {
+public protocol GateStore: GateOutbox {
     /// Gates that changed, published after their transaction commits.
     var changes: GateChangeFeed { get }
 

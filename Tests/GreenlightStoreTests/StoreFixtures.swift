@@ -8,11 +8,11 @@ final class TemporaryStore {
     let path: String
     let store: SQLiteGateStore
 
-    init() throws {
+    init(outbox: Set<OutboxKind> = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("greenlight.db").path
-        store = try SQLiteGateStore(path: path)
+        store = try SQLiteGateStore(path: path, outbox: outbox)
     }
 
     deinit {
@@ -29,12 +29,13 @@ enum StoreFixtures {
         exclusions: [Exclusion] = [],
         timeout: TimeInterval = 3_600,
         onTimeout: TimeoutAction = .reject,
-        commit: String = "0123456789abcdef"
+        commit: String = "0123456789abcdef",
+        channel: String? = nil
     ) -> Gate {
         let plan = GatePlan(
             gated: true, rule: "environments.production", tier: "production",
             requirements: [ApprovalRequirement(group: "leads", count: count, eligible: members)], exclusions: exclusions,
-            timeout: PolicyDuration(seconds: timeout), onTimeout: onTimeout, channel: nil, policyHash: String(repeating: "a", count: 64)
+            timeout: PolicyDuration(seconds: timeout), onTimeout: onTimeout, channel: channel, policyHash: String(repeating: "a", count: 64)
         )
         let request = GateRequest(
             service: "shop", environment: "production", artifact: "registry.example.com/shop@sha256:abc", commit: commit,

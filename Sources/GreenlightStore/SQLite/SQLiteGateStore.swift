@@ -10,13 +10,17 @@ import GreenlightCore
 /// invariants hold even when another process (a second `greenlight` on the same file) writes too.
 public final class SQLiteGateStore: GateStore {
     public let changes = GateChangeFeed()
-    private let pool: DatabasePool
+    let pool: DatabasePool
+    /// The outbound work each gate change enqueues (none when nothing is configured to deliver it).
+    private let outboxKinds: Set<OutboxKind>
 
     /// Opens the database at `path` and brings its schema up to date.
     ///
     /// - Parameter create: whether to create the database when there is none. Commands that only read evidence pass
     ///   `false`, so that a mistyped path is an error rather than an empty log that verifies.
-    public init(path: String, create: Bool = true) throws {
+    ///   - outbox: the kinds of outbound work to enqueue with every gate change (`.slackCard` when Slack is set up).
+    public init(path: String, create: Bool = true, outbox: Set<OutboxKind> = []) throws {
+        self.outboxKinds = outbox
         if !create, !FileManager.default.fileExists(atPath: path) { throw StoreError.databaseMissing(path) }
         var configuration = Configuration()
         configuration.label = "greenlight"
@@ -56,6 +60,7 @@ public final class SQLiteGateStore: GateStore {
             if gate.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(gate), db: db)
             }
+            try enqueue(gate, db: db)
             return .created(gate)
         }
         if case .created(let gate) = result { changes.publish(gate) }
@@ -72,7 +77,7 @@ public final class SQLiteGateStore: GateStore {
         let (change, changed) = try await pool.write { [vote] db -> (GateChange, Gate?) in
             guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
             // The deadline wins over a vote that arrives after it, even before the timer has run.
-            let expired = try Self.decideIfExpired(stored, at: vote.at, db: db)
+            let expired = try decideIfExpired(stored, at: vote.at, db: db)
             let gate = expired ?? stored
             let next: Gate
             switch Result(catching: { () throws(VoteRefusal) -> Gate in try gate.recording(vote) }) {
@@ -94,6 +99,7 @@ public final class SQLiteGateStore: GateStore {
             if next.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
             }
+            try enqueue(next, db: db)
             return (.recorded(next), next)
         }
         if let changed { changes.publish(changed) }
@@ -105,7 +111,7 @@ public final class SQLiteGateStore: GateStore {
         let (change, changed) = try await pool.write { db -> (GateChange, Gate?) in
             guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
             // A cancel after the deadline finds the gate timed out, as the timer would have left it.
-            let expired = try Self.decideIfExpired(stored, at: date, db: db)
+            let expired = try decideIfExpired(stored, at: date, db: db)
             let gate = expired ?? stored
             do {
                 let next = try gate.cancelling(by: actor, reason: reason, at: date)
@@ -113,6 +119,7 @@ public final class SQLiteGateStore: GateStore {
                     throw StoreError.corruptRow("gate \(id) changed under a cancel")
                 }
                 try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+                try enqueue(next, db: db)
                 return (.recorded(next), next)
             } catch let refusal as VoteRefusal {
                 let details = ["reason": refusal.code, "message": refusal.description]
@@ -135,7 +142,7 @@ public final class SQLiteGateStore: GateStore {
             var decided: [Gate] = []
             for id in ids {
                 guard let gate = try SQLiteRows.fetchGate(db, GateID(unchecked: id)) else { continue }
-                if let next = try Self.decideIfExpired(gate, at: now, db: db) { decided.append(next) }
+                if let next = try decideIfExpired(gate, at: now, db: db) { decided.append(next) }
             }
             return decided
         }
@@ -151,10 +158,19 @@ public final class SQLiteGateStore: GateStore {
 
     /// Decides `gate` by its `on_timeout` if its deadline is at or before `now`, inside the caller's transaction.
     /// Returns the decided gate, or `nil` when the gate is not due (or someone else decided it first).
-    private static func decideIfExpired(_ gate: Gate, at now: Date, db: Database) throws -> Gate? {
+    private func decideIfExpired(_ gate: Gate, at now: Date, db: Database) throws -> Gate? {
         guard let next = gate.timingOut(at: now), try SQLiteRows.update(next, from: gate.version, db: db) else { return nil }
-        try SQLiteAuditLog.append(decidedDraft(next), db: db)
+        try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+        try enqueue(next, db: db)
         return next
+    }
+
+    /// Enqueues this store's outbound work for a changed gate, inside the change's transaction. A Slack card needs a
+    /// channel; a gate whose policy names none gets no card.
+    private func enqueue(_ gate: Gate, db: Database) throws {
+        for kind in outboxKinds where kind != .slackCard || gate.plan.channel != nil {
+            try SQLiteOutbox.enqueue(gate.id, kind: kind, at: gate.decidedAt ?? gate.votes.last?.at ?? gate.createdAt, db: db)
+        }
     }
 
     // MARK: Tokens

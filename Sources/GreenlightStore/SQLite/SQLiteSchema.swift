@@ -79,6 +79,33 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v2: outbox and posted Slack cards") { db in
+            try db.execute(
+                sql: """
+                    -- Work to do outside the database because a gate changed, written in the change's transaction.
+                    -- One row per gate and kind: later changes to the gate bump its generation, so that the worker
+                    -- renders the newest state and a completion never swallows a change it did not see.
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        gate_id TEXT NOT NULL REFERENCES gate(id),
+                        kind TEXT NOT NULL,
+                        due_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        generation INTEGER NOT NULL DEFAULT 1,
+                        last_error TEXT,
+                        UNIQUE (gate_id, kind)
+                    );
+                    CREATE INDEX outbox_due ON outbox(due_at);
+
+                    -- Where each gate's Slack card was posted: the key for chat.update.
+                    CREATE TABLE slack_card (
+                        gate_id TEXT PRIMARY KEY NOT NULL REFERENCES gate(id),
+                        channel TEXT NOT NULL,
+                        ts TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+
+/// What the outbox delivers. The raw values are stored: never rename one.
+public enum OutboxKind: String, Sendable, Codable, CaseIterable {
+    /// Post the gate's Slack card, or bring the posted card up to date.
+    case slackCard = "slack.card"
+}
+
+/// One piece of outbound work, due at `dueAt`.
+public struct OutboxItem: Sendable, Equatable {
+    public var id: Int64
+    public var gateID: GateID
+    public var kind: OutboxKind
+    public var dueAt: Date
+    /// Failed attempts so far (for backoff).
+    public var attempts: Int
+    /// Bumped by every change to the gate; a completion for an older generation leaves the item due.
+    public var generation: Int
+
+    public init(id: Int64, gateID: GateID, kind: OutboxKind, dueAt: Date, attempts: Int, generation: Int) {
+        self.id = id
+        self.gateID = gateID
+        self.kind = kind
+        self.dueAt = dueAt
+        self.attempts = attempts
+        self.generation = generation
+    }
+}
+
+/// Where a gate's Slack card was posted.
+public struct PostedCard: Sendable, Equatable {
+    public var channel: String
+    public var ts: String
+
+    public init(channel: String, ts: String) {
+        self.channel = channel
+        self.ts = ts
+    }
+}
+
+/// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
+/// outage of the receiver (Slack) delays it but never loses it, and never holds up a decision (invariant 3).
+public protocol GateOutbox: Sendable {
+    /// Items due at or before `now`, oldest first.
+    func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem]
+
+    /// When the next item falls due.
+    func nextOutboxDue() async throws -> Date?
+
+    /// Marks `item` done (unless the gate changed since it was read), remembering where a card was posted and
+    /// appending `audit` in the same transaction.
+    func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws
+
+    /// Tries `item` again at `date`, after `error`.
+    func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws
+
+    /// Gives `item` up (an error retrying cannot fix), with an audit event saying why.
+    func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws
+
+    /// Where the gate's card was posted, if it was.
+    func postedCard(for gate: GateID) async throws -> PostedCard?
+}

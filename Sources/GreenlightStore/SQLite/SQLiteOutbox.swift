@@ -1,0 +1,82 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+
+/// The outbox's rows, always read and written inside a transaction the caller holds.
+enum SQLiteOutbox {
+    /// Makes the gate's item of `kind` due at `date`; a pending item is brought forward and its generation bumped.
+    static func enqueue(_ gate: GateID, kind: OutboxKind, at date: Date, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, ?, ?)
+                ON CONFLICT(gate_id, kind) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)
+                """,
+            arguments: [gate.rawValue, kind.rawValue, SQLiteRows.millis(date)]
+        )
+    }
+
+    static func item(from row: Row) -> OutboxItem? {
+        guard let kind = OutboxKind(rawValue: row["kind"]) else { return nil }
+        return OutboxItem(
+            id: row["id"], gateID: GateID(unchecked: row["gate_id"]), kind: kind, dueAt: SQLiteRows.date(row["due_at"]),
+            attempts: row["attempts"], generation: row["generation"]
+        )
+    }
+}
+
+extension SQLiteGateStore {
+    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", arguments: [SQLiteRows.millis(now), limit]
+            )
+            .compactMap(SQLiteOutbox.item)
+        }
+    }
+
+    public func nextOutboxDue() async throws -> Date? {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox").map(SQLiteRows.date) }
+    }
+
+    public func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws {
+        try await pool.write { db in
+            if let posted {
+                try db.execute(
+                    sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, ?, ?) ON CONFLICT(gate_id) DO NOTHING",
+                    arguments: [item.gateID.rawValue, posted.channel, posted.ts]
+                )
+            }
+            // Only the generation that was delivered: a change since then keeps the item due.
+            try db.execute(sql: "DELETE FROM outbox WHERE id = ? AND generation = ?", arguments: [item.id, item.generation])
+            if db.changesCount == 0 {
+                try db.execute(sql: "UPDATE outbox SET attempts = 0, last_error = NULL WHERE id = ?", arguments: [item.id])
+            }
+            if let audit { try SQLiteAuditLog.append(audit, db: db) }
+        }
+    }
+
+    public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id]
+            )
+        }
+    }
+
+    public func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [item.id])
+            try SQLiteAuditLog.append(audit, db: db)
+        }
+    }
+
+    public func postedCard(for gate: GateID) async throws -> PostedCard? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT channel, ts FROM slack_card WHERE gate_id = ?", arguments: [gate.rawValue]).map {
+                PostedCard(channel: $0["channel"], ts: $0["ts"])
+            }
+        }
+    }
+}
