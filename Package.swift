@@ -82,6 +82,7 @@ let package = Package(
             dependencies: [
                 "GreenlightCore",
                 "GreenlightAudit",
+                "GreenlightSlack",
                 "GreenlightStore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -104,10 +105,12 @@ let package = Package(
             dependencies: [
                 "GreenlightCore",
                 "GreenlightAudit",
+                "GreenlightSlack",
                 "GreenlightStore",
                 "GreenlightServer",
                 "GreenlightClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -150,7 +153,9 @@ let package = Package(
         ),
         .testTarget(
             name: "GreenlightEndToEndTests",
-            dependencies: ["GreenlightCore", "GreenlightClient", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "GreenlightCore", "GreenlightClient", "GreenlightStore", "GreenlightSlackSimulator", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

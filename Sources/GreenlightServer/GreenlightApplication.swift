@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightSlack
 import GreenlightStore
 import Hummingbird
 import Logging
@@ -36,10 +37,13 @@ public enum GreenlightApplication {
 
     /// The application: the HTTP server and the deadline timer, with SIGTERM/SIGINT draining in-flight requests.
     ///
-    /// - Parameter onListening: called with the base URL once the server accepts connections.
+    /// - Parameters:
+    ///   - slack: the Slack Web API, when Slack is configured: cards are then delivered from the store's outbox.
+    ///   - onListening: called with the base URL once the server accepts connections.
     public static func services(
         gatekeeper: Gatekeeper,
         settings: ServerSettings,
+        slack: SlackWebAPI? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> ServiceGroup {
@@ -56,10 +60,14 @@ public enum GreenlightApplication {
             },
             logger: logger
         )
-        // Shutdown runs in reverse: the timer first (releasing long-polls), then the server drains.
+        var services: [any Service] = [app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
+        if let slack {
+            services.append(SlackCardWorker(store: gatekeeper.store, slack: slack, clock: gatekeeper.clock, publicURL: publicURL, logger: logger))
+        }
+        // Shutdown runs in reverse: the Slack worker and the timer first (releasing long-polls), then the server drains.
         return ServiceGroup(
             configuration: .init(
-                services: [app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

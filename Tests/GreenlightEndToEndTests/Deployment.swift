@@ -10,6 +10,7 @@ final class Deployment: @unchecked Sendable {
           leads: { members: [alice, bob, carol] }
         environments:
           production:
+            channel: C0DEPLOYS
             require: [ { group: leads, count: 2 } ]
             timeout: 4h
           quick:
@@ -52,8 +53,9 @@ final class Deployment: @unchecked Sendable {
 
     /// Starts `greenlight serve` and returns once it listens.
     @discardableResult
-    func start() async throws -> RunningCommand {
-        let server = try RunningCommand(["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", "warning"])
+    func start(environment: [String: String] = [:]) async throws -> RunningCommand {
+        let server = try RunningCommand(
+            ["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", "warning"], environment: environment)
         self.server = server
         let banner = await server.line(containing: "listening on")
         if banner == nil {

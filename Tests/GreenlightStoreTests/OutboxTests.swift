@@ -57,6 +57,8 @@ struct OutboxTests {
         let retryAt = StoreFixtures.start.addingTimeInterval(30)
         try await fixture.store.rescheduleOutboxItem(item, at: retryAt, error: "rate limited")
         #expect(try await fixture.store.dueOutboxItems(at: retryAt.addingTimeInterval(-1), limit: 10).isEmpty)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        #expect(try await fixture.store.nextOutboxDue() == retryAt, "a change must not cut a backoff short")
         let retried = try #require(try await fixture.store.dueOutboxItems(at: retryAt, limit: 10).first)
         #expect(retried.attempts == 1)
         #expect(try await fixture.store.nextOutboxDue() == retryAt)

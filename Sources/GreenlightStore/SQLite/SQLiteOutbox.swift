@@ -5,12 +5,14 @@ import GreenlightCore
 
 /// The outbox's rows, always read and written inside a transaction the caller holds.
 enum SQLiteOutbox {
-    /// Makes the gate's item of `kind` due at `date`; a pending item is brought forward and its generation bumped.
+    /// Makes the gate's item of `kind` due at `date`; a pending item gets its generation bumped and is brought
+    /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
     static func enqueue(_ gate: GateID, kind: OutboxKind, at date: Date, db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, ?, ?)
-                ON CONFLICT(gate_id, kind) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)
+                ON CONFLICT(gate_id, kind) DO UPDATE SET generation = generation + 1,
+                    due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
                 """,
             arguments: [gate.rawValue, kind.rawValue, SQLiteRows.millis(date)]
         )

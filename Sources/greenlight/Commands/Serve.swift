@@ -1,8 +1,10 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightServer
+import GreenlightSlack
 import GreenlightStore
 import Logging
 
@@ -13,6 +15,10 @@ struct Serve: AsyncParsableCommand {
             With no options: the SQLite database ./greenlight.db, the built-in policy (every environment needs one
             approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
+
+            Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date
+            through a durable outbox (GREENLIGHT_SLACK_API_URL overrides https://slack.com/api/). Without it, Greenlight
+            runs exactly the same, with no Slack.
             """
     )
 
@@ -43,9 +49,11 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "greenlight")
         let policy = try PolicyFile.load(config)
         let location = try database.location()
+        let environment = ProcessInfo.processInfo.environment
+        let slackToken = environment["SLACK_BOT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let store: any GateStore
         do {
-            store = try location.openStore()
+            store = try location.openStore(outbox: slackToken == nil ? [] : [.slackCard])
         } catch {
             throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
         }
@@ -55,15 +63,28 @@ struct Serve: AsyncParsableCommand {
         )
         let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock)
         let settings = ServerSettings(host: host, port: port, publicURL: publicURL)
+        var slackHTTP: HTTPClient?
+        var slack: SlackWebAPI?
+        if let slackToken {
+            let http = SlackWebAPI.makeHTTPClient()
+            slackHTTP = http
+            slack = SlackWebAPI(token: slackToken, baseURL: environment["GREENLIGHT_SLACK_API_URL"] ?? SlackWebAPI.defaultBaseURL, http: http)
+        }
+        let slackLine =
+            slack.map { "\n  slack:    cards to the channels the policy names, through \($0.baseURL)" }
+            ?? "\n  slack:    off (set SLACK_BOT_TOKEN to post approval cards)"
+        if slack != nil, policy.defaultRule.channel == nil, policy.environments.values.allSatisfy({ $0.channel == nil }) {
+            logger.warning("SLACK_BOT_TOKEN is set but the policy names no channel: no card will be posted")
+        }
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
-        let group = GreenlightApplication.services(gatekeeper: gatekeeper, settings: settings, logger: logger) { url in
+        let group = GreenlightApplication.services(gatekeeper: gatekeeper, settings: settings, slack: slack, logger: logger) { url in
             // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
             FileHandle.standardOutput.write(
                 Data(
                     """
                     Greenlight is listening on \(url)
                       database: \(location)
-                      policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")
+                      policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")\(slackLine)
                     Create tokens (each printed once, stored hashed):
                       greenlight token create --name ci --kind pipeline\(databaseArgument)
                       greenlight token create --name admin --kind approver --user admin\(databaseArgument)
@@ -73,6 +94,7 @@ struct Serve: AsyncParsableCommand {
             )
         }
         try await group.run()
+        try await slackHTTP?.shutdown()
     }
 }
 

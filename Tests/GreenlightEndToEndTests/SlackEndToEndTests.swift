@@ -1,0 +1,77 @@
+import Foundation
+import GreenlightCore
+import GreenlightSlackSimulator
+import Testing
+
+/// The real binary with Slack configured, against the simulator on loopback.
+@Suite("Slack end to end", .timeLimit(.minutes(2)))
+struct SlackEndToEndTests {
+    func start(_ deployment: Deployment, _ slack: SlackSimulator) async throws {
+        let url = try await slack.start()
+        try await deployment.start(environment: ["SLACK_BOT_TOKEN": slack.botToken, "GREENLIGHT_SLACK_API_URL": url])
+    }
+
+    /// The block types of the message now standing at the card's address.
+    func blockTypes(_ message: [String: JSONValue]?) -> [String] {
+        guard case .array(let blocks)? = message?["blocks"] else { return [] }
+        return blocks.compactMap { block in
+            if case .object(let fields) = block { return fields["type"]?.stringValue }
+            return nil
+        }
+    }
+
+    @Test("a gate gets a card; each vote updates it; the decision removes the buttons, even one made from the CLI")
+    func cardLifecycle() async throws {
+        let slack = SlackSimulator()
+        defer { slack.stop() }
+        let deployment = try await Deployment()
+        try await start(deployment, slack)
+
+        let gate = try await deployment.open(environment: "production")
+        await slack.waitForCalls(to: "chat.postMessage", count: 1)
+        let post = try #require(slack.calls(to: "chat.postMessage").first)
+        #expect(post.arguments["channel"] == .string("C0DEPLOYS"))
+        let posted = String(decoding: try JSONEncoder().encode(post.arguments), as: UTF8.self)
+        #expect(posted.contains("gate_approve") && posted.contains(gate.id))
+
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        await slack.waitForCalls(to: "chat.update", count: 1)
+        #expect(try await deployment.run(["approve", gate.id], as: "bob").status == 0)
+        await slack.waitForCalls(to: "chat.update", count: 2)
+
+        let updates = slack.calls(to: "chat.update")
+        #expect(updates.first?.arguments["text"]?.stringValue?.contains("approved so far: alice") == true)
+        let last = try #require(updates.last)
+        #expect(last.arguments["text"]?.stringValue?.contains("approved by bob") == true)
+        let channel = try #require(last.arguments["channel"]?.stringValue)
+        let ts = try #require(last.arguments["ts"]?.stringValue)
+        #expect(!blockTypes(slack.message(channel: channel, ts: ts)).contains("actions"), "the resolved card still has buttons")
+        #expect(blockTypes(slack.message(channel: channel, ts: ts)).contains("header"))
+    }
+
+    @Test("a Slack outage (500s, then a 429) delays the card but blocks no decision and loses nothing")
+    func outage() async throws {
+        let slack = SlackSimulator()
+        defer { slack.stop() }
+        slack.inject(.serverError, into: "chat.postMessage", times: 2)
+        slack.inject(.rateLimited(retryAfter: 1), into: "chat.postMessage")
+        let deployment = try await Deployment()
+        try await start(deployment, slack)
+
+        let gate = try await deployment.open(environment: "production")
+        // The decision goes through while Slack is failing.
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["reject", gate.id, "--comment", "not today"], as: "carol").status == 0)
+
+        await slack.waitForCalls(to: "chat.postMessage", count: 4)
+        let delivered = try #require(slack.calls(to: "chat.postMessage").last)
+        let text = delivered.arguments["text"]?.stringValue ?? ""
+        // The card that finally lands shows the decision, not a stale pending state.
+        #expect(text.contains("rejected by carol"), "\(text)")
+        let posted = String(decoding: try JSONEncoder().encode(delivered.arguments), as: UTF8.self)
+        #expect(!posted.contains("gate_approve"))
+
+        let events = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "gate.notified"]).finished()
+        #expect(events.stdout.split(separator: "\n").count == 1, "\(events.output)")
+    }
+}
