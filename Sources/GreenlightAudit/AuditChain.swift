@@ -36,7 +36,7 @@ public enum AuditChain {
         var bytes = Data(event.previousHash.utf8)
         bytes.append(0x0A)
         bytes.append(contentsOf: canonicalBytes(of: event))
-        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: bytes).hexEncoded
     }
 
     /// The canonical JSON of an event's content: sorted keys, UTF-8, `null` for absent fields, time as RFC 3339 UTC ms.

@@ -49,7 +49,7 @@ public enum GateCard {
         let what = "Deploy \(gate.request.service) → \(gate.request.environment)"
         switch gate.state {
         case .pending: return "\(what) needs approval: \(needs(gate))"
-        default: return "\(what): \(describe(gate.state))\(gate.decidedBy.map { " by \($0)" } ?? "")"
+        default: return "\(what): \(gate.state.displayName)\(gate.decidedBy.map { " by \($0)" } ?? "")"
         }
     }
 
@@ -71,11 +71,7 @@ public enum GateCard {
 
     /// "Needs 1 of 2 from platform-leads (approved so far: alice)".
     static func needs(_ gate: Gate) -> String {
-        gate.tally.progress.map { progress in
-            let missing = max(0, progress.count - progress.approvals.count)
-            let sofar = progress.approvals.isEmpty ? "" : " (approved so far: \(progress.approvals.joined(separator: ", ")))"
-            return "\(missing) of \(progress.count) from \(progress.group)\(sofar)"
-        }.joined(separator: "; ")
+        gate.tally.progress.map(\.summary).joined(separator: "; ")
     }
 
     static func status(_ gate: Gate) -> String {
@@ -89,17 +85,7 @@ public enum GateCard {
             let by = gate.decidedBy.map { " by \(SlackText.escape($0))" } ?? ""
             let at = gate.decidedAt.map { " " + SlackText.date(Int($0.timeIntervalSince1970), fallback: Timestamp.format($0)) } ?? ""
             let reason = gate.reason.map { "\n" + SlackText.escape($0) } ?? ""
-            return "\(icon) *\(describe(gate.state).capitalizedFirst)*\(by)\(at)\(reason)"
-        }
-    }
-
-    static func describe(_ state: GateState) -> String {
-        switch state {
-        case .pending: "pending"
-        case .approved: "approved"
-        case .rejected: "rejected"
-        case .timedOut: "timed out"
-        case .cancelled: "cancelled"
+            return "\(icon) *\(gate.state.displayName.capitalizedFirst)*\(by)\(at)\(reason)"
         }
     }
 

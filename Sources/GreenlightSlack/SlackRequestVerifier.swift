@@ -56,7 +56,7 @@ public struct SlackRequestVerifier: Sendable {
     /// The signature Slack would send for `body` at `timestamp` (for the simulator and tests).
     public func signature(body: some DataProtocol, timestamp: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Self.baseString(timestamp: timestamp, body: body), using: key)
-        return "v0=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "v0=" + mac.hexEncoded
     }
 
     private static func baseString(timestamp: String, body: some DataProtocol) -> Data {

@@ -76,9 +76,6 @@ public struct GateResource: Sendable, Equatable, Codable {
         case url, facts, version
     }
 
-    /// Whether the deploy may go ahead.
-    public var mayProceed: Bool { outcome == .approved }
-
     /// Writes every field of the contract, with `null` for those without a value yet (a pending gate's `decided_at`),
     /// so that clients can rely on the keys being there.
     public func encode(to encoder: any Encoder) throws {

@@ -64,6 +64,6 @@ public enum TokenSecret {
     /// A plain hash (not a slow password hash) is enough because secrets are long and random; looking up by
     /// hash means no secret-dependent comparison happens in application code.
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(secret.utf8)).hexEncoded
     }
 }

@@ -8,6 +8,9 @@ public enum GateState: String, Sendable, Codable, CaseIterable {
 
     /// Whether the gate has been decided (by quorum, a reject, the deadline or a cancel).
     public var isDecided: Bool { self != .pending }
+
+    /// The state as a person reads it: "timed out", not `timed_out`.
+    public var displayName: String { rawValue.replacingOccurrences(of: "_", with: " ") }
 }
 
 /// What a decided gate means for the deploy: may it proceed?

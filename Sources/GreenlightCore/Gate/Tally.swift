@@ -10,6 +10,15 @@ public struct Tally: Sendable, Equatable {
         public var count: Int
         public var approvals: [String]
         public var isMet: Bool { approvals.count >= count }
+
+        /// "1 of 2 from platform-leads (approved so far: alice)".
+        public var summary: String { Tally.summary(group: group, count: count, approvals: approvals) }
+    }
+
+    /// What one rule still needs, worded the same in every view (CLI, Slack, web).
+    public static func summary(group: String, count: Int, approvals: [String]) -> String {
+        let sofar = approvals.isEmpty ? "" : " (approved so far: \(approvals.joined(separator: ", ")))"
+        return "\(max(0, count - approvals.count)) of \(count) from \(group)\(sofar)"
     }
 
     public let progress: [Progress]

@@ -26,7 +26,7 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .gateDecided(let state, let decidedBy, let decidedAt):
             let who = decidedBy.map { " by \($0)" } ?? ""
             let when = decidedAt.map { " at \(Timestamp.format($0))" } ?? ""
-            return "the gate is already \(state.rawValue.replacingOccurrences(of: "_", with: " "))\(who)\(when); nothing can change it now"
+            return "the gate is already \(state.displayName)\(who)\(when); nothing can change it now"
         case .separationOfDuties(let person, let role):
             let what = role == .author ? "an author of this change" : "the person who triggered this deploy"
             return "\(person) is \(what), and the policy's separation_of_duties bars them from deciding it; ask another approver"

@@ -109,7 +109,7 @@ public struct Policy: Sendable, Equatable {
 
     /// SHA-256 of a policy document, hex-encoded: the `policy_hash` every gate records.
     public static func hash(of document: String) -> String {
-        SHA256.hash(data: Data(document.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(document.utf8)).hexEncoded
     }
 
     /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.

@@ -17,5 +17,11 @@ public enum Timestamp {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
     }
 
+    /// Encodes `Date`s as ``format(_:)`` does, for JSON answers and exports.
+    public static let jsonEncodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(format(date))
+    }
+
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

@@ -69,9 +69,6 @@ public final class ManualWallClock: WallClock {
         for sleeper in due { sleeper.continuation.resume() }
     }
 
-    /// How many tasks are asleep on this clock.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
-
     /// Returns once at least `count` tasks are asleep on this clock: lets a test advance time only after the worker
     /// it is testing has gone to sleep.
     public func waitForSleepers(_ count: Int = 1) async {

@@ -58,10 +58,7 @@ struct AuditCommand: AsyncParsableCommand {
             )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .custom { date, encoder in
-                var container = encoder.singleValueContainer()
-                try container.encode(Timestamp.format(date))
-            }
+            encoder.dateEncodingStrategy = Timestamp.jsonEncodingStrategy
             for event in try await store.auditEvents(query) {
                 print(String(decoding: try encoder.encode(event), as: UTF8.self))
             }

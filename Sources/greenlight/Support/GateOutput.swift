@@ -6,7 +6,7 @@ import GreenlightCore
 enum GateOutput {
     /// One line: the decision, who made it, when, and the gate URL.
     static func decision(_ gate: GateResource) -> String {
-        let state = gate.state.rawValue.replacingOccurrences(of: "_", with: " ")
+        let state = gate.state.displayName
         let by = gate.decidedBy.map { " by \($0)" } ?? ""
         let at = gate.decidedAt.map { " at \($0)" } ?? ""
         let reason = gate.reason.map { " — \($0)" } ?? ""
@@ -15,11 +15,7 @@ enum GateOutput {
 
     /// What a pending gate still needs: "1 of 2 from platform-leads (approved so far: alice)".
     static func needs(_ gate: GateResource) -> String {
-        gate.requirements.map { requirement in
-            let sofar = requirement.approvals.isEmpty ? "" : " (approved so far: \(requirement.approvals.joined(separator: ", ")))"
-            return
-                "\(requirement.count - min(requirement.count, requirement.approvals.count)) of \(requirement.count) from \(requirement.group)\(sofar)"
-        }.joined(separator: "; ")
+        gate.requirements.map { Tally.summary(group: $0.group, count: $0.count, approvals: $0.approvals) }.joined(separator: "; ")
     }
 
     static func json(_ gate: GateResource) -> String {
