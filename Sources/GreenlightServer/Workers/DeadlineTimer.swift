@@ -53,19 +53,14 @@ struct DeadlineTimer: Service {
                 failures = 0
             } catch {
                 // The store is unreachable: try again with backoff, up to 30 s apart.
+                logger.error("deciding expired gates failed", metadata: ["error": "\(error)", "attempt": "\(failures + 1)"])
+                let retry = Backoff.delay(afterFailures: failures, initial: 0.5, maximum: 30)
                 failures += 1
-                logger.error("deciding expired gates failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
-                try? await clock.sleep(until: clock.now().addingTimeInterval(min(30, 0.5 * Double(1 << min(failures, 6)))))
+                try? await clock.sleep(until: clock.now().addingTimeInterval(retry))
                 continue
             }
             // Sleep until the earliest deadline (at most an hour, to bound clock drift), or until a new gate arrives.
-            let until = min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600))
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await clock.sleep(until: until) }
-                group.addTask { await wake.wait() }
-                await group.next()
-                group.cancelAll()
-            }
+            await wake.sleep(until: min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600)), on: clock)
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+import GreenlightCore
 import Synchronization
 
 /// Fires once; everyone waiting (and everyone who waits later) goes on. Used to release long-polls at shutdown.
@@ -61,6 +63,17 @@ final class WakeSignal: Sendable {
             return waiter
         }
         waiter?.resume()
+    }
+
+    /// Sleeps on `clock` until `date`, or until rung (at once if it was rung since the last wait), or until the task is
+    /// cancelled: how a worker waits for its next due time while staying ready for new work.
+    func sleep(until date: Date, on clock: any WallClock) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(until: date) }
+            group.addTask { await self.wait() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Returns when rung (at once if it was rung since the last wait) or when the task is cancelled.

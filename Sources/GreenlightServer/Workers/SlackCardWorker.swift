@@ -11,7 +11,7 @@ import ServiceLifecycle
 ///
 /// Slack is a view (invariant 3): this worker reads committed gates and never changes one. A 429 is waited out for
 /// that method (Slack's limits are per method) as long as `Retry-After` says; network errors and 5xx are retried
-/// with backoff; `ok: false` errors that cannot succeed are given up with an audit event. An outage delays cards; the
+/// with backoff (0.5 s doubling to 5 minutes, jittered); `ok: false` errors that cannot succeed are given up with an audit event. An outage delays cards; the
 /// outbox keeps them until Slack answers.
 struct SlackCardWorker: Service {
     let store: any GateStore
@@ -50,13 +50,7 @@ struct SlackCardWorker: Service {
                 next = clock.now().addingTimeInterval(5)
             }
             let until = min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600))
-            if until <= clock.now() { continue }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { [clock] in try? await clock.sleep(until: until) }
-                group.addTask { await wake.wait() }
-                await group.next()
-                group.cancelAll()
-            }
+            if until > clock.now() { await wake.sleep(until: until, on: clock) }
         }
     }
 
@@ -93,7 +87,8 @@ struct SlackCardWorker: Service {
                 try await store.rescheduleOutboxItem(item, at: until, error: error.description)
             case _ where error.isRetryable:
                 try await store.rescheduleOutboxItem(
-                    item, at: now.addingTimeInterval(Self.backoff(attempts: item.attempts)), error: error.description)
+                    item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 300)),
+                    error: error.description)
             default:
                 logger.error("Slack refused a card; giving it up", metadata: ["gate": "\(gate.id)", "error": "\(error)"])
                 let audit = AuditDraft(
@@ -104,9 +99,4 @@ struct SlackCardWorker: Service {
         }
     }
 
-    /// 0.5 s, 1 s, 2 s … up to 5 minutes, with jitter so that a recovering Slack is not hit in step.
-    static func backoff(attempts: Int) -> Double {
-        let ceiling = min(300, 0.5 * pow(2, Double(min(attempts, 12))))
-        return Double.random(in: (ceiling * 0.75)...ceiling)
-    }
 }
