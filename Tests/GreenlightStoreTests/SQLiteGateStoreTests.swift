@@ -118,6 +118,20 @@ struct SQLiteGateStoreTests {
         #expect(try await second.verifyAudit().isIntact)
     }
 
+    @Test("two replicas' timers racing on one overdue gate decide it once (invariant 8)")
+    func timersRacing() async throws {
+        let fixture = try TemporaryStore()
+        let replica = try SQLiteGateStore(path: fixture.path)
+        let gate = StoreFixtures.gate(timeout: 60)
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        let now = StoreFixtures.start.addingTimeInterval(120)
+        async let first = fixture.store.decideExpiredGates(at: now)
+        async let second = replica.decideExpiredGates(at: now)
+        let decided = try await first + second
+        #expect(decided.map(\.id) == [gate.id])
+        #expect(try await replica.auditEvents(AuditQuery(action: "gate.decided")).count == 1)
+    }
+
     @Test("a gate past its deadline is decided by on_timeout; one before it is left alone")
     func deadlines() async throws {
         let fixture = try TemporaryStore()
