@@ -53,6 +53,10 @@ public struct GatePlan: Sendable, Equatable, Codable {
     public var channel: String?
     /// SHA-256 of the policy document the plan came from.
     public var policyHash: String
+    /// When to remind approvers before the deadline, and whom (absent in plans stored before reminders existed).
+    public var reminder: Policy.Reminder?
+    /// When to call in the escalation groups.
+    public var escalation: Policy.Escalation?
 
     public init(
         gated: Bool,
@@ -63,7 +67,9 @@ public struct GatePlan: Sendable, Equatable, Codable {
         timeout: PolicyDuration,
         onTimeout: TimeoutAction,
         channel: String?,
-        policyHash: String
+        policyHash: String,
+        reminder: Policy.Reminder? = nil,
+        escalation: Policy.Escalation? = nil
     ) {
         self.gated = gated
         self.rule = rule
@@ -74,6 +80,8 @@ public struct GatePlan: Sendable, Equatable, Codable {
         self.onTimeout = onTimeout
         self.channel = channel
         self.policyHash = policyHash
+        self.reminder = reminder
+        self.escalation = escalation
     }
 
     /// Everyone who may vote: members of any required group who are not barred by separation of duties.

@@ -4,13 +4,18 @@ extension Policy {
     /// Decides what the policy asks of `request`: which rule applies, who may approve, how many, by when.
     ///
     /// An environment the policy does not name gets the `default` rule; it is never passed (invariant 4).
-    public func plan(for request: GateRequest) -> GatePlan {
+    ///
+    /// - Parameter usergroupMembers: members of groups kept in Slack user groups, by group name, as last read from
+    ///   Slack (person names where the policy maps the Slack id, the Slack id otherwise). They join the listed
+    ///   members, and are frozen into the plan with them.
+    public func plan(for request: GateRequest, usergroupMembers: [String: [String]] = [:]) -> GatePlan {
         let named = environments[request.environment]
         let rule = named.map { $0.inheriting(from: defaultRule) } ?? defaultRule
         let ruleName = named == nil ? "default" : "environments.\(request.environment)"
 
         let requirements = (rule.require ?? []).map { approval in
-            ApprovalRequirement(group: approval.group, count: approval.count, eligible: groups[approval.group]?.members ?? [])
+            ApprovalRequirement(
+                group: approval.group, count: approval.count, eligible: members(of: approval.group, usergroupMembers: usergroupMembers))
         }
         var exclusions: [Exclusion] = []
         let duties = rule.separationOfDuties ?? Fallback.separationOfDuties
@@ -29,8 +34,16 @@ extension Policy {
             timeout: rule.timeout ?? Fallback.timeout,
             onTimeout: rule.onTimeout ?? Fallback.onTimeout,
             channel: rule.channel,
-            policyHash: hash
+            policyHash: hash,
+            reminder: rule.remind,
+            escalation: rule.escalate
         )
+    }
+
+    /// A group's listed members followed by those its Slack user group adds, each once.
+    public func members(of group: String, usergroupMembers: [String: [String]] = [:]) -> [String] {
+        var seen = Set<String>()
+        return ((groups[group]?.members ?? []) + (usergroupMembers[group] ?? [])).filter { seen.insert($0).inserted }
     }
 
     /// The identity as given, and every identity of the person it resolves to (policy name, GitHub login, Slack id,
@@ -54,7 +67,9 @@ extension Policy.EnvironmentRule {
             separationOfDuties: separationOfDuties ?? defaults.separationOfDuties,
             timeout: timeout ?? defaults.timeout,
             onTimeout: onTimeout ?? defaults.onTimeout,
-            channel: channel ?? defaults.channel
+            channel: channel ?? defaults.channel,
+            remind: remind ?? defaults.remind,
+            escalate: escalate ?? defaults.escalate
         )
     }
 }

@@ -25,13 +25,43 @@ public struct Policy: Sendable, Equatable {
         }
     }
 
+    /// A named set of people. Its members are listed in the policy, or kept in a Slack user group
+    /// (`slack_usergroup`) that Greenlight reads with `usergroups.users.list`, or both.
     public struct Group: Sendable, Equatable {
         public var name: String
         public var members: [String]
+        /// The Slack user group (`S…`) whose members also belong to this group.
+        public var slackUsergroup: String?
 
-        public init(name: String, members: [String]) {
+        public init(name: String, members: [String], slackUsergroup: String? = nil) {
             self.name = name
             self.members = members
+            self.slackUsergroup = slackUsergroup
+        }
+    }
+
+    /// `remind: {before_deadline: 1h, mention: [group: …]}`: a nudge in the card's thread while a gate waits.
+    public struct Reminder: Sendable, Equatable, Codable {
+        /// How long before the deadline the reminder is posted.
+        public var beforeDeadline: PolicyDuration
+        /// Groups whose members who can still approve are mentioned; empty means everyone who can still approve.
+        public var mention: [String]
+
+        public init(beforeDeadline: PolicyDuration, mention: [String] = []) {
+            self.beforeDeadline = beforeDeadline
+            self.mention = mention
+        }
+    }
+
+    /// `escalate: {after: 2h, to: [group: …]}`: when a gate is still waiting this long after it opened, the named
+    /// groups are called in.
+    public struct Escalation: Sendable, Equatable, Codable {
+        public var after: PolicyDuration
+        public var to: [String]
+
+        public init(after: PolicyDuration, to: [String]) {
+            self.after = after
+            self.to = to
         }
     }
 
@@ -55,6 +85,8 @@ public struct Policy: Sendable, Equatable {
         public var timeout: PolicyDuration?
         public var onTimeout: TimeoutAction?
         public var channel: String?
+        public var remind: Reminder?
+        public var escalate: Escalation?
 
         public init(
             gated: Bool? = nil,
@@ -62,7 +94,9 @@ public struct Policy: Sendable, Equatable {
             separationOfDuties: [DutyRole]? = nil,
             timeout: PolicyDuration? = nil,
             onTimeout: TimeoutAction? = nil,
-            channel: String? = nil
+            channel: String? = nil,
+            remind: Reminder? = nil,
+            escalate: Escalation? = nil
         ) {
             self.gated = gated
             self.require = require
@@ -70,6 +104,8 @@ public struct Policy: Sendable, Equatable {
             self.timeout = timeout
             self.onTimeout = onTimeout
             self.channel = channel
+            self.remind = remind
+            self.escalate = escalate
         }
     }
 
@@ -110,6 +146,11 @@ public struct Policy: Sendable, Equatable {
     /// SHA-256 of a policy document, hex-encoded: the `policy_hash` every gate records.
     public static func hash(of document: String) -> String {
         SHA256.hash(data: Data(document.utf8)).hexEncoded
+    }
+
+    /// The person whose `slack` id is `userID`: how a click in Slack becomes a person.
+    public func person(slackUserID userID: String) -> Person? {
+        people.values.sorted { $0.name < $1.name }.first { $0.slack == userID }
     }
 
     /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.

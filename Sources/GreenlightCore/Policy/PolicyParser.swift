@@ -15,8 +15,7 @@ public struct PolicyParser {
     /// Keys that later versions of Greenlight understand. A policy using them is refused rather than half-applied:
     /// silently ignoring a freeze or a tier would pass deploys the author meant to stop.
     static let laterKeys: [String: String] = [
-        "tiers": "risk tiers", "remind": "reminders", "escalate": "escalation", "freeze": "freeze windows",
-        "break_glass": "break-glass", "stages": "staged approvals", "slack_usergroup": "Slack user groups",
+        "tiers": "risk tiers", "freeze": "freeze windows", "break_glass": "break-glass", "stages": "staged approvals",
         "fail_open_reason": "fail-open reasons",
     ]
 
@@ -47,9 +46,21 @@ public struct PolicyParser {
                 let path = "people.\(name)"
                 guard let fields = reader.mapping(node, at: path, allowEmpty: true) else { continue }
                 reader.allowOnly(["slack", "github", "email"], in: fields, at: path)
+                let slack = fields["slack"].flatMap { reader.string($0.node, at: "\(path).slack") }
+                if let slack, let line = fields["slack"]?.line {
+                    if !Self.isSlackUserID(slack) {
+                        reader.error(
+                            line: line, key: "\(path).slack",
+                            "'\(slack)' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
+                    } else if let other = people.values.first(where: { $0.slack == slack }) {
+                        reader.error(
+                            line: line, key: "\(path).slack", "'\(slack)' is already the Slack id of '\(other.name)'; one Slack account is one person"
+                        )
+                    }
+                }
                 people[name] = Policy.Person(
                     name: name,
-                    slack: fields["slack"].flatMap { reader.string($0.node, at: "\(path).slack") },
+                    slack: slack,
                     github: fields["github"].flatMap { reader.string($0.node, at: "\(path).github") },
                     email: fields["email"].flatMap { reader.string($0.node, at: "\(path).email") }
                 )
@@ -61,9 +72,18 @@ public struct PolicyParser {
             for (name, node, _) in mapping.entries {
                 let path = "groups.\(name)"
                 guard let fields = reader.mapping(node, at: path) else { continue }
-                reader.allowOnly(["members"], in: fields, at: path)
+                reader.allowOnly(["members", "slack_usergroup"], in: fields, at: path)
+                let usergroup = fields["slack_usergroup"].flatMap { reader.string($0.node, at: "\(path).slack_usergroup") }
+                if let usergroup, !Self.isSlackUsergroupID(usergroup) {
+                    reader.error(
+                        line: fields["slack_usergroup"]?.line, key: "\(path).slack_usergroup",
+                        "'\(usergroup)' is not a Slack user group id; it starts with S (find it in the group's URL or with usergroups.list)")
+                }
                 guard let members = fields["members"] else {
-                    reader.error(line: fields.line, key: path, "a group needs 'members: [name, …]'")
+                    if fields["slack_usergroup"] == nil {
+                        reader.error(line: fields.line, key: path, "a group needs 'members: [name, …]' or 'slack_usergroup: S…'")
+                    }
+                    groups[name] = Policy.Group(name: name, members: [], slackUsergroup: usergroup)
                     continue
                 }
                 let names = reader.strings(members.node, at: "\(path).members")
@@ -71,7 +91,7 @@ public struct PolicyParser {
                 for member in names where !seen.insert(member).inserted {
                     reader.error(line: members.line, key: "\(path).members", "'\(member)' is listed twice")
                 }
-                groups[name] = Policy.Group(name: name, members: names)
+                groups[name] = Policy.Group(name: name, members: names, slackUsergroup: usergroup)
             }
         }
 
@@ -117,6 +137,16 @@ public struct PolicyParser {
             hash: Policy.hash(of: text)
         )
         return (policy, reader.diagnostics)
+    }
+
+    /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
+    public static func isSlackUserID(_ text: String) -> Bool {
+        text.count >= 2 && (text.hasPrefix("U") || text.hasPrefix("W")) && text.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) }
+    }
+
+    /// Slack user group ids: `S…`, upper-case letters and digits.
+    public static func isSlackUsergroupID(_ text: String) -> Bool {
+        text.count >= 2 && text.hasPrefix("S") && text.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) }
     }
 }
 
@@ -217,7 +247,7 @@ extension PolicyParser {
 
         mutating func environmentRule(_ node: Node, at path: String, groups: [String: Policy.Group], isDefault: Bool) -> Policy.EnvironmentRule? {
             guard let fields = mapping(node, at: path) else { return nil }
-            allowOnly(["gate", "require", "separation_of_duties", "timeout", "on_timeout", "channel"], in: fields, at: path)
+            allowOnly(["gate", "require", "separation_of_duties", "timeout", "on_timeout", "channel", "remind", "escalate"], in: fields, at: path)
             var rule = Policy.EnvironmentRule()
 
             if let gate = fields["gate"], let value = string(gate.node, at: "\(path).gate") {
@@ -233,7 +263,7 @@ extension PolicyParser {
                 }
             }
             if rule.gated == false {
-                for key in ["require", "timeout", "on_timeout", "separation_of_duties"] where fields[key] != nil {
+                for key in ["require", "timeout", "on_timeout", "separation_of_duties", "remind", "escalate"] where fields[key] != nil {
                     warning(line: fields[key]?.line, key: "\(path).\(key)", "ignored: the environment has gate: none")
                 }
             }
@@ -274,7 +304,74 @@ extension PolicyParser {
             if let channel = fields["channel"] {
                 rule.channel = string(channel.node, at: "\(path).channel")
             }
+            if let remind = fields["remind"], let remindFields = mapping(remind.node, at: "\(path).remind") {
+                allowOnly(["before_deadline", "mention"], in: remindFields, at: "\(path).remind")
+                let before = duration(remindFields["before_deadline"], at: "\(path).remind.before_deadline", line: remindFields.line)
+                let mention = remindFields["mention"].map { groupReferences($0.node, at: "\(path).remind.mention", groups: groups) } ?? []
+                if let before { rule.remind = Policy.Reminder(beforeDeadline: before, mention: mention) }
+            }
+            if let escalate = fields["escalate"], let escalateFields = mapping(escalate.node, at: "\(path).escalate") {
+                allowOnly(["after", "to"], in: escalateFields, at: "\(path).escalate")
+                let after = duration(escalateFields["after"], at: "\(path).escalate.after", line: escalateFields.line)
+                let to = escalateFields["to"].map { groupReferences($0.node, at: "\(path).escalate.to", groups: groups) } ?? []
+                if escalateFields["to"] == nil {
+                    error(line: escalateFields.line, key: "\(path).escalate.to", "missing: whom to call in, e.g. 'to: [group: sre-oncall]'")
+                }
+                if let after, !to.isEmpty { rule.escalate = Policy.Escalation(after: after, to: to) }
+            }
+            if let timeout = rule.timeout {
+                if let remind = rule.remind, remind.beforeDeadline.seconds >= timeout.seconds {
+                    warning(
+                        line: fields["remind"]?.line, key: "\(path).remind.before_deadline",
+                        "\(remind.beforeDeadline) before a \(timeout) deadline is before the gate opens; no reminder will be sent")
+                }
+                if let escalate = rule.escalate, escalate.after.seconds >= timeout.seconds {
+                    warning(
+                        line: fields["escalate"]?.line, key: "\(path).escalate.after",
+                        "escalating \(escalate.after) after opening is at or past the \(timeout) deadline; it will never happen")
+                }
+            }
             return rule
+        }
+
+        /// A required duration key (`90s`, `30m`, `4h`, `2d`).
+        mutating func duration(_ entry: (node: Node, line: Int?)?, at path: String, line: Int?) -> PolicyDuration? {
+            guard let entry else {
+                error(line: line, key: path, "missing: a duration such as 30m or 1h")
+                return nil
+            }
+            guard let text = string(entry.node, at: path) else { return nil }
+            guard let duration = PolicyDuration(parsing: text) else {
+                error(line: entry.line, key: path, "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                return nil
+            }
+            return duration
+        }
+
+        /// A list of `group: name` entries (`[group: platform-leads]`), each naming a group the policy defines.
+        mutating func groupReferences(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [String] {
+            guard case .sequence(let sequence) = node else {
+                error(line: node.mark?.line, key: path, "expected a list like [group: platform-leads], found \(describe(node))")
+                return []
+            }
+            var names: [String] = []
+            for (index, item) in sequence.enumerated() {
+                let itemPath = "\(path)[\(index)]"
+                guard let fields = mapping(item, at: itemPath) else { continue }
+                allowOnly(["group"], in: fields, at: itemPath)
+                guard let entry = fields["group"], let name = string(entry.node, at: "\(itemPath).group") else {
+                    if fields["group"] == nil { error(line: fields.line, key: itemPath, "missing 'group'") }
+                    continue
+                }
+                guard groups[name] != nil else {
+                    error(
+                        line: entry.line, key: "\(itemPath).group",
+                        "group '\(name)' does not exist (known groups: \(groups.keys.sorted().joined(separator: ", ")))")
+                    continue
+                }
+                names.append(name)
+            }
+            return names
         }
 
         mutating func approvalRules(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [Policy.ApprovalRule] {
@@ -301,7 +398,7 @@ extension PolicyParser {
                 }
                 if count < 1 {
                     error(line: fields["count"]?.line, key: "\(itemPath).count", "must be at least 1")
-                } else if count > group.members.count {
+                } else if group.slackUsergroup == nil, count > group.members.count {
                     error(
                         line: fields["count"]?.line, key: "\(itemPath).count",
                         "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
