@@ -18,6 +18,12 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case gateNotified = "gate.notified"
     /// Outbound work was given up after an error retrying cannot fix (details: kind, error).
     case notificationFailed = "notification.failed"
+    /// A pending gate's reminder fired (details: awaiting, deadline).
+    case gateReminded = "gate.reminded"
+    /// A pending gate was escalated (details: to).
+    case gateEscalated = "gate.escalated"
+    /// A request to `/slack/interactions` was refused: a forged, stale or unsigned request (details: reason).
+    case slackRequestRefused = "slack.request_refused"
     /// A token was issued (its secret is never recorded).
     case tokenCreated = "token.created"
     /// The server started with a policy (details: source, hash).

@@ -10,6 +10,7 @@ public final class GateChangeFeed: Sendable {
     private struct Subscribers {
         var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
         var all: [UInt64: AsyncStream<Gate>.Continuation] = [:]
+        var outbox: [UInt64: AsyncStream<Void>.Continuation] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -54,6 +55,27 @@ public final class GateChangeFeed: Sendable {
             Array(state.byGate[gate.id]?.values ?? [:].values) + Array(state.all.values)
         }
         for continuation in targets { continuation.yield(gate) }
+    }
+
+    /// Rings after outbox work that follows no gate change was enqueued (telling a person why a click was refused, a
+    /// reminder) or a card was posted, so that the outbox worker looks again; gate changes ring through
+    /// ``subscribeToAll()``.
+    public func ringOutbox() {
+        for continuation in subscribers.withLock({ Array($0.outbox.values) }) { continuation.yield() }
+    }
+
+    /// Every ``ringOutbox()`` from now on.
+    public func outboxRings() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let token = subscribers.withLock { state -> UInt64 in
+            state.nextID += 1
+            state.outbox[state.nextID] = continuation
+            return state.nextID
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.subscribers.withLock { _ = $0.outbox.removeValue(forKey: token) }
+        }
+        return stream
     }
 
     /// How many subscribers are waiting on one gate (for tests).

@@ -34,6 +34,13 @@ public protocol GateStore: GateOutbox {
     /// The earliest deadline of any pending gate.
     func nextDeadline() async throws -> Date?
 
+    /// Fires every reminder and escalation due at or before `now` on a pending gate: each once, with its audit event
+    /// and (when Slack is set up) its message, in one transaction. Returns what fired.
+    func fireDueTimers(at now: Date) async throws -> [FiredTimer]
+
+    /// When the next reminder or escalation of a pending gate falls due.
+    func nextTimerDue() async throws -> Date?
+
     /// Appends an audit event that records no change of state: a refused attempt, a policy load, a token issued.
     func record(_ draft: AuditDraft) async throws
 
@@ -64,6 +71,17 @@ public enum OpenedGate: Sendable, Equatable {
         switch self {
         case .created(let gate), .replayed(let gate): gate
         }
+    }
+}
+
+/// A reminder or escalation that fired, and the gate as it was then.
+public struct FiredTimer: Sendable, Equatable {
+    public var gate: Gate
+    public var timer: GateTimer
+
+    public init(gate: Gate, timer: GateTimer) {
+        self.gate = gate
+        self.timer = timer
     }
 }
 

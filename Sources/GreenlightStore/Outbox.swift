@@ -4,28 +4,42 @@ import GreenlightCore
 
 /// What the outbox delivers. The raw values are stored: never rename one.
 public enum OutboxKind: String, Sendable, Codable, CaseIterable {
-    /// Post the gate's Slack card, or bring the posted card up to date.
+    /// Post the gate's Slack card, or bring the posted card up to date. One item per gate, whatever the changes.
     case slackCard = "slack.card"
+    /// Tell one Slack user something only they see (`chat.postEphemeral`): why their click was refused.
+    /// The payload says to whom, where and what.
+    case slackEphemeral = "slack.ephemeral"
+    /// Post the gate's reminder in its card's thread, mentioning who can still approve.
+    case slackReminder = "slack.remind"
+    /// Post the gate's escalation in its card's thread, mentioning the escalation groups.
+    case slackEscalation = "slack.escalate"
+
+    /// The kinds a store enqueues by itself, in the transaction of a gate's change, when Slack is set up.
+    public static let slack: Set<OutboxKind> = [.slackCard, .slackReminder, .slackEscalation]
 }
 
 /// One piece of outbound work, due at `dueAt`.
 public struct OutboxItem: Sendable, Equatable {
     public var id: Int64
-    public var gateID: GateID
+    /// The gate the work is about; `nil` for a refusal about a gate that does not exist.
+    public var gateID: GateID?
     public var kind: OutboxKind
     public var dueAt: Date
     /// Failed attempts so far (for backoff).
     public var attempts: Int
     /// Bumped by every change to the gate; a completion for an older generation leaves the item due.
     public var generation: Int
+    /// What to deliver, for kinds that say more than "the gate changed" (JSON, owned by whoever enqueued it).
+    public var payload: String?
 
-    public init(id: Int64, gateID: GateID, kind: OutboxKind, dueAt: Date, attempts: Int, generation: Int) {
+    public init(id: Int64, gateID: GateID?, kind: OutboxKind, dueAt: Date, attempts: Int, generation: Int, payload: String? = nil) {
         self.id = id
         self.gateID = gateID
         self.kind = kind
         self.dueAt = dueAt
         self.attempts = attempts
         self.generation = generation
+        self.payload = payload
     }
 }
 
@@ -61,4 +75,8 @@ public protocol GateOutbox: Sendable {
 
     /// Where the gate's card was posted, if it was.
     func postedCard(for gate: GateID) async throws -> PostedCard?
+
+    /// Enqueues one message of `kind` with its `payload`, due at `date`: work that follows no gate change, such as
+    /// telling a person why their click was refused.
+    func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws
 }

@@ -18,7 +18,8 @@ public final class SQLiteGateStore: GateStore {
     ///
     /// - Parameter create: whether to create the database when there is none. Commands that only read evidence pass
     ///   `false`, so that a mistyped path is an error rather than an empty log that verifies.
-    ///   - outbox: the kinds of outbound work to enqueue with every gate change (`.slackCard` when Slack is set up).
+    ///   - outbox: the kinds of outbound work to enqueue with gate changes and timers (``OutboxKind/slack`` when Slack is
+    ///     set up).
     public init(path: String, create: Bool = true, outbox: Set<OutboxKind> = []) throws {
         self.outboxKinds = outbox
         if !create, !FileManager.default.fileExists(atPath: path) { throw StoreError.databaseMissing(path) }
@@ -54,6 +55,11 @@ public final class SQLiteGateStore: GateStore {
                 return .replayed(stored)
             }
             try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
+            for timer in gate.timers {
+                try db.execute(
+                    sql: "INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (?, ?, ?)",
+                    arguments: [gate.id.rawValue, timer.kind.rawValue, SQLiteRows.millis(timer.due)])
+            }
             try SQLiteAuditLog.append(
                 .init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)),
                 db: db)
@@ -156,6 +162,51 @@ public final class SQLiteGateStore: GateStore {
         }
     }
 
+    public func fireDueTimers(at now: Date) async throws -> [FiredTimer] {
+        let now = Timestamp.truncated(now)
+        let fired = try await pool.write { db -> [FiredTimer] in
+            let due = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.gate_id, t.kind, t.due_at FROM gate_timer t JOIN gate g ON g.id = t.gate_id
+                    WHERE t.fired_at IS NULL AND t.due_at <= ? AND g.state = 'pending' ORDER BY t.due_at
+                    """,
+                arguments: [SQLiteRows.millis(now)])
+            var fired: [FiredTimer] = []
+            for row in due {
+                guard let kind = GateTimer.Kind(rawValue: row["kind"]) else { continue }
+                let id = GateID(unchecked: row["gate_id"])
+                // Conditional on not having fired: a second replica in the same instant finds nothing to do.
+                try db.execute(
+                    sql: "UPDATE gate_timer SET fired_at = ? WHERE gate_id = ? AND kind = ? AND fired_at IS NULL",
+                    arguments: [SQLiteRows.millis(now), id.rawValue, kind.rawValue])
+                guard db.changesCount == 1, let gate = try SQLiteRows.fetchGate(db, id) else { continue }
+                let timer = GateTimer(kind: kind, due: SQLiteRows.date(row["due_at"]))
+                try SQLiteAuditLog.append(Self.timerDraft(gate, timer, at: now), db: db)
+                let outboxKind: OutboxKind = kind == .reminder ? .slackReminder : .slackEscalation
+                if outboxKinds.contains(outboxKind), gate.plan.channel != nil {
+                    try SQLiteOutbox.enqueueMessage(outboxKind, gate: id, payload: nil, at: now, db: db)
+                }
+                fired.append(FiredTimer(gate: gate, timer: timer))
+            }
+            return fired
+        }
+        if !fired.isEmpty { changes.ringOutbox() }
+        return fired
+    }
+
+    public func nextTimerDue() async throws -> Date? {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(t.due_at) FROM gate_timer t JOIN gate g ON g.id = t.gate_id
+                    WHERE t.fired_at IS NULL AND g.state = 'pending'
+                    """
+            ).map(SQLiteRows.date)
+        }
+    }
+
     /// Decides `gate` by its `on_timeout` if its deadline is at or before `now`, inside the caller's transaction.
     /// Returns the decided gate, or `nil` when the gate is not due (or someone else decided it first).
     private func decideIfExpired(_ gate: Gate, at now: Date, db: Database) throws -> Gate? {
@@ -168,8 +219,8 @@ public final class SQLiteGateStore: GateStore {
     /// Enqueues this store's outbound work for a changed gate, inside the change's transaction. A Slack card needs a
     /// channel; a gate whose policy names none gets no card.
     private func enqueue(_ gate: Gate, db: Database) throws {
-        for kind in outboxKinds where kind != .slackCard || gate.plan.channel != nil {
-            try SQLiteOutbox.enqueue(gate.id, kind: kind, at: gate.decidedAt ?? gate.votes.last?.at ?? gate.createdAt, db: db)
+        if outboxKinds.contains(.slackCard), gate.plan.channel != nil {
+            try SQLiteOutbox.enqueueCard(gate.id, at: gate.decidedAt ?? gate.votes.last?.at ?? gate.createdAt, db: db)
         }
     }
 
@@ -246,6 +297,19 @@ public final class SQLiteGateStore: GateStore {
         if !approvals.isEmpty { details["approvals"] = approvals.joined(separator: ", ") }
         return AuditDraft(
             at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? "greenlight", action: .gateDecided, gate: gate, details: details)
+    }
+
+    static func timerDraft(_ gate: Gate, _ timer: GateTimer, at now: Date) -> AuditDraft {
+        switch timer.kind {
+        case .reminder:
+            var details = ["due": Timestamp.format(timer.due), "awaiting": gate.awaitedApprovers.joined(separator: ", ")]
+            details["deadline"] = gate.deadline.map(Timestamp.format)
+            if let mention = gate.plan.reminder?.mention, !mention.isEmpty { details["mention"] = mention.joined(separator: ", ") }
+            return AuditDraft(at: now, actor: "greenlight", action: .gateReminded, gate: gate, details: details)
+        case .escalation:
+            let details = ["due": Timestamp.format(timer.due), "to": (gate.plan.escalation?.to ?? []).joined(separator: ", ")]
+            return AuditDraft(at: now, actor: "greenlight", action: .gateEscalated, gate: gate, details: details)
+        }
     }
 
     /// SHA-256 of the request's canonical JSON: tells a retried request from a different one under the same key.

@@ -7,22 +7,30 @@ import GreenlightCore
 enum SQLiteOutbox {
     /// Makes the gate's item of `kind` due at `date`; a pending item gets its generation bumped and is brought
     /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
-    static func enqueue(_ gate: GateID, kind: OutboxKind, at date: Date, db: Database) throws {
+    static func enqueueCard(_ gate: GateID, at date: Date, db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, ?, ?)
-                ON CONFLICT(gate_id, kind) DO UPDATE SET generation = generation + 1,
+                ON CONFLICT(gate_id, kind) WHERE kind = 'slack.card' DO UPDATE SET generation = generation + 1,
                     due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
                 """,
-            arguments: [gate.rawValue, kind.rawValue, SQLiteRows.millis(date)]
+            arguments: [gate.rawValue, OutboxKind.slackCard.rawValue, SQLiteRows.millis(date)]
+        )
+    }
+
+    /// Adds one message: unlike the card, every message is its own item.
+    static func enqueueMessage(_ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO outbox (gate_id, kind, due_at, payload) VALUES (?, ?, ?, ?)",
+            arguments: [gate?.rawValue, kind.rawValue, SQLiteRows.millis(date), payload]
         )
     }
 
     static func item(from row: Row) -> OutboxItem? {
         guard let kind = OutboxKind(rawValue: row["kind"]) else { return nil }
         return OutboxItem(
-            id: row["id"], gateID: GateID(unchecked: row["gate_id"]), kind: kind, dueAt: SQLiteRows.date(row["due_at"]),
-            attempts: row["attempts"], generation: row["generation"]
+            id: row["id"], gateID: (row["gate_id"] as String?).map(GateID.init(unchecked:)), kind: kind, dueAt: SQLiteRows.date(row["due_at"]),
+            attempts: row["attempts"], generation: row["generation"], payload: row["payload"]
         )
     }
 }
@@ -43,10 +51,10 @@ extension SQLiteGateStore {
 
     public func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws {
         try await pool.write { db in
-            if let posted {
+            if let posted, let gate = item.gateID {
                 try db.execute(
                     sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, ?, ?) ON CONFLICT(gate_id) DO NOTHING",
-                    arguments: [item.gateID.rawValue, posted.channel, posted.ts]
+                    arguments: [gate.rawValue, posted.channel, posted.ts]
                 )
             }
             // Only the generation that was delivered: a change since then keeps the item due.
@@ -56,6 +64,8 @@ extension SQLiteGateStore {
             }
             if let audit { try SQLiteAuditLog.append(audit, db: db) }
         }
+        // A card now has an address: thread messages waiting for it, and clicks that raced it, can go on.
+        if posted != nil { changes.ringOutbox() }
     }
 
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
@@ -72,6 +82,11 @@ extension SQLiteGateStore {
             try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [item.id])
             try SQLiteAuditLog.append(audit, db: db)
         }
+    }
+
+    public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
+        try await pool.write { db in try SQLiteOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, db: db) }
+        changes.ringOutbox()
     }
 
     public func postedCard(for gate: GateID) async throws -> PostedCard? {

@@ -106,6 +106,42 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v3: outbox messages, reminder and escalation timers") { db in
+            try db.execute(
+                sql: """
+                    -- The outbox now also carries single messages (a refusal told to one person, a reminder in a
+                    -- card's thread): several rows per gate, some with no gate at all, each with its payload. The
+                    -- card keeps one row per gate through a partial unique index.
+                    CREATE TABLE outbox_v3 (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        gate_id TEXT REFERENCES gate(id),
+                        kind TEXT NOT NULL,
+                        due_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        generation INTEGER NOT NULL DEFAULT 1,
+                        last_error TEXT,
+                        payload TEXT
+                    );
+                    INSERT INTO outbox_v3 (id, gate_id, kind, due_at, attempts, generation, last_error)
+                        SELECT id, gate_id, kind, due_at, attempts, generation, last_error FROM outbox;
+                    DROP TABLE outbox;
+                    ALTER TABLE outbox_v3 RENAME TO outbox;
+                    CREATE UNIQUE INDEX outbox_card ON outbox(gate_id, kind) WHERE kind = 'slack.card';
+                    CREATE INDEX outbox_due ON outbox(due_at);
+
+                    -- A pending gate's reminder and escalation: written when the gate opens, fired once (fired_at
+                    -- set in the transaction that records the audit event and enqueues the message).
+                    CREATE TABLE gate_timer (
+                        gate_id TEXT NOT NULL REFERENCES gate(id),
+                        kind TEXT NOT NULL CHECK (kind IN ('remind', 'escalate')),
+                        due_at INTEGER NOT NULL,
+                        fired_at INTEGER,
+                        PRIMARY KEY (gate_id, kind)
+                    );
+                    CREATE INDEX gate_timer_due ON gate_timer(due_at) WHERE fired_at IS NULL;
+                    """
+            )
+        }
         return migrator
     }
 }
