@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "GreenlightCore",
                 "GreenlightSlack",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

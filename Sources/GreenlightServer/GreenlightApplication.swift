@@ -25,10 +25,19 @@ public struct ServerSettings: Sendable {
 /// Builds Greenlight's HTTP application and the workers that run beside it.
 public enum GreenlightApplication {
     /// The router with every route, for serving and for tests (`app.test(.router)`).
-    public static func router(gatekeeper: Gatekeeper, publicURL: PublicURL) -> Router<GreenlightRequestContext> {
+    public static func router(gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil) -> Router<GreenlightRequestContext> {
         let router = Router(context: GreenlightRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         HealthRoutes(store: gatekeeper.store).register(on: router)
+        if let slack, let verifier = slack.verifier {
+            SlackInteractionRoutes(verifier: verifier, inbox: slack.inbox, store: gatekeeper.store, clock: gatekeeper.clock).register(on: router)
+        } else {
+            router.post("slack/interactions") { _, _ -> Response in
+                throw APIError(
+                    .notFound, code: "slack_not_configured",
+                    message: "Slack interactions are not set up on this server: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+            }
+        }
         let api = router.group("v1").add(middleware: BearerAuthentication(store: gatekeeper.store))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
         AuditRoutes(store: gatekeeper.store, clock: gatekeeper.clock).register(on: api)
@@ -38,19 +47,20 @@ public enum GreenlightApplication {
     /// The application: the HTTP server and the deadline timer, with SIGTERM/SIGINT draining in-flight requests.
     ///
     /// - Parameters:
-    ///   - slack: the Slack Web API, when Slack is configured: cards are then delivered from the store's outbox.
+    ///   - slack: Slack, when configured: cards and messages are then delivered from the store's outbox, user groups
+    ///     are read, and interactions acted on.
     ///   - onListening: called with the base URL once the server accepts connections.
     public static func services(
         gatekeeper: Gatekeeper,
         settings: ServerSettings,
-        slack: SlackWebAPI? = nil,
+        slack: SlackIntegration? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> ServiceGroup {
         let publicURL = PublicURL(settings.publicURL ?? "http://\(settings.host):\(settings.port)")
         let configured = settings.publicURL != nil
         let app = Application(
-            router: router(gatekeeper: gatekeeper, publicURL: publicURL),
+            router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "greenlight"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
@@ -62,9 +72,15 @@ public enum GreenlightApplication {
         )
         var services: [any Service] = [app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
         if let slack {
-            services.append(SlackCardWorker(store: gatekeeper.store, slack: slack, clock: gatekeeper.clock, publicURL: publicURL, logger: logger))
+            services.append(
+                SlackOutboxWorker(
+                    store: gatekeeper.store, slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, publicURL: publicURL,
+                    logger: logger))
+            services.append(SlackUsergroupSync(slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, logger: logger))
+            services.append(SlackApprovals(gatekeeper: gatekeeper, slack: slack.api, directory: slack.directory, inbox: slack.inbox, logger: logger))
         }
-        // Shutdown runs in reverse: the Slack worker and the timer first (releasing long-polls), then the server drains.
+        // Shutdown runs in reverse: Slack's interactions are finished, the workers and the timer stop (releasing
+        // long-polls), then the server drains.
         return ServiceGroup(
             configuration: .init(
                 services: services,

@@ -100,6 +100,11 @@ public struct SlackWebAPI: Sendable {
         _ = try await post("chat.postEphemeral", ["channel": .string(channel), "user": .string(user), "text": .string(text)])
     }
 
+    /// `views.open`: shows a modal to the person whose click gave `triggerID` (valid for three seconds, once).
+    public func openView(triggerID: String, view: JSONValue) async throws(SlackAPIError) {
+        _ = try await post("views.open", ["trigger_id": .string(triggerID), "view": view])
+    }
+
     /// `usergroups.users.list`: the members of a user group (`S…`).
     public func usergroupMembers(_ usergroup: String) async throws(SlackAPIError) -> [String] {
         let answer = try await get("usergroups.users.list", ["usergroup": usergroup])

@@ -30,7 +30,8 @@ public final class SlackSimulator: Sendable {
         var faults: [String: [Fault]] = [:]
         var messages: [String: [String: JSONValue]] = [:]
         var nextTS = 100
-        var waiters: [(method: String, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [(id: Int, method: String, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter = 0
     }
 
     public let botToken: String
@@ -84,21 +85,44 @@ public final class SlackSimulator: Sendable {
         state.withLock { $0.faults[method, default: []] += Array(repeating: fault, count: times) }
     }
 
-    /// Returns once `method` has been called at least `count` times in all (failed calls included).
+    /// Returns once `method` has been called at least `count` times in all (failed calls included) and answered, or
+    /// when the task is cancelled (a test's time limit), so that a call that never comes fails the test, not hangs it.
     public func waitForCalls(to method: String, count: Int) async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.calls.filter({ $0.method == method }).count >= count { return true }
-                state.waiters.append((method, count, continuation))
-                return false
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if Task.isCancelled || state.calls.filter({ $0.method == method }).count >= count { return true }
+                    state.waiters.append((id, method, count, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let cancelled = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            cancelled?.resume()
         }
     }
 
     /// The message as it now stands in `channel` at `ts` (after every `chat.update`).
     public func message(channel: String, ts: String) -> [String: JSONValue]? {
         state.withLock { $0.messages["\(channel)/\(ts)"] }
+    }
+
+    /// Every message standing in the workspace (as last posted or updated), with its address.
+    public var postedMessages: [(channel: String, ts: String, arguments: [String: JSONValue])] {
+        state.withLock { state in
+            state.messages.map { key, arguments in
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                return (parts[0], parts[1], arguments)
+            }.sorted { $0.ts < $1.ts }
+        }
     }
 
     // MARK: Interactions
@@ -173,7 +197,8 @@ public final class SlackSimulator: Sendable {
             state.waiters.removeAll { $0.method == method && $0.count <= count }
             return (fault, due)
         }
-        for waiter in waiters { waiter.resume() }
+        // Waiters are told once the call has been answered (and a posted message stored), not merely received.
+        defer { for waiter in waiters { waiter.resume() } }
         switch fault {
         case .rateLimited(let seconds)?:
             return Self.answer(

@@ -6,16 +6,32 @@ import Testing
 final class Deployment: @unchecked Sendable {
     static let policy = """
         version: 1
+        people:
+          alice: { slack: U0ALICE }
+          bob: { slack: U0BOB }
+          carol: { slack: U0CAROL }
+          mallory: { slack: U0MALLORY }
         groups:
           leads: { members: [alice, bob, carol] }
+          oncall: { slack_usergroup: S0ONCALL }
         environments:
           production:
             channel: C0DEPLOYS
             require: [ { group: leads, count: 2 } ]
             timeout: 4h
           quick:
+            channel: C0DEPLOYS
             require: [ { group: leads, count: 1 } ]
             timeout: 2s
+          hotfix:
+            channel: C0DEPLOYS
+            require: [ { group: oncall, count: 1 } ]
+          nudge:
+            channel: C0DEPLOYS
+            require: [ { group: leads, count: 2 } ]
+            timeout: 1h
+            escalate: { after: 1s, to: [group: oncall] }
+            remind: { before_deadline: 3599s, mention: [group: leads] }
         default: { require: [ { group: leads, count: 1 } ], timeout: 4h }
         """
 
@@ -75,10 +91,10 @@ final class Deployment: @unchecked Sendable {
     }
 
     /// Opens a gate with `request` (no --wait) and returns it.
-    func open(environment: String) async throws -> GateResource {
-        let result = try await run(
-            ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"], as: "ci"
-        )
+    func open(environment: String, triggeredBy: String? = nil) async throws -> GateResource {
+        var arguments = ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"]
+        if let triggeredBy { arguments += ["--triggered-by", triggeredBy] }
+        let result = try await run(arguments, as: "ci")
         try #require(result.status == 0, "request failed: \(result.output)")
         return try JSONDecoder().decode(GateResource.self, from: Data(result.stdout.utf8))
     }

@@ -10,14 +10,19 @@ public struct Gatekeeper: Sendable {
     public let store: any GateStore
     public let policy: Policy
     public let clock: any WallClock
+    /// Members of groups kept in Slack user groups, by group name, as last read from Slack (empty without Slack).
+    let usergroupMembers: @Sendable () -> [String: [String]]
     /// The longest `?wait=` a client may ask for.
     public static let maximumWait: Double = 300
     let drain: OneShotSignal
 
-    public init(store: any GateStore, policy: Policy, clock: any WallClock) {
+    public init(
+        store: any GateStore, policy: Policy, clock: any WallClock, usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
+    ) {
         self.store = store
         self.policy = policy
         self.clock = clock
+        self.usergroupMembers = usergroupMembers
         self.drain = OneShotSignal()
     }
 
@@ -44,7 +49,8 @@ public struct Gatekeeper: Sendable {
             throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
         }
         let gate = Gate(
-            id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request), createdAt: Timestamp.truncated(clock.now()))
+            id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request, usergroupMembers: usergroupMembers()),
+            createdAt: Timestamp.truncated(clock.now()))
         do {
             return try await store.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {
@@ -113,15 +119,21 @@ public struct Gatekeeper: Sendable {
         if let comment = body.comment, comment.count > GateRequest.Limits.textLength {
             throw APIError.unprocessable("comment must be at most \(GateRequest.Limits.textLength) characters")
         }
-        let vote = Vote(voter: person, decision: body.decision, comment: body.comment?.nilIfBlank, at: clock.now(), via: via)
         do {
-            switch try await store.castVote(vote, on: id) {
+            switch try await castVote(as: person, body.decision, comment: body.comment, on: id, via: via) {
             case .recorded(let gate): return gate
             case .refused(let refusal, _): throw APIError.refusal(refusal)
             }
         } catch StoreError.gateNotFound {
             throw APIError.notFound("no gate \(id)")
         }
+    }
+
+    /// Records `person`'s vote, however they were authenticated (a token, or Slack's signature and the policy's
+    /// `people.<name>.slack`). The store applies the gate's frozen rules and audits a refusal.
+    public func castVote(as person: String, _ decision: VoteDecision, comment: String?, on id: GateID, via: String) async throws -> GateChange {
+        let comment = comment?.nilIfBlank.map { String($0.prefix(GateRequest.Limits.textLength)) }
+        return try await store.castVote(Vote(voter: person, decision: decision, comment: comment, at: clock.now(), via: via), on: id)
     }
 
     /// Cancels a pending gate; only the pipeline token that opened it may.

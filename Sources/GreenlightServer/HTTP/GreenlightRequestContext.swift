@@ -6,9 +6,12 @@ public struct GreenlightRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``BearerAuthentication`` for `/v1` routes.
     public var token: AccessToken?
+    /// The peer's IP address, for the audit record of a refused request.
+    public let remoteAddress: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Bodies over 1 MiB are refused with 413: no gate request, vote or Slack payload comes near it.

@@ -6,29 +6,33 @@ import GreenlightStore
 import Logging
 import ServiceLifecycle
 
-/// Delivers the outbox's Slack cards: posts a gate's card once, then brings it up to date with `chat.update` after
-/// every change, including decisions made from the CLI, the API or the deadline.
+/// Delivers the outbox's Slack work: posts a gate's card once and brings it up to date with `chat.update` after every
+/// change (including decisions made from the CLI, the API or the deadline); tells refused clickers why
+/// (`chat.postEphemeral`); posts reminders and escalations in the card's thread.
 ///
 /// Slack is a view (invariant 3): this worker reads committed gates and never changes one. A 429 is waited out for
 /// that method (Slack's limits are per method) as long as `Retry-After` says; network errors and 5xx are retried
-/// with backoff (0.5 s doubling to 5 minutes, jittered); `ok: false` errors that cannot succeed are given up with an audit event. An outage delays cards; the
-/// outbox keeps them until Slack answers.
-struct SlackCardWorker: Service {
+/// with backoff (0.5 s doubling to 5 minutes, jittered); `ok: false` errors that cannot succeed are given up with an
+/// audit event. An outage delays the messages; the outbox keeps them until Slack answers.
+struct SlackOutboxWorker: Service {
     let store: any GateStore
     let slack: SlackWebAPI
+    let directory: SlackDirectory
     let clock: any WallClock
     let publicURL: PublicURL
     let logger: Logger
+    /// A thread message waits for its card this many attempts, then is given up.
+    static let threadAttempts = 12
 
     func run() async throws {
         let changes = store.changes.subscribeToAll()
+        let rings = store.changes.outboxRings()
         let wake = WakeSignal()
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    // Every committed change enqueued a card in its transaction: look at the outbox again.
-                    for await _ in changes { wake.ring() }
-                }
+                // Every committed change enqueued a card in its transaction, and messages ring the outbox: look again.
+                group.addTask { for await _ in changes { wake.ring() } }
+                group.addTask { for await _ in rings { wake.ring() } }
                 group.addTask { await loop(wake: wake) }
                 await group.next()
                 group.cancelAll()
@@ -46,7 +50,7 @@ struct SlackCardWorker: Service {
                 }
                 next = try await store.nextOutboxDue()
             } catch {
-                logger.error("delivering Slack cards failed", metadata: ["error": "\(error)"])
+                logger.error("delivering Slack messages failed", metadata: ["error": "\(error)"])
                 next = clock.now().addingTimeInterval(5)
             }
             let until = min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600))
@@ -54,30 +58,51 @@ struct SlackCardWorker: Service {
         }
     }
 
+    /// One Web API call for `item`, and what the store must remember of it.
+    private enum Delivery {
+        /// Nothing to send (the gate has no channel, or a thread message for a decided gate): done.
+        case nothing
+        /// The thread message's card is not posted yet: try again later.
+        case waitForCard
+        case call(method: String, send: () async throws(SlackAPIError) -> PostedCard?)
+    }
+
     private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date]) async throws {
-        guard let gate = try await store.gate(item.gateID), let channel = gate.plan.channel else {
+        let gate = try await item.gateID.asyncMap { try await store.gate($0) } ?? nil
+        let delivery = try await plan(item, gate: gate)
+        let now = clock.now()
+        let method: String
+        let send: () async throws(SlackAPIError) -> PostedCard?
+        switch delivery {
+        case .nothing:
             try await store.completeOutboxItem(item, posted: nil, audit: nil)
             return
+        case .waitForCard:
+            if item.attempts >= Self.threadAttempts {
+                try await abandon(item, gate: gate, method: "chat.postMessage", error: "the gate's card was never posted")
+            } else {
+                try await store.rescheduleOutboxItem(
+                    item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 120)),
+                    error: "waiting for the gate's card to be posted")
+            }
+            return
+        case .call(let name, let call):
+            method = name
+            send = call
         }
-        let posted = try await store.postedCard(for: gate.id)
-        let method = posted == nil ? "chat.postMessage" : "chat.update"
-        let now = clock.now()
         if let until = blockedUntil[method], until > now {
             try await store.rescheduleOutboxItem(item, at: until, error: "waiting out Slack's rate limit on \(method)")
             return
         }
-        let message = GateCard.message(for: gate, channel: channel, url: "\(publicURL.value)/v1/gates/\(gate.id)")
         do {
-            if let posted {
-                try await slack.update(.init(channel: posted.channel, ts: posted.ts), with: message)
-                try await store.completeOutboxItem(item, posted: nil, audit: nil)
-            } else {
-                let address = try await slack.postMessage(message)
-                let audit = AuditDraft(
+            let posted = try await send()
+            var audit: AuditDraft?
+            if let posted, let gate {
+                audit = AuditDraft(
                     at: clock.now(), actor: "greenlight", action: .gateNotified, gate: gate,
-                    details: ["via": "slack", "channel": address.channel, "ts": address.ts])
-                try await store.completeOutboxItem(item, posted: PostedCard(channel: address.channel, ts: address.ts), audit: audit)
+                    details: ["via": "slack", "channel": posted.channel, "ts": posted.ts])
             }
+            try await store.completeOutboxItem(item, posted: posted, audit: audit)
         } catch let error as SlackAPIError {
             switch error {
             case .rateLimited(let seconds):
@@ -90,13 +115,75 @@ struct SlackCardWorker: Service {
                     item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 300)),
                     error: error.description)
             default:
-                logger.error("Slack refused a card; giving it up", metadata: ["gate": "\(gate.id)", "error": "\(error)"])
-                let audit = AuditDraft(
-                    at: now, actor: "greenlight", action: .notificationFailed, gate: gate,
-                    details: ["kind": item.kind.rawValue, "method": method, "error": error.description])
-                try await store.abandonOutboxItem(item, audit: audit)
+                try await abandon(item, gate: gate, method: method, error: error.description)
             }
         }
     }
 
+    /// What delivering `item` takes, given its gate as it now stands.
+    private func plan(_ item: OutboxItem, gate: Gate?) async throws -> Delivery {
+        switch item.kind {
+        case .slackEphemeral:
+            guard let notice = EphemeralNotice.decode(item.payload) else { return .nothing }
+            return .call(method: "chat.postEphemeral") { () throws(SlackAPIError) in
+                try await slack.postEphemeral(channel: notice.channel, user: notice.user, text: notice.text)
+                return nil
+            }
+        case .slackCard:
+            guard let gate, let channel = gate.plan.channel else { return .nothing }
+            let message = GateCard.message(for: gate, channel: channel, url: "\(publicURL.value)/v1/gates/\(gate.id)")
+            if let posted = try await store.postedCard(for: gate.id) {
+                return .call(method: "chat.update") { () throws(SlackAPIError) in
+                    try await slack.update(.init(channel: posted.channel, ts: posted.ts), with: message)
+                    return nil
+                }
+            }
+            return .call(method: "chat.postMessage") { () throws(SlackAPIError) in
+                let address = try await slack.postMessage(message)
+                return PostedCard(channel: address.channel, ts: address.ts)
+            }
+        case .slackReminder, .slackEscalation:
+            // A reminder for a gate decided since it fired would only be noise.
+            guard let gate, gate.state == .pending, gate.plan.channel != nil else { return .nothing }
+            guard let card = try await store.postedCard(for: gate.id) else { return .waitForCard }
+            let text =
+                item.kind == .slackReminder
+                ? ThreadMessage.reminder(for: gate, mentions: reminderMentions(gate))
+                : ThreadMessage.escalation(for: gate, mentions: (gate.plan.escalation?.to ?? []).flatMap(directory.mention(group:)))
+            let message = SlackMessage(channel: card.channel, text: text, blocks: [])
+            return .call(method: "chat.postMessage") { () throws(SlackAPIError) in
+                _ = try await slack.postMessage(message, threadTS: card.ts)
+                return nil
+            }
+        }
+    }
+
+    /// Who a reminder mentions: those who can still approve, within the `mention` groups when the policy names some.
+    private func reminderMentions(_ gate: Gate) -> [String] {
+        var awaited = gate.awaitedApprovers
+        if let groups = gate.plan.reminder?.mention, !groups.isEmpty {
+            let named = Set(gate.plan.requirements.filter { groups.contains($0.group) }.flatMap(\.eligible))
+            awaited = awaited.filter(named.contains)
+        }
+        return awaited.map(directory.mention)
+    }
+
+    private func abandon(_ item: OutboxItem, gate: Gate?, method: String, error: String) async throws {
+        logger.error(
+            "Slack refused a message; giving it up",
+            metadata: ["kind": "\(item.kind.rawValue)", "gate": "\(gate?.id.rawValue ?? "-")", "error": "\(error)"])
+        let details = ["kind": item.kind.rawValue, "method": method, "error": error]
+        let audit =
+            gate.map { AuditDraft(at: clock.now(), actor: "greenlight", action: .notificationFailed, gate: $0, details: details) }
+            ?? AuditDraft(at: clock.now(), actor: "greenlight", action: .notificationFailed, details: details)
+        try await store.abandonOutboxItem(item, audit: audit)
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
 }

@@ -4,11 +4,12 @@ import GreenlightStore
 import Logging
 import ServiceLifecycle
 
-/// Decides gates whose deadline has passed, by their policy's `on_timeout` (invariant 8: durable timers).
+/// Decides gates whose deadline has passed, by their policy's `on_timeout`, and fires their reminders and escalations
+/// (invariant 8: durable timers).
 ///
-/// Deadlines live in the store, so a gate whose deadline passed while the server was down is decided as soon as the
-/// timer starts. Between deadlines the timer sleeps until the earliest one, and is woken early when a new gate
-/// (perhaps with an earlier deadline) is opened; it never polls.
+/// Deadlines and timers live in the store, so one that passed while the server was down fires as soon as the timer
+/// starts, and once: the store marks each in the transaction that acts on it. Between them the timer sleeps until the
+/// earliest, and is woken early when a new gate (perhaps with an earlier one) is opened; it never polls.
 struct DeadlineTimer: Service {
     let gatekeeper: Gatekeeper
     let logger: Logger
@@ -49,7 +50,12 @@ struct DeadlineTimer: Service {
                 for gate in decided {
                     logger.info("gate timed out", metadata: ["gate": "\(gate.id)", "outcome": "\(gate.outcome?.rawValue ?? "")"])
                 }
-                next = try await store.nextDeadline()
+                for fired in try await store.fireDueTimers(at: clock.now()) {
+                    logger.info("gate \(fired.timer.kind == .reminder ? "reminder" : "escalation")", metadata: ["gate": "\(fired.gate.id)"])
+                }
+                let deadline = try await store.nextDeadline()
+                let timer = try await store.nextTimerDue()
+                next = [deadline, timer].compactMap { $0 }.min()
                 failures = 0
             } catch {
                 // The store is unreachable: try again with backoff, up to 30 s apart.
@@ -59,7 +65,7 @@ struct DeadlineTimer: Service {
                 try? await clock.sleep(until: clock.now().addingTimeInterval(retry))
                 continue
             }
-            // Sleep until the earliest deadline (at most an hour, to bound clock drift), or until a new gate arrives.
+            // Sleep until the earliest deadline or timer (at most an hour, to bound clock drift), or until a new gate arrives.
             await wake.sleep(until: min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600)), on: clock)
         }
     }

@@ -17,8 +17,10 @@ struct Serve: AsyncParsableCommand {
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
 
             Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date
-            through a durable outbox (GREENLIGHT_SLACK_API_URL overrides https://slack.com/api/). Without it, Greenlight
-            runs exactly the same, with no Slack.
+            through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides
+            https://slack.com/api/). With SLACK_SIGNING_SECRET too, the card's buttons work: point the Slack app's
+            Interactivity Request URL at <public-url>/slack/interactions. Without Slack settings, Greenlight runs
+            exactly the same, with no Slack.
             """
     )
 
@@ -53,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         let slackToken = environment["SLACK_BOT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let store: any GateStore
         do {
-            store = try location.openStore(outbox: slackToken == nil ? [] : [.slackCard])
+            store = try location.openStore(outbox: slackToken == nil ? [] : OutboxKind.slack)
         } catch {
             throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
         }
@@ -61,17 +63,26 @@ struct Serve: AsyncParsableCommand {
         try await store.record(
             AuditDraft(at: clock.now(), actor: "greenlight", action: .policyLoaded, details: ["source": policy.source, "policy_hash": policy.hash])
         )
-        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock)
         let settings = ServerSettings(host: host, port: port, publicURL: publicURL)
         var slackHTTP: HTTPClient?
-        var slack: SlackWebAPI?
+        var slack: SlackIntegration?
+        let directory = SlackDirectory(policy: policy)
         if let slackToken {
             let http = SlackWebAPI.makeHTTPClient()
             slackHTTP = http
-            slack = SlackWebAPI(token: slackToken, baseURL: environment["GREENLIGHT_SLACK_API_URL"] ?? SlackWebAPI.defaultBaseURL, http: http)
+            let api = SlackWebAPI(token: slackToken, baseURL: environment["GREENLIGHT_SLACK_API_URL"] ?? SlackWebAPI.defaultBaseURL, http: http)
+            let verifier = environment["SLACK_SIGNING_SECRET"].flatMap { $0.isEmpty ? nil : SlackRequestVerifier(signingSecret: $0, clock: clock) }
+            slack = SlackIntegration(api: api, directory: directory, verifier: verifier)
+        } else if environment["SLACK_SIGNING_SECRET"]?.isEmpty == false {
+            logger.warning("SLACK_SIGNING_SECRET is set without SLACK_BOT_TOKEN: Slack stays off")
         }
+        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, usergroupMembers: directory.usergroupMembers)
         let slackLine =
-            slack.map { "\n  slack:    cards to the channels the policy names, through \($0.baseURL)" }
+            slack.map {
+                "\n  slack:    cards to the channels the policy names, through \($0.api.baseURL)"
+                    + ($0.verifier == nil
+                        ? "; buttons off (set SLACK_SIGNING_SECRET)" : "; buttons at <public-url>/slack/interactions")
+            }
             ?? "\n  slack:    off (set SLACK_BOT_TOKEN to post approval cards)"
         if slack != nil, policy.defaultRule.channel == nil, policy.environments.values.allSatisfy({ $0.channel == nil }) {
             logger.warning("SLACK_BOT_TOKEN is set but the policy names no channel: no card will be posted")

@@ -1,0 +1,230 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightSlack
+import GreenlightStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Acts on what people do with the approval card in Slack: an Approve click votes; a Reject click opens the reason
+/// modal, whose submission votes; anything refused is told to the clicker alone, in an ephemeral message.
+///
+/// A Slack click is a vote like any other: the clicking Slack user becomes a person through the policy
+/// (`people.<name>.slack`), and the store applies the gate's frozen rules (group, quorum, separation of duties, decided
+/// already) and audits a refusal. Two checks are Slack's own: the button must be on the card Greenlight posted for the
+/// gate it names (a value copied onto another message decides nothing), and a click Slack delivers twice is handled
+/// once (the store's one-vote-per-person would refuse the second anyway; this spares the clicker a confusing "already
+/// voted").
+struct SlackApprovals: Service {
+    let gatekeeper: Gatekeeper
+    /// The bot's Web API, for `views.open`: the reason modal must open within the click's three-second trigger, so it
+    /// is the one call that cannot wait in the outbox.
+    let slack: SlackWebAPI
+    let directory: SlackDirectory
+    let inbox: SlackInteractionInbox
+    let logger: Logger
+    /// Interactions handled at once; the store serializes their writes anyway.
+    var concurrency = 32
+    private let seen = RecentKeys(capacity: 10_000)
+
+    init(gatekeeper: Gatekeeper, slack: SlackWebAPI, directory: SlackDirectory, inbox: SlackInteractionInbox, logger: Logger) {
+        self.gatekeeper = gatekeeper
+        self.slack = slack
+        self.directory = directory
+        self.inbox = inbox
+        self.logger = logger
+    }
+
+    func run() async throws {
+        // At shutdown, stop taking interactions and finish those already acknowledged to Slack.
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for await interaction in inbox.stream {
+                    if running >= concurrency {
+                        await group.next()
+                        running -= 1
+                    }
+                    group.addTask { await handle(interaction) }
+                    running += 1
+                }
+            }
+        } onGracefulShutdown: {
+            inbox.close()
+        }
+    }
+
+    /// Acts on one interaction. Errors are logged: Slack has long had its 200, and the clicker sees the card unchanged.
+    func handle(_ interaction: SlackInteraction) async {
+        do {
+            switch interaction {
+            case .buttonClick(let click): try await handle(click)
+            case .viewSubmission(let submission): try await handle(submission)
+            }
+        } catch {
+            logger.error("handling a Slack interaction failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func handle(_ click: SlackInteraction.ButtonClick) async throws {
+        guard click.actionID == GateCard.approveActionID || click.actionID == GateCard.rejectActionID else { return }
+        guard seen.insert(click.deliveryKey) else {
+            logger.debug("ignoring a repeated delivery of a Slack click", metadata: ["key": "\(click.deliveryKey)"])
+            return
+        }
+        let person = directory.identity(forSlackUser: click.userID)
+        let decision: VoteDecision = click.actionID == GateCard.approveActionID ? .approve : .reject
+        let store = gatekeeper.store
+        guard let id = GateID(click.value), let gate = try await store.gate(id) else {
+            try await refuse(
+                click, person: person, decision: decision, gate: nil, gateID: click.value, code: "unknown_gate",
+                message: "the button names gate '\(click.value.prefix(60))', which does not exist")
+            return
+        }
+        // The button must sit on the card Greenlight posted for this very gate: a value pasted onto another message
+        // (or a card of a superseded run) must not decide the gate it names.
+        let card = try await postedCard(for: id)
+        guard let card, card.channel == click.channelID, card.ts == click.messageTS else {
+            try await refuse(
+                click, person: person, decision: decision, gate: gate, gateID: id.rawValue, code: "wrong_message",
+                message: "this button is not on the card Greenlight posted for gate \(id); use the buttons on that card")
+            return
+        }
+        if decision == .reject, let trigger = click.triggerID,
+            (try? gate.recording(Vote(voter: person, decision: .reject, at: gate.createdAt))) != nil
+        {
+            // Ask for the reason; the submission records the vote. If the modal cannot open (the trigger expired, Slack
+            // is down), the reject still counts, without a comment.
+            let context = RejectReasonModal.Context(gate: id.rawValue, channel: click.channelID, ts: click.messageTS)
+            do {
+                try await slack.openView(triggerID: trigger, view: RejectReasonModal.view(for: gate, context: context))
+                return
+            } catch {
+                logger.warning("the reject-reason modal did not open; recording the reject without a reason", metadata: ["error": "\(error)"])
+            }
+        }
+        try await vote(person: person, decision, comment: nil, on: id, slackUser: click.userID, channel: click.channelID)
+    }
+
+    /// Where `gate`'s card was posted. A click can only come from a posted card, but it can race the worker's recording
+    /// of the card's address by a few milliseconds: then wait for it, a little.
+    private func postedCard(for gate: GateID, patience: TimeInterval = 3) async throws -> PostedCard? {
+        let store = gatekeeper.store
+        let rings = store.changes.outboxRings()
+        if let card = try await store.postedCard(for: gate) { return card }
+        let clock = gatekeeper.clock
+        let until = clock.now().addingTimeInterval(patience)
+        return try await withThrowingTaskGroup(of: PostedCard?.self) { group in
+            group.addTask {
+                for await _ in rings {
+                    if let card = try await store.postedCard(for: gate) { return card }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await clock.sleep(until: until)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func handle(_ submission: SlackInteraction.ViewSubmission) async throws {
+        guard submission.callbackID == RejectReasonModal.callbackID, let context = RejectReasonModal.Context.decode(submission.privateMetadata) else {
+            return
+        }
+        let person = directory.identity(forSlackUser: submission.userID)
+        guard let id = GateID(context.gate) else { return }
+        let reason = submission.values[RejectReasonModal.reasonKey]
+        try await vote(person: person, .reject, comment: reason, on: id, slackUser: submission.userID, channel: context.channel)
+    }
+
+    private func vote(person: String, _ decision: VoteDecision, comment: String?, on id: GateID, slackUser: String, channel: String?) async throws {
+        switch try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: "slack") {
+        case .recorded(let gate):
+            logger.info(
+                "vote from Slack",
+                metadata: ["gate": "\(id)", "voter": "\(person)", "decision": "\(decision.rawValue)", "state": "\(gate.state.rawValue)"])
+        case .refused(let refusal, let gate):
+            var text = refusal.description
+            if case .notAnApprover = refusal, person == slackUser {
+                text +=
+                    ". Your Slack account (\(slackUser)) is not linked to a person in the policy: ask for 'slack: \(slackUser)' under your name in people"
+            }
+            try await tell(slackUser, in: channel, ThreadMessage.refusal(text, gate: gate), gate: id)
+        }
+    }
+
+    /// A click refused before it reached a gate's rules: audited, and told to the clicker.
+    private func refuse(
+        _ click: SlackInteraction.ButtonClick, person: String, decision: VoteDecision, gate: Gate?, gateID: String, code: String, message: String
+    ) async throws {
+        var details = ["decision": decision.rawValue, "reason": code, "message": message, "via": "slack", "slack_user": click.userID]
+        let now = gatekeeper.clock.now()
+        let draft: AuditDraft
+        if let gate {
+            draft = AuditDraft(at: now, actor: person, action: .voteRefused, gate: gate, details: details)
+        } else {
+            details["gate"] = String(gateID.prefix(100))
+            draft = AuditDraft(at: now, actor: person, action: .voteRefused, details: details)
+        }
+        try await gatekeeper.store.record(draft)
+        try await tell(click.userID, in: click.channelID, ThreadMessage.refusal(message, gate: gate), gate: gate?.id)
+    }
+
+    /// An ephemeral message to `user`, through the outbox.
+    private func tell(_ user: String, in channel: String?, _ text: String, gate: GateID?) async throws {
+        guard let channel else { return }
+        let notice = EphemeralNotice(channel: channel, user: user, text: text)
+        try await gatekeeper.store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: gatekeeper.clock.now())
+    }
+}
+
+/// The payload of a `slack.ephemeral` outbox item: `chat.postEphemeral`'s arguments.
+struct EphemeralNotice: Sendable, Equatable, Codable {
+    var channel: String
+    var user: String
+    var text: String
+
+    var encoded: String {
+        (try? SlackJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func decode(_ payload: String?) -> EphemeralNotice? {
+        payload.flatMap { try? JSONDecoder().decode(EphemeralNotice.self, from: Data($0.utf8)) }
+    }
+}
+
+/// The most recent `capacity` keys seen, for dropping repeated deliveries.
+final class RecentKeys: Sendable {
+    private struct State {
+        var keys = Set<String>()
+        var order: [String] = []
+        var head = 0
+    }
+
+    private let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// `true` the first time `key` is seen (within the last `capacity` keys).
+    func insert(_ key: String) -> Bool {
+        state.withLock { state in
+            guard state.keys.insert(key).inserted else { return false }
+            if state.order.count < capacity {
+                state.order.append(key)
+            } else {
+                state.keys.remove(state.order[state.head])
+                state.order[state.head] = key
+                state.head = (state.head + 1) % capacity
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightSlack
+import GreenlightStore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// `POST /slack/interactions`: Slack's Request URL for the card's buttons and the reason modal.
+///
+/// The signature is checked on the raw body before anything is decoded; a forged, stale or unsigned request is answered
+/// 401 and audited, and changes nothing. A genuine one is decoded, queued for ``SlackApprovals`` and answered 200 at
+/// once: Slack shows the clicker an error if the answer takes more than three seconds, and the vote itself is told
+/// through the card (and refusals through an ephemeral message), not through this answer.
+struct SlackInteractionRoutes {
+    let verifier: SlackRequestVerifier
+    let inbox: SlackInteractionInbox
+    let store: any GateStore
+    let clock: any WallClock
+
+    func register(on router: Router<GreenlightRequestContext>) {
+        router.post("slack/interactions", use: receive)
+    }
+
+    @Sendable func receive(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let body = Data(try await request.body.collect(upTo: context.maxUploadSize).readableBytesView)
+        let timestamp = request.headers[.slackRequestTimestamp]
+        let signature = request.headers[.slackSignature]
+        if case .failure(let error) = Result(catching: { () throws(SlackSignatureError) in
+            try verifier.verify(body: body, timestamp: timestamp, signature: signature)
+        }) {
+            // Audited: a forged or replayed click is evidence someone tried to decide a gate without Slack.
+            try await store.record(
+                AuditDraft(
+                    at: clock.now(), actor: "unverified", action: .slackRequestRefused,
+                    details: ["reason": Self.code(error), "message": error.description, "remote": context.remoteAddress ?? "unknown"]))
+            context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)"])
+            throw APIError(.unauthorized, code: "invalid_slack_signature", message: error.description)
+        }
+        let interaction: SlackInteraction
+        switch Result(catching: { () throws(SlackInteractionError) in try SlackInteraction.decode(formBody: body) }) {
+        case .success(let decoded):
+            interaction = decoded
+        case .failure(.unsupportedType):
+            // A shortcut or another surface Greenlight does not offer: acknowledge, so that nobody sees an error.
+            return Response(status: .ok)
+        case .failure(let error):
+            throw APIError.badRequest("not a Slack interaction Greenlight can read: \(error.description)", code: "invalid_slack_payload")
+        }
+        guard inbox.submit(interaction) else {
+            throw APIError(.serviceUnavailable, code: "busy", message: "too many Slack interactions are waiting; try again in a moment")
+        }
+        return Response(status: .ok)
+    }
+
+    static func code(_ error: SlackSignatureError) -> String {
+        switch error {
+        case .missingHeaders: "unsigned"
+        case .malformedTimestamp: "malformed_timestamp"
+        case .stale: "stale"
+        case .mismatch: "forged"
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let slackSignature = Self("X-Slack-Signature")!
+    static let slackRequestTimestamp = Self("X-Slack-Request-Timestamp")!
+}

@@ -1,0 +1,56 @@
+import Foundation
+import GreenlightCore
+import GreenlightSlack
+import Logging
+import ServiceLifecycle
+
+/// Reads the members of the policy's Slack user groups (`usergroups.users.list`, a Tier 2 method) at start and then
+/// every `interval`, into the ``SlackDirectory``. A failed read is logged and the last good list kept: a Slack outage
+/// must not empty a group and leave gates with nobody who may approve.
+///
+/// Gates freeze their eligible approvers when they open (invariant 7), so a refresh changes only gates opened after it.
+struct SlackUsergroupSync: Service {
+    let slack: SlackWebAPI
+    let directory: SlackDirectory
+    let clock: any WallClock
+    let logger: Logger
+    var interval: TimeInterval = 600
+
+    func run() async throws {
+        let usergroups = directory.usergroupIDs
+        guard !usergroups.isEmpty else {
+            // Nothing to read; a service that returned would end the whole group, so wait for shutdown.
+            try await gracefulShutdown()
+            return
+        }
+        await cancelWhenGracefulShutdown {
+            var failures = 0
+            while !Task.isCancelled {
+                var next = clock.now().addingTimeInterval(interval)
+                for usergroup in usergroups where !Task.isCancelled {
+                    do {
+                        let members = try await slack.usergroupMembers(usergroup)
+                        directory.update(usergroup: usergroup, members: members)
+                        logger.debug("read Slack user group", metadata: ["usergroup": "\(usergroup)", "members": "\(members.count)"])
+                        failures = 0
+                    } catch {
+                        let kept =
+                            directory.hasMembers(of: usergroup) ? "keeping the last list read" : "its members are unknown until a read succeeds"
+                        logger.error(
+                            "reading a Slack user group failed; \(kept)",
+                            metadata: ["usergroup": "\(usergroup)", "error": "\(error)"])
+                        let retry: TimeInterval =
+                            if case .rateLimited(let seconds)? = error as? SlackAPIError {
+                                seconds
+                            } else {
+                                Backoff.delay(afterFailures: failures, initial: 1, maximum: interval)
+                            }
+                        failures += 1
+                        next = min(next, clock.now().addingTimeInterval(retry))
+                    }
+                }
+                try? await clock.sleep(until: next)
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import GreenlightCore
+
+/// The messages Greenlight posts in a card's thread while a gate waits: the reminder before the deadline and the call
+/// to the escalation groups. Mentions are given ready-made (`<@U…>`, `<!subteam^S…>`), since only the caller knows
+/// how the policy's people map to Slack; everything else is escaped.
+public enum ThreadMessage {
+    /// "Reminder: still needs 1 of 2 from leads (approved so far: alice), before <date>. <@U…> <@U…>".
+    public static func reminder(for gate: Gate, mentions: [String]) -> String {
+        let deadline = gate.deadline.map { " before " + SlackText.date(Int($0.timeIntervalSince1970), fallback: Timestamp.format($0)) } ?? ""
+        let then = gate.plan.onTimeout == .reject ? "then it is rejected" : "then it is approved (fail-open)"
+        let who = mentions.isEmpty ? "" : "\nCan approve: " + SlackText.list(mentions, limit: 2_000, separator: " ")
+        return SlackText.truncate(
+            ":alarm_clock: *Reminder:* \(target(gate)) still needs \(SlackText.escape(GateCard.needs(gate)))\(deadline); \(then).\(who)",
+            to: BlockKitLimits.messageText)
+    }
+
+    /// "Escalation: … has waited since <date> and still needs …. Calling in <!subteam^S…>".
+    public static func escalation(for gate: Gate, mentions: [String]) -> String {
+        let since = SlackText.date(Int(gate.createdAt.timeIntervalSince1970), fallback: Timestamp.format(gate.createdAt))
+        let groups = (gate.plan.escalation?.to ?? []).map(SlackText.escape).joined(separator: ", ")
+        let who = mentions.isEmpty ? " (\(groups))" : ": " + SlackText.list(mentions, limit: 2_000, separator: " ") + " (\(groups))"
+        return SlackText.truncate(
+            ":rotating_light: *Escalation:* \(target(gate)) has waited since \(since) and still needs \(SlackText.escape(GateCard.needs(gate))). "
+                + "Calling in\(who).",
+            to: BlockKitLimits.messageText)
+    }
+
+    /// What a person is told, and only they see, when their click is refused.
+    public static func refusal(_ reason: String, gate: Gate?) -> String {
+        let what = gate.map { " on \(target($0))" } ?? ""
+        return SlackText.truncate(":no_entry: Your click\(what) was not recorded: \(SlackText.escape(reason))", to: BlockKitLimits.messageText)
+    }
+
+    static func target(_ gate: Gate) -> String {
+        "*\(SlackText.escape(gate.request.service)) → \(SlackText.escape(gate.request.environment))*"
+    }
+}
