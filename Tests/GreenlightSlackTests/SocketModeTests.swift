@@ -87,4 +87,22 @@ struct SocketModeTests {
             #expect(throws: expected, "\(text)") { try SocketModeMessage.decode(text) }
         }
     }
+
+    // MARK: apps.connections.open
+
+    @Test("apps.connections.open takes the app-level token and hands out a new single-use URL each time")
+    func openConnection() async throws {
+        let slack = SlackSimulator()
+        let base = try await slack.start()
+        defer { slack.stop() }
+        let api = SlackWebAPI(token: slack.appToken, baseURL: base, http: Self.http)
+        let first = try await api.openSocketModeConnection()
+        let second = try await api.openSocketModeConnection()
+        #expect(first.hasPrefix("ws://127.0.0.1:"))
+        #expect(first.contains("/link/?ticket="))
+        #expect(first != second)
+        #expect(slack.calls(to: "apps.connections.open").first?.arguments == [:], "the token travels in the header, not the body")
+        let botToken = SlackWebAPI(token: slack.botToken, baseURL: base, http: Self.http)
+        await #expect(throws: SlackAPIError.api("invalid_auth")) { try await botToken.openSocketModeConnection() }
+    }
 }
