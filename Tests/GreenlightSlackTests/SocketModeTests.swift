@@ -105,4 +105,167 @@ struct SocketModeTests {
         let botToken = SlackWebAPI(token: slack.botToken, baseURL: base, http: Self.http)
         await #expect(throws: SlackAPIError.api("invalid_auth")) { try await botToken.openSocketModeConnection() }
     }
+
+    // MARK: The client
+
+    /// A running client and what it delivered, for one test.
+    struct Harness {
+        let slack: SlackSimulator
+        let clock: any WallClock
+        let task: Task<Void, any Error>
+        var delivered: AsyncStream<[String: JSONValue]>.Iterator
+
+        /// The next payload handed to `onInteraction`.
+        mutating func nextInteraction() async throws -> SlackInteraction {
+            let next = await delivered.next()
+            let payload = try #require(next, "run ended before delivering")
+            return try SlackInteraction.decode(payload: payload)
+        }
+    }
+
+    /// Starts the simulator and a client with `appToken`; cancels the client afterwards and checks `run` returns.
+    func withClient(
+        appToken: String? = nil, clock: any WallClock = SystemWallClock(), before: (SlackSimulator) -> Void = { _ in },
+        _ body: (inout Harness) async throws -> Void
+    ) async throws {
+        let slack = SlackSimulator()
+        let base = try await slack.start()
+        defer { slack.stop() }
+        before(slack)
+        var logger = Logger(label: "socket-mode-test")
+        logger.logLevel = .critical
+        let client = SocketModeClient(
+            api: SlackWebAPI(token: appToken ?? slack.appToken, baseURL: base, http: Self.http), clock: clock, logger: logger,
+            backoff: Backoff(initial: 0.05, maximum: 0.2))
+        let (delivered, deliver) = AsyncStream.makeStream(of: [String: JSONValue].self)
+        let task = Task { try await client.run { _ = deliver.yield($0) } }
+        var harness = Harness(slack: slack, clock: clock, task: task, delivered: delivered.makeAsyncIterator())
+        do {
+            try await body(&harness)
+        } catch {
+            task.cancel()
+            throw error
+        }
+        task.cancel()
+        try await task.value
+    }
+
+    static func click(_ user: String) -> JSONValue {
+        SlackSimulator.blockActions(user: user, actionID: "gate_approve", value: "g_1", channel: "C0DEPLOYS", ts: "1700000000.000101")
+    }
+
+    @Test("an interactive envelope is acknowledged and delivered; other envelopes and garbage are acknowledged or skipped")
+    func deliversInteractions() async throws {
+        try await withClient { client in
+            let slack = client.slack
+            await slack.waitForConnections(1)
+            try await slack.sendText("this is not JSON")
+            let event = try await slack.sendEnvelope(type: "events_api", payload: .object(["event": .object(["type": .string("app_mention")])]))
+            let command = try await slack.sendEnvelope(type: "slash_commands", payload: .object(["command": .string("/deploy")]))
+            let id = try await slack.sendInteraction(Self.click("U01ALICE"))
+            await slack.waitForAck(event)
+            await slack.waitForAck(command)
+            await slack.waitForAck(id)
+            guard case .buttonClick(let click) = try await client.nextInteraction() else {
+                Issue.record("not a click")
+                return
+            }
+            #expect(click.userID == "U01ALICE", "the first delivery is the interaction: events and commands are not delivered")
+            #expect(slack.acks == [event, command, id])
+            #expect(slack.connectionCount == 1, "garbage does not cost the connection")
+            #expect(slack.calls(to: "apps.connections.open").count == 1)
+        }
+    }
+
+    @Test("after disconnect (refresh_requested) the client opens a new URL and envelopes keep arriving")
+    func reconnectsOnDisconnect() async throws {
+        try await withClient { client in
+            let slack = client.slack
+            await slack.waitForConnections(1)
+            _ = try await client.nextInteractionAfterSending(Self.click("U01ALICE"))
+            await slack.disconnectSockets(reason: "refresh_requested")
+            await slack.waitForConnections(2)
+            #expect(slack.calls(to: "apps.connections.open").count == 2, "a new URL for every connection: tickets are single-use")
+            let click = try await client.nextInteractionAfterSending(Self.click("W02BOB"))
+            #expect(click.userID == "W02BOB")
+        }
+    }
+
+    @Test("after a dropped socket the client reconnects with backoff and envelopes keep arriving")
+    func reconnectsAfterDrop() async throws {
+        try await withClient { client in
+            let slack = client.slack
+            await slack.waitForConnections(1)
+            await slack.dropSockets()
+            await slack.waitForConnections(2)
+            let click = try await client.nextInteractionAfterSending(Self.click("U01ALICE"))
+            #expect(click.userID == "U01ALICE")
+            #expect(slack.calls(to: "apps.connections.open").count == 2)
+        }
+    }
+
+    @Test("a refused app token ends run with an error that says what to fix")
+    func refusedToken() async throws {
+        let slack = SlackSimulator(appToken: "xapp-right")
+        let base = try await slack.start()
+        defer { slack.stop() }
+        var logger = Logger(label: "socket-mode-test")
+        logger.logLevel = .critical
+        let client = SocketModeClient(api: SlackWebAPI(token: "xapp-wrong", baseURL: base, http: Self.http), clock: ManualWallClock(), logger: logger)
+        await #expect(throws: SocketModeError.appTokenRefused(code: "invalid_auth")) { try await client.run { _ in } }
+        #expect(slack.calls(to: "apps.connections.open").count == 1, "no retry: only a person can fix the token")
+        #expect(SocketModeError.appTokenRefused(code: "invalid_auth").description.contains("SLACK_APP_TOKEN"))
+        #expect(SocketModeError.appTokenRefused(code: "invalid_auth").description.contains("connections:write"))
+
+        slack.inject(.error("account_inactive"), into: "apps.connections.open")
+        await #expect(throws: SocketModeError.appTokenRefused(code: "account_inactive")) { try await client.run { _ in } }
+    }
+
+    @Test("a rate-limited apps.connections.open waits Retry-After on the clock; a 500 is retried with backoff")
+    func rateLimited() async throws {
+        let clock = ManualWallClock()
+        try await withClient(
+            clock: clock,
+            before: {
+                $0.inject(.rateLimited(retryAfter: 30), into: "apps.connections.open")
+                $0.inject(.serverError, into: "apps.connections.open")
+            }
+        ) { client in
+            await clock.waitForSleepers(1)
+            #expect(client.slack.connectionCount == 0)
+            clock.advance(by: 29)
+            #expect(client.slack.calls(to: "apps.connections.open").count == 1, "still waiting out Retry-After")
+            clock.advance(by: 1)
+            await client.slack.waitForCalls(to: "apps.connections.open", count: 2)
+            await clock.waitForSleepers(1)
+            clock.advance(by: 1)
+            await client.slack.waitForConnections(1)
+            let click = try await client.nextInteractionAfterSending(Self.click("U01ALICE"))
+            #expect(click.userID == "U01ALICE")
+        }
+    }
+
+    @Test("cancelling ends run promptly, connected or waiting")
+    func cancellation() async throws {
+        // Connected: withClient cancels the task and awaits run's return.
+        let started = ContinuousClock.now
+        try await withClient { client in await client.slack.waitForConnections(1) }
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        // Waiting out a rate limit.
+        let clock = ManualWallClock()
+        try await withClient(clock: clock, before: { $0.inject(.rateLimited(retryAfter: 600), into: "apps.connections.open") }) { _ in
+            await clock.waitForSleepers(1)
+        }
+    }
+}
+
+extension SocketModeTests.Harness {
+    /// Sends `payload` as an interactive envelope, waits for its ack, and returns the click delivered.
+    mutating func nextInteractionAfterSending(_ payload: JSONValue) async throws -> SlackInteraction.ButtonClick {
+        let id = try await slack.sendInteraction(payload)
+        await slack.waitForAck(id)
+        guard case .buttonClick(let click) = try await nextInteraction() else { throw SlackInteractionError.unsupportedType("not a click") }
+        return click
+    }
 }
