@@ -139,7 +139,7 @@ let package = Package(
             name: "GreenlightSlackTests",
             dependencies: [
                 "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "WSClient", package: "swift-websocket"),
             ],
             swiftSettings: swiftSettings
         ),

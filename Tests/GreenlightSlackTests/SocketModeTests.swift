@@ -4,6 +4,7 @@ import GreenlightSlack
 import GreenlightSlackSimulator
 import Logging
 import Testing
+import WSClient
 
 /// Socket Mode: the frames of protocols.md 4.2 decoded, and the client against the simulator's `/link` WebSocket:
 /// acknowledgements, delivery, reconnecting after `disconnect` and after a dropped socket, a refused token,
@@ -11,6 +12,12 @@ import Testing
 @Suite("Slack Socket Mode", .timeLimit(.minutes(1)))
 struct SocketModeTests {
     static let http = SlackWebAPI.makeHTTPClient()
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "socket-mode-test")
+        logger.logLevel = .critical
+        return logger
+    }
 
     // MARK: Frames
 
@@ -106,6 +113,37 @@ struct SocketModeTests {
         await #expect(throws: SlackAPIError.api("invalid_auth")) { try await botToken.openSocketModeConnection() }
     }
 
+    @Test("the simulator takes node's ack form too ({\"envelope_id\",\"payload\":{}}), and refuses a used ticket")
+    func simulatorAckForms() async throws {
+        let slack = SlackSimulator()
+        let base = try await slack.start()
+        defer { slack.stop() }
+        let url = try await SlackWebAPI(token: slack.appToken, baseURL: base, http: Self.http).openSocketModeConnection()
+        let logger = Self.quietLogger
+        let reader = Task {
+            _ = try await WebSocketClient.connect(url: url, logger: logger) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                guard case .text(let hello)? = try await messages.next() else { return }
+                #expect(try SocketModeMessage.decode(hello) == .hello(.init(appID: "A0SIM", numConnections: 1, approximateConnectionTime: 18060)))
+                guard case .text(let text)? = try await messages.next(), case .envelope(let id, _, _, _) = try SocketModeMessage.decode(text)
+                else { return }
+                try await outbound.write(.text(#"{"envelope_id":"\#(id)","payload":{}}"#))
+                _ = try await messages.next()
+            }
+        }
+        await slack.waitForConnections(1)
+        let id = try await slack.sendInteraction(Self.click("U01ALICE"))
+        await slack.waitForAck(id)
+        #expect(slack.acks == [id])
+        await slack.dropSockets()
+        _ = try? await reader.value
+
+        await #expect(throws: (any Error).self, "a ticket is good for one connection") {
+            try await WebSocketClient.connect(url: url, logger: logger) { _, _, _ in }
+        }
+        #expect(slack.connectionCount == 1)
+    }
+
     // MARK: The client
 
     /// A running client and what it delivered, for one test.
@@ -132,8 +170,7 @@ struct SocketModeTests {
         let base = try await slack.start()
         defer { slack.stop() }
         before(slack)
-        var logger = Logger(label: "socket-mode-test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let client = SocketModeClient(
             api: SlackWebAPI(token: appToken ?? slack.appToken, baseURL: base, http: Self.http), clock: clock, logger: logger,
             backoff: Backoff(initial: 0.05, maximum: 0.2))
@@ -196,10 +233,13 @@ struct SocketModeTests {
         try await withClient { client in
             let slack = client.slack
             await slack.waitForConnections(1)
+            // An ack first proves the client is reading: a drop racing its WebSocket upgrade goes unnoticed until the
+            // next ping (30 s), which is the client's safety net, not what this test is about.
+            _ = try await client.nextInteractionAfterSending(Self.click("U01ALICE"))
             await slack.dropSockets()
             await slack.waitForConnections(2)
-            let click = try await client.nextInteractionAfterSending(Self.click("U01ALICE"))
-            #expect(click.userID == "U01ALICE")
+            let click = try await client.nextInteractionAfterSending(Self.click("W02BOB"))
+            #expect(click.userID == "W02BOB")
             #expect(slack.calls(to: "apps.connections.open").count == 2)
         }
     }
@@ -209,8 +249,7 @@ struct SocketModeTests {
         let slack = SlackSimulator(appToken: "xapp-right")
         let base = try await slack.start()
         defer { slack.stop() }
-        var logger = Logger(label: "socket-mode-test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let client = SocketModeClient(api: SlackWebAPI(token: "xapp-wrong", baseURL: base, http: Self.http), clock: ManualWallClock(), logger: logger)
         await #expect(throws: SocketModeError.appTokenRefused(code: "invalid_auth")) { try await client.run { _ in } }
         #expect(slack.calls(to: "apps.connections.open").count == 1, "no retry: only a person can fix the token")
