@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -55,17 +57,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Slack: request signatures, the Block Kit approval card (the Web API client and Socket Mode come next).
+        // Slack: request signatures, the Block Kit approval card, the Web API client and the Socket Mode client.
         .target(
             name: "GreenlightSlack",
             dependencies: [
                 "GreenlightCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "WSClient", package: "swift-websocket"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Test support: Slack on loopback (Web API, signed interactions), for the tests and for demos.
+        // Test support: Slack on loopback (Web API, signed interactions, Socket Mode), for the tests and for demos.
         .target(
             name: "GreenlightSlackSimulator",
             dependencies: [
@@ -73,6 +77,7 @@ let package = Package(
                 "GreenlightSlack",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -135,6 +140,7 @@ let package = Package(
             name: "GreenlightSlackTests",
             dependencies: [
                 "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "WSClient", package: "swift-websocket"),
             ],
             swiftSettings: swiftSettings
         ),

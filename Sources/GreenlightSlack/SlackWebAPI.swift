@@ -112,6 +112,16 @@ public struct SlackWebAPI: Sendable {
         return users.compactMap(\.stringValue)
     }
 
+    /// `apps.connections.open`: a fresh, single-use Socket Mode WebSocket URL (`wss://…`).
+    ///
+    /// Call it on a `SlackWebAPI` made with the **app-level** token (`xapp-…`, scope `connections:write`), not the bot
+    /// token. Slack wants the token in the `Authorization` header and a form POST with an empty body (protocols.md 4.1).
+    public func openSocketModeConnection() async throws(SlackAPIError) -> String {
+        let answer = try await postEmptyForm("apps.connections.open")
+        guard let url = answer["url"]?.stringValue, !url.isEmpty else { throw .invalidResponse("apps.connections.open answered without url") }
+        return url
+    }
+
     // MARK: Transport
 
     private func object(_ message: SlackMessage) throws(SlackAPIError) -> [String: JSONValue] {
@@ -132,6 +142,16 @@ public struct SlackWebAPI: Sendable {
         } catch {
             throw .invalidResponse("could not encode the request: \(error)")
         }
+        return try await send(request)
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`) with no fields, as Slack documents `apps.connections.open`:
+    /// the token goes in the header, never in the body.
+    func postEmptyForm(_ method: String) async throws(SlackAPIError) -> [String: JSONValue] {
+        var request = HTTPClientRequest(url: baseURL + method)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.body = .bytes(ByteBuffer())
         return try await send(request)
     }
 

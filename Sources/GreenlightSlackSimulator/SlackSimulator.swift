@@ -2,12 +2,14 @@ import Foundation
 import GreenlightCore
 import GreenlightSlack
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Synchronization
 
 /// A stand-in for Slack on loopback, for tests and demos: it serves the Web API methods Greenlight calls with the
 /// response shapes Slack documents (protocols.md 2.6–2.8), records every call, fails on request (429 with
-/// `Retry-After`, 500, `ok: false`), and produces interaction requests signed the way Slack signs them.
+/// `Retry-After`, 500, `ok: false`), and produces interaction requests signed the way Slack signs them. It also speaks
+/// Socket Mode (`SlackSimulator+SocketMode.swift`).
 public final class SlackSimulator: Sendable {
     /// One call as the simulator received it.
     public struct Call: Sendable, Equatable {
@@ -35,20 +37,26 @@ public final class SlackSimulator: Sendable {
     }
 
     public let botToken: String
+    /// The `xapp-` token `apps.connections.open` must carry (Socket Mode).
+    public let appToken: String
     public let verifier: SlackRequestVerifier
     private let usergroups: [String: [String]]
     private let state = Mutex(State())
     private let server = Mutex<Task<Void, any Error>?>(nil)
+    /// Socket Mode connections, tickets and acknowledgements (`SlackSimulator+SocketMode.swift`).
+    let socketMode = SocketModeHub()
 
     /// - Parameters:
     ///   - botToken: the `xoxb-` token calls must carry.
     ///   - signingSecret: the secret interaction requests are signed with.
     ///   - usergroups: user group id → member user ids, for `usergroups.users.list`.
+    ///   - appToken: the `xapp-` token `apps.connections.open` must carry.
     public init(
         botToken: String = "xoxb-simulator", signingSecret: String = "simulator-signing-secret", usergroups: [String: [String]] = [:],
-        clock: any WallClock = SystemWallClock()
+        clock: any WallClock = SystemWallClock(), appToken: String = "xapp-simulator"
     ) {
         self.botToken = botToken
+        self.appToken = appToken
         self.verifier = SlackRequestVerifier(signingSecret: signingSecret, clock: clock)
         self.usergroups = usergroups
     }
@@ -62,11 +70,14 @@ public final class SlackSimulator: Sendable {
         logger.logLevel = .critical
         let (ports, announce) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router,
+            server: .http1WebSocketUpgrade(configuration: .init()) { request, channel, _ in self.socketModeUpgrade(request, channel: channel) },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { announce.yield($0.localAddress?.port ?? 0) }, logger: logger)
         server.withLock { $0 = Task { try await app.run() } }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
+        socketMode.state.withLock { $0.port = port }
         return "http://127.0.0.1:\(port)/api/"
     }
 
@@ -211,7 +222,10 @@ public final class SlackSimulator: Sendable {
             break
         }
         guard let authorization = request.headers[.authorization] else { return Self.answer(["ok": .bool(false), "error": .string("not_authed")]) }
-        guard authorization == "Bearer \(botToken)" else { return Self.answer(["ok": .bool(false), "error": .string("invalid_auth")]) }
+        // apps.connections.open takes the app-level token; every other method the bot token.
+        guard authorization == "Bearer \(method == "apps.connections.open" ? appToken : botToken)" else {
+            return Self.answer(["ok": .bool(false), "error": .string("invalid_auth")])
+        }
         return Self.answer(serve(method, arguments))
     }
 
@@ -249,6 +263,8 @@ public final class SlackSimulator: Sendable {
         case "views.open":
             guard arguments["trigger_id"]?.stringValue != nil, arguments["view"] != nil else { return failure("invalid_arguments") }
             return ["ok": .bool(true), "view": .object(["id": .string("V0SIM")])]
+        case "apps.connections.open":
+            return openSocketModeConnection()
         case "usergroups.users.list":
             guard let group = arguments["usergroup"]?.stringValue, let users = usergroups[group] else { return failure("no_such_subteam") }
             return ["ok": .bool(true), "users": .array(users.map(JSONValue.string))]
