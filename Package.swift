@@ -126,6 +126,8 @@ let package = Package(
             name: "GreenlightBenchmarks",
             dependencies: [
                 "GreenlightCore",
+                "GreenlightSlack",
+                "GreenlightSlackSimulator",
                 "GreenlightStore",
                 "GreenlightServer",
                 "GreenlightClient",

@@ -15,9 +15,11 @@ import Synchronization
 /// 1. decision latency: from the start of the deciding vote's transaction to the return of the client long-polling
 ///    that gate, while `--waiters` other clients are also waiting (an upper bound of commit → return, since it
 ///    includes the commit itself; the commit's own duration is printed beside it);
-/// 2. gate creations per second through `POST /v1/gates`, each with its audit event, from `--concurrency` clients.
+/// 2. gate creations per second through `POST /v1/gates`, each with its audit event, from `--concurrency` clients;
+/// 3. signed Slack clicks (``InteractionBenchmark``): request → 200 and request → vote committed, at `--rate` per second.
 ///
-/// Run: `swift run -c release greenlight-bench` (options: `--waiters 1000 --decisions 1000 --gates 5000 --concurrency 32`).
+/// Run: `swift run -c release greenlight-bench` (options: `--waiters 1000 --decisions 1000 --gates 5000 --concurrency 32
+/// --clicks 3000 --rate 1000`).
 @main
 struct GreenlightBenchmarks {
     static func main() async throws {
@@ -52,6 +54,7 @@ struct GreenlightBenchmarks {
         print("greenlight-bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL synchronous=FULL, loopback HTTP")
         try await decisionLatency(options: options, gatekeeper: gatekeeper, pipeline: pipeline, client: client)
         try await creationThroughput(options: options, client: client)
+        try await InteractionBenchmark.run(clicks: options.clicks, rate: options.rate, directory: directory)
 
         server.cancel()
         try await http.shutdown()
@@ -154,6 +157,8 @@ struct GreenlightBenchmarks {
         var decisions = 1_000
         var gates = 5_000
         var concurrency = 32
+        var clicks = 3_000
+        var rate = 1_000
 
         init(_ arguments: ArraySlice<String>) {
             var iterator = arguments.makeIterator()
@@ -164,6 +169,8 @@ struct GreenlightBenchmarks {
                 case "--decisions": decisions = value
                 case "--gates": gates = value
                 case "--concurrency": concurrency = value
+                case "--clicks": clicks = value
+                case "--rate": rate = value
                 default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
                 }
             }

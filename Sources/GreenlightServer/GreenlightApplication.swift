@@ -78,6 +78,9 @@ public enum GreenlightApplication {
                     logger: logger))
             services.append(SlackUsergroupSync(slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, logger: logger))
             services.append(SlackApprovals(gatekeeper: gatekeeper, slack: slack.api, directory: slack.directory, inbox: slack.inbox, logger: logger))
+            if let client = slack.socketMode {
+                services.append(SlackSocketMode(client: client, inbox: slack.inbox, logger: logger))
+            }
         }
         // Shutdown runs in reverse: Slack's interactions are finished, the workers and the timer stop (releasing
         // long-polls), then the server drains.

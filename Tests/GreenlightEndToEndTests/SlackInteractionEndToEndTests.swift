@@ -230,4 +230,36 @@ struct SlackInteractionEndToEndTests {
             #expect(events.stdout.split(separator: "\n").count == 1, "\(action): \(events.output)")
         }
     }
+
+    @Test("over Socket Mode, with no public URL: clicks are acknowledged and decide, also after Slack asks to reconnect")
+    func socketMode() async throws {
+        let slack = SlackSimulator()
+        let url = try await slack.start()
+        defer { slack.stop() }
+        let deployment = try await Deployment()
+        try await deployment.start(environment: [
+            "SLACK_BOT_TOKEN": slack.botToken, "SLACK_APP_TOKEN": slack.appToken, "GREENLIGHT_SLACK_API_URL": url,
+        ])
+        await slack.waitForConnections(1)
+        let opened = try await deployment.open(environment: "production")
+        let (channel, ts) = try await card(of: opened, in: slack)
+        let alice = try await slack.sendInteraction(
+            SlackSimulator.blockActions(user: "U0ALICE", actionID: GateCard.approveActionID, value: opened.id, channel: channel, ts: ts))
+        await slack.waitForAck(alice)
+        await slack.waitForCalls(to: "chat.update", count: 1)
+
+        // Slack refreshes the connection: Greenlight opens a new one and the next click still arrives.
+        await slack.disconnectSockets(reason: "refresh_requested")
+        await slack.waitForConnections(2)
+        let bob = try await slack.sendInteraction(
+            SlackSimulator.blockActions(user: "U0BOB", actionID: GateCard.approveActionID, value: opened.id, channel: channel, ts: ts))
+        await slack.waitForAck(bob)
+        let decided = try await deployment.run(["wait", opened.id], as: "ci")
+        #expect(decided.status == 0, "\(decided.output)")
+        #expect(try await fetch(opened.id, deployment).votes.map(\.via) == ["slack", "slack"])
+        #expect(slack.calls(to: "apps.connections.open").count == 2)
+        // Without a signing secret, the HTTP route is not open to anyone.
+        let payload = SlackSimulator.blockActions(user: "U0CAROL", actionID: GateCard.rejectActionID, value: opened.id, channel: channel, ts: ts)
+        #expect(try await slack.deliver(payload, to: "\(deployment.url)/slack/interactions").status == 404)
+    }
 }

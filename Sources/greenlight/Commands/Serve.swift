@@ -19,8 +19,9 @@ struct Serve: AsyncParsableCommand {
             Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date
             through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides
             https://slack.com/api/). With SLACK_SIGNING_SECRET too, the card's buttons work: point the Slack app's
-            Interactivity Request URL at <public-url>/slack/interactions. Without Slack settings, Greenlight runs
-            exactly the same, with no Slack.
+            Interactivity Request URL at <public-url>/slack/interactions. Or, with no public URL, set SLACK_APP_TOKEN
+            (an xapp- token with connections:write) and turn on Socket Mode in the Slack app. Without Slack settings,
+            Greenlight runs exactly the same, with no Slack.
             """
     )
 
@@ -72,7 +73,12 @@ struct Serve: AsyncParsableCommand {
             slackHTTP = http
             let api = SlackWebAPI(token: slackToken, baseURL: environment["GREENLIGHT_SLACK_API_URL"] ?? SlackWebAPI.defaultBaseURL, http: http)
             let verifier = environment["SLACK_SIGNING_SECRET"].flatMap { $0.isEmpty ? nil : SlackRequestVerifier(signingSecret: $0, clock: clock) }
-            slack = SlackIntegration(api: api, directory: directory, verifier: verifier)
+            let socketMode = environment["SLACK_APP_TOKEN"].flatMap { appToken -> SocketModeClient? in
+                guard !appToken.isEmpty else { return nil }
+                let appAPI = SlackWebAPI(token: appToken, baseURL: api.baseURL, http: http)
+                return SocketModeClient(api: appAPI, clock: clock, logger: logger)
+            }
+            slack = SlackIntegration(api: api, directory: directory, verifier: verifier, socketMode: socketMode)
         } else if environment["SLACK_SIGNING_SECRET"]?.isEmpty == false {
             logger.warning("SLACK_SIGNING_SECRET is set without SLACK_BOT_TOKEN: Slack stays off")
         }
@@ -80,8 +86,9 @@ struct Serve: AsyncParsableCommand {
         let slackLine =
             slack.map {
                 "\n  slack:    cards to the channels the policy names, through \($0.api.baseURL)"
-                    + ($0.verifier == nil
-                        ? "; buttons off (set SLACK_SIGNING_SECRET)" : "; buttons at <public-url>/slack/interactions")
+                    + ($0.verifier != nil
+                        ? "; buttons at <public-url>/slack/interactions" : $0.socketMode == nil ? "; buttons off (set SLACK_SIGNING_SECRET)" : "")
+                    + ($0.socketMode != nil ? "; buttons over Socket Mode" : "")
             }
             ?? "\n  slack:    off (set SLACK_BOT_TOKEN to post approval cards)"
         if slack != nil, policy.defaultRule.channel == nil, policy.environments.values.allSatisfy({ $0.channel == nil }) {

@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import Foundation
+import GreenlightCore
+import GreenlightServer
+import GreenlightSlack
+import GreenlightSlackSimulator
+import GreenlightStore
+import Logging
+import NIOCore
+import Synchronization
+
+/// Signed Slack clicks against the whole server (`GreenlightApplication.services`, with Slack on, against the
+/// simulator): `--clicks` Approve clicks, each on its own gate's card, sent open-loop at `--rate` per second. For each
+/// it measures the time from sending the request to its 200, and from sending it to the commit of the vote it carries
+/// (seen on the store's change feed). Signing happens before the clock starts; verifying is measured.
+enum InteractionBenchmark {
+    static let policy = """
+        version: 1
+        people:
+          admin: { slack: U0ADMIN }
+        groups:
+          admins: { members: [admin] }
+        environments:
+          production: { channel: C0BENCH, require: [ { group: admins, count: 1 } ] }
+        default: { require: [ { group: admins, count: 1 } ] }
+        """
+
+    static func run(clicks: Int, rate: Int, directory: URL) async throws {
+        let slack = SlackSimulator(signingSecret: "bench-signing-secret")
+        let slackURL = try await slack.start()
+        defer { slack.stop() }
+        let store = try SQLiteGateStore(path: directory.appendingPathComponent("interactions.db").path, outbox: OutboxKind.slack)
+        let policy = try PolicyParser(file: "bench.yaml").parse(Self.policy).policy
+        let clock = SystemWallClock()
+        let directoryOfPeople = SlackDirectory(policy: policy)
+        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, usergroupMembers: directoryOfPeople.usergroupMembers)
+        let slackHTTP = SlackWebAPI.makeHTTPClient()
+        let integration = SlackIntegration(
+            api: SlackWebAPI(token: slack.botToken, baseURL: slackURL, http: slackHTTP), directory: directoryOfPeople,
+            verifier: SlackRequestVerifier(signingSecret: "bench-signing-secret", clock: clock))
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let (listening, announce) = AsyncStream<String>.makeStream()
+        let group = GreenlightApplication.services(
+            gatekeeper: gatekeeper, settings: ServerSettings(host: "127.0.0.1", port: 0), slack: integration, logger: logger
+        ) { url in announce.yield(url) }
+        let server = Task { try await group.run() }
+        var urls = listening.makeAsyncIterator()
+        guard let base = await urls.next() else { fatalError("the server did not start") }
+
+        // One gate per click, each with its card posted.
+        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: Date())
+        var gates: [GateID] = []
+        for _ in 0..<clicks {
+            let request = GateRequest(service: "shop", environment: "production", artifact: "shop@sha256:abc", commit: "0123abcd")
+            gates.append(try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate.id)
+        }
+        await slack.waitForCalls(to: "chat.postMessage", count: clicks)
+        var cards: [GateID: PostedCard] = [:]
+        for id in gates {
+            while cards[id] == nil {
+                cards[id] = try await store.postedCard(for: id)
+                if cards[id] == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
+
+        // Signed ahead of time, as Slack would have signed them.
+        let now = Date()
+        let bodies = try gates.map { id -> (String, [String: String]) in
+            let card = cards[id]!
+            let payload = SlackSimulator.blockActions(
+                user: "U0ADMIN", actionID: GateCard.approveActionID, value: id.rawValue, channel: card.channel, ts: card.ts)
+            return try slack.signedRequest(payload: payload, timestamp: now)
+        }
+
+        let committed = Timings()
+        let changes = store.changes.subscribeToAll()
+        let watcher = Task {
+            for await gate in changes where gate.votes.count == 1 { committed.record(gate.id.rawValue) }
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let url = base + "/slack/interactions"
+        // Warm the connection pool so that connection set-up is not what is measured.
+        _ = try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(5))
+
+        let acked = Timings()
+        let sent = Timings()
+        let clockStart = ContinuousClock.now
+        let interval = Duration.seconds(1) / rate
+        await withTaskGroup(of: Void.self) { group in
+            for (index, (id, request)) in zip(gates, bodies).enumerated() {
+                try? await Task.sleep(until: clockStart + interval * index, clock: .continuous)
+                group.addTask {
+                    var call = HTTPClientRequest(url: url)
+                    call.method = .POST
+                    for (name, value) in request.1 { call.headers.add(name: name, value: value) }
+                    call.body = .bytes(ByteBuffer(string: request.0))
+                    sent.record(id.rawValue)
+                    if let response = try? await http.execute(call, timeout: .seconds(10)), response.status == .ok {
+                        _ = try? await response.body.collect(upTo: 1 << 16)
+                        acked.record(id.rawValue)
+                    }
+                }
+            }
+        }
+        let elapsed = GreenlightBenchmarks.milliseconds(ContinuousClock.now - clockStart) / 1_000
+        await committed.wait(for: gates.map(\.rawValue))
+        watcher.cancel()
+
+        let toAck = gates.compactMap { acked.since(sent, $0.rawValue) }
+        let toCommit = gates.compactMap { committed.since(sent, $0.rawValue) }
+        print(
+            String(
+                format: "signed Slack clicks: %d sent in %.2f s (%.0f/s offered, target %d/s), %d answered 200, %d votes committed",
+                clicks, elapsed, Double(clicks) / elapsed, rate, toAck.count, toCommit.count))
+        GreenlightBenchmarks.report("click request → 200 (signature verified, queued)", toAck, goal: "p99 < 5 ms")
+        GreenlightBenchmarks.report("click request → vote committed", toCommit, goal: "p99 < 5 ms")
+
+        try await http.shutdown()
+        server.cancel()
+        _ = try? await server.value
+        try await slackHTTP.shutdown()
+    }
+}
+
+/// When each key's event happened, and a way to await a set of them.
+final class Timings: Sendable {
+    private struct State {
+        var at: [String: ContinuousClock.Instant] = [:]
+        var waiter: (keys: Set<String>, continuation: CheckedContinuation<Void, Never>)?
+    }
+
+    private let state = Mutex(State())
+
+    func record(_ key: String) {
+        let now = ContinuousClock.now
+        let done = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.at[key] = now
+            guard let waiter = state.waiter, waiter.keys.isSubset(of: state.at.keys) else { return nil }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        done?.resume()
+    }
+
+    /// Milliseconds from `other`'s record of `key` to this one's.
+    func since(_ other: Timings, _ key: String) -> Double? {
+        guard let end = state.withLock({ $0.at[key] }), let start = other.state.withLock({ $0.at[key] }) else { return nil }
+        return GreenlightBenchmarks.milliseconds(end - start)
+    }
+
+    func wait(for keys: [String]) async {
+        let keys = Set(keys)
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if keys.isSubset(of: state.at.keys) { return true }
+                state.waiter = (keys, continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
