@@ -154,7 +154,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightServerTests",
             dependencies: [
-                "GreenlightCore", "GreenlightStore", "GreenlightServer",
+                "GreenlightCore", "GreenlightStore", "GreenlightServer", "GreenlightSlack", "GreenlightSlackSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -62,8 +62,10 @@ final class TestGreenlight: Sendable {
     }
 
     /// Runs `test` against the application through Hummingbird's router test client.
-    func test<Value: Sendable>(_ test: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
-        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"))
+    func test<Value: Sendable>(
+        slack: SlackIntegration? = nil, _ test: @Sendable (any TestClientProtocol) async throws -> Value
+    ) async throws -> Value {
+        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
         return try await Application(router: router).test(.router, test)
     }
 

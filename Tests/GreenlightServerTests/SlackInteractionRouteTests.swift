@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightSlack
+import GreenlightSlackSimulator
+import GreenlightStore
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import GreenlightServer
+
+/// `POST /slack/interactions` through the router: what is verified, refused, audited and queued.
+@Suite("Slack interactions route")
+struct SlackInteractionRouteTests {
+    let simulator: SlackSimulator
+
+    init() {
+        simulator = SlackSimulator(signingSecret: "route-secret")
+    }
+
+    func integration(_ app: TestGreenlight) -> SlackIntegration {
+        SlackIntegration(
+            api: SlackWebAPI(token: "xoxb-unused", baseURL: "http://127.0.0.1:9/api/", http: HTTPClient.shared),
+            directory: SlackDirectory(policy: app.gatekeeper.policy),
+            verifier: SlackRequestVerifier(signingSecret: "route-secret", clock: app.clock))
+    }
+
+    func post(_ client: any TestClientProtocol, body: String, headers: [String: String]) async throws -> TestResponse {
+        var fields = HTTPFields()
+        for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+        return try await client.execute(uri: "/slack/interactions", method: .post, headers: fields, body: ByteBuffer(string: body))
+    }
+
+    static let click = SlackSimulator.blockActions(
+        user: "U0ALICE", actionID: GateCard.approveActionID, value: "g_aaaaaaaaaaaaaaaaaaaa", channel: "C1", ts: "1.1")
+
+    @Test("a signed click is answered 200 at once and queued for the approvals worker")
+    func accepted() async throws {
+        let app = try await TestGreenlight()
+        let slack = integration(app)
+        let (body, headers) = try simulator.signedRequest(payload: Self.click, timestamp: app.clock.now())
+        try await app.test(slack: slack) { client in
+            let response = try await post(client, body: body, headers: headers)
+            #expect(response.status == .ok)
+            #expect(response.body.readableBytes == 0)
+        }
+        var queued = slack.inbox.stream.makeAsyncIterator()
+        guard case .buttonClick(let click)? = await queued.next() else {
+            Issue.record("nothing was queued")
+            return
+        }
+        #expect(click.userID == "U0ALICE")
+        #expect(click.value == "g_aaaaaaaaaaaaaaaaaaaa")
+    }
+
+    @Test(
+        "forged, stale, future, unsigned and tampered requests are 401, audited, and queue nothing",
+        arguments: [("forged", 0.0), ("stale", -301.0), ("future", 301.0), ("unsigned", 0.0), ("tampered", 0.0)])
+    func refused(kind: String, skew: Double) async throws {
+        let app = try await TestGreenlight()
+        let slack = integration(app)
+        var (body, headers) = try simulator.signedRequest(payload: Self.click, timestamp: app.clock.now().addingTimeInterval(skew))
+        switch kind {
+        case "forged": headers["X-Slack-Signature"] = "v0=" + String(repeating: "ab", count: 32)
+        case "unsigned": headers["X-Slack-Signature"] = nil
+        case "tampered": body = body.replacingOccurrences(of: "U0ALICE", with: "U0BOSSS")
+        default: break
+        }
+        try await app.test(slack: slack) { [body, headers] client in
+            let response = try await post(client, body: body, headers: headers)
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.error == "invalid_slack_signature")
+        }
+        let events = try await app.store.auditEvents(AuditQuery(action: AuditAction.slackRequestRefused.rawValue))
+        let expected = ["forged": "forged", "tampered": "forged", "stale": "stale", "future": "stale", "unsigned": "unsigned"][kind]
+        #expect(events.map { $0.details["reason"] } == [expected])
+        slack.inbox.close()
+        var queued = slack.inbox.stream.makeAsyncIterator()
+        #expect(await queued.next() == nil)
+    }
+
+    @Test("a signed body that is not an interaction is 400; a type Greenlight does not handle is acknowledged")
+    func unreadable() async throws {
+        let app = try await TestGreenlight()
+        let slack = integration(app)
+        let shortcut = JSONValue.object(["type": .string("shortcut"), "user": .object(["id": .string("U1")])])
+        let (shortcutBody, shortcutHeaders) = try simulator.signedRequest(payload: shortcut, timestamp: app.clock.now())
+        let garbage = "payload=%7Bnot-json"
+        let timestamp = String(Int(app.clock.now().timeIntervalSince1970))
+        let garbageHeaders = [
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": simulator.verifier.signature(body: Data(garbage.utf8), timestamp: timestamp),
+        ]
+        try await app.test(slack: slack) { client in
+            let bad = try await post(client, body: garbage, headers: garbageHeaders)
+            #expect(bad.status == .badRequest)
+            #expect(bad.error?.message.contains("not a JSON object") == true)
+            #expect(try await post(client, body: shortcutBody, headers: shortcutHeaders).status == .ok)
+        }
+    }
+
+    @Test("without Slack set up, the route says what to set")
+    func notConfigured() async throws {
+        let app = try await TestGreenlight()
+        try await app.test { client in
+            let response = try await post(client, body: "payload=%7B%7D", headers: [:])
+            #expect(response.status == .notFound)
+            #expect(response.error?.message.contains("SLACK_SIGNING_SECRET") == true)
+        }
+    }
+
+    @Test("the directory: Slack ids become people, unknown ones stay ids; mentions for people and groups")
+    func directory() throws {
+        let policy = try PolicyParser(file: "p.yaml").parse(
+            """
+            people:
+              alice: { slack: U0ALICE }
+            groups:
+              leads: { members: [alice, bob] }
+              oncall: { slack_usergroup: S0ONCALL }
+            default: { require: [ { group: leads, count: 1 } ] }
+            """
+        ).policy
+        let directory = SlackDirectory(policy: policy)
+        #expect(directory.identity(forSlackUser: "U0ALICE") == "alice")
+        #expect(directory.identity(forSlackUser: "U0ZED") == "U0ZED")
+        #expect(directory.usergroupMembers().isEmpty, "nothing read yet")
+        directory.update(usergroup: "S0ONCALL", members: ["U0ALICE", "U0ZED"])
+        #expect(directory.usergroupMembers() == ["oncall": ["alice", "U0ZED"]])
+        #expect(directory.mention("alice") == "<@U0ALICE>")
+        #expect(directory.mention("U0ZED") == "<@U0ZED>")
+        #expect(directory.mention("<bob>") == "&lt;bob&gt;")
+        #expect(directory.mention(group: "oncall") == ["<!subteam^S0ONCALL>"])
+        #expect(directory.mention(group: "leads") == ["<@U0ALICE>", "bob"])
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Testing
+
+/// Reminders and escalations: stored with the gate, fired once, only while the gate waits (invariant 8).
+@Suite("Reminder and escalation timers")
+struct GateTimerTests {
+    func gate(channel: String? = "C0DEPLOYS") -> Gate {
+        var gate = StoreFixtures.gate(channel: channel)
+        gate.plan.reminder = Policy.Reminder(beforeDeadline: PolicyDuration(seconds: 600), mention: ["leads"])
+        gate.plan.escalation = Policy.Escalation(after: PolicyDuration(seconds: 1_200), to: ["oncall"])
+        return gate
+    }
+
+    @Test("each fires once when due, with its audit event and its Slack message")
+    func firesOnce() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let store = fixture.store
+        let gate = gate()
+        _ = try await store.open(gate, idempotencyKey: nil)
+        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_200))
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_199)).isEmpty)
+
+        let escalated = try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_200))
+        #expect(escalated.map(\.timer.kind) == [.escalation])
+        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
+        let reminded = try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100))
+        #expect(reminded.map(\.timer.kind) == [.reminder])
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_200)).isEmpty)
+        #expect(try await store.nextTimerDue() == nil)
+
+        let events = try await store.auditEvents(AuditQuery(gateID: gate.id.rawValue))
+        #expect(events.filter { $0.action == AuditAction.gateEscalated.rawValue }.first?.details["to"] == "oncall")
+        let reminder = try #require(events.first { $0.action == AuditAction.gateReminded.rawValue })
+        #expect(reminder.details["awaiting"] == "alice, bob, carol")
+        let items = try await store.dueOutboxItems(at: StoreFixtures.start.addingTimeInterval(4_000), limit: 10)
+        #expect(items.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.slackCard, .slackEscalation, .slackReminder])
+        #expect(try await store.verifyAudit().isIntact)
+    }
+
+    @Test("a decided gate's timers never fire")
+    func decided() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let gate = gate()
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.store.castVote(StoreFixtures.vote("alice", .reject), on: gate.id)
+        #expect(try await fixture.store.nextTimerDue() == nil)
+        #expect(try await fixture.store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).isEmpty)
+    }
+
+    @Test("two replicas on one file fire each timer once")
+    func twoReplicas() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let other = try SQLiteGateStore(path: fixture.path, outbox: OutboxKind.slack)
+        let gate = gate()
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        let due = StoreFixtures.start.addingTimeInterval(3_500)
+        async let first = fixture.store.fireDueTimers(at: due)
+        async let second = other.fireDueTimers(at: due)
+        let fired = try await first + second
+        #expect(fired.count == 2, "the reminder and the escalation, once each: \(fired.map(\.timer.kind))")
+        #expect(Set(fired.map(\.timer.kind)) == [.reminder, .escalation])
+        let events = try await fixture.store.auditEvents(AuditQuery(gateID: gate.id.rawValue))
+        #expect(events.filter { $0.action == AuditAction.gateReminded.rawValue }.count == 1)
+    }
+
+    @Test("without Slack, timers still fire and are audited, and nothing is enqueued")
+    func withoutSlack() async throws {
+        let fixture = try TemporaryStore()
+        let gate = gate()
+        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        #expect(try await fixture.store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).count == 2)
+        #expect(try await fixture.store.nextOutboxDue() == nil)
+    }
+
+    @Test("messages are items of their own, several per gate or none, and a posted card rings the outbox")
+    func messages() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let store = fixture.store
+        let gate = gate()
+        _ = try await store.open(gate, idempotencyKey: nil)
+        let rings = store.changes.outboxRings()
+        var iterator = rings.makeAsyncIterator()
+        try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"one"}"#, at: StoreFixtures.start)
+        try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"two"}"#, at: StoreFixtures.start)
+        try await store.enqueueOutboxMessage(.slackEphemeral, gate: nil, payload: #"{"text":"no gate"}"#, at: StoreFixtures.start)
+        #expect(await iterator.next() != nil)
+        let items = try await store.dueOutboxItems(at: StoreFixtures.start, limit: 10)
+        #expect(
+            items.filter { $0.kind == .slackEphemeral }.compactMap(\.payload).sorted() == [
+                #"{"text":"no gate"}"#, #"{"text":"one"}"#, #"{"text":"two"}"#,
+            ])
+        #expect(items.contains { $0.kind == .slackEphemeral && $0.gateID == nil })
+        let card = try #require(items.first { $0.kind == .slackCard })
+        try await store.completeOutboxItem(card, posted: PostedCard(channel: "C0DEPLOYS", ts: "1.2"), audit: nil)
+        #expect(await iterator.next() != nil)
+        #expect(try await store.postedCard(for: gate.id) == PostedCard(channel: "C0DEPLOYS", ts: "1.2"))
+    }
+}
