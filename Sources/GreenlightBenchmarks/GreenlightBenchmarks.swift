@@ -19,7 +19,7 @@ import Synchronization
 /// 3. signed Slack clicks (``InteractionBenchmark``): request → 200 and request → vote committed, at `--rate` per second.
 ///
 /// Run: `swift run -c release greenlight-bench` (options: `--waiters 1000 --decisions 1000 --gates 5000 --concurrency 32
-/// --clicks 3000 --rate 1000`).
+/// --clicks 3000 --rate 1000 --serve-updates 0`).
 @main
 struct GreenlightBenchmarks {
     static func main() async throws {
@@ -54,7 +54,7 @@ struct GreenlightBenchmarks {
         print("greenlight-bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL synchronous=FULL, loopback HTTP")
         try await decisionLatency(options: options, gatekeeper: gatekeeper, pipeline: pipeline, client: client)
         try await creationThroughput(options: options, client: client)
-        try await InteractionBenchmark.run(clicks: options.clicks, rate: options.rate, directory: directory)
+        try await InteractionBenchmark.run(clicks: options.clicks, rate: options.rate, serveUpdates: options.serveUpdates, directory: directory)
 
         server.cancel()
         try await http.shutdown()
@@ -159,6 +159,7 @@ struct GreenlightBenchmarks {
         var concurrency = 32
         var clicks = 3_000
         var rate = 1_000
+        var serveUpdates = false
 
         init(_ arguments: ArraySlice<String>) {
             var iterator = arguments.makeIterator()
@@ -171,6 +172,7 @@ struct GreenlightBenchmarks {
                 case "--concurrency": concurrency = value
                 case "--clicks": clicks = value
                 case "--rate": rate = value
+                case "--serve-updates": serveUpdates = value != 0
                 default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
                 }
             }

@@ -11,8 +11,9 @@ import Synchronization
 
 /// Signed Slack clicks against the whole server (`GreenlightApplication.services`, with Slack on, against the
 /// simulator): `--clicks` Approve clicks, each on its own gate's card, sent open-loop at `--rate` per second. For each
-/// it measures the time from sending the request to its 200, and from sending it to the commit of the vote it carries
-/// (seen on the store's change feed). Signing happens before the clock starts; verifying is measured.
+/// it measures the time from sending the request to its 200 (which the server sends once the vote is committed), and
+/// to the commit itself (seen on the store's change feed). Signing happens before the clock starts; verifying is
+/// measured. The simulator answers `chat.update` with 429 as Slack would at this rate, unless `--serve-updates 1`.
 enum InteractionBenchmark {
     static let policy = """
         version: 1
@@ -25,7 +26,7 @@ enum InteractionBenchmark {
         default: { require: [ { group: admins, count: 1 } ] }
         """
 
-    static func run(clicks: Int, rate: Int, directory: URL) async throws {
+    static func run(clicks: Int, rate: Int, serveUpdates: Bool, directory: URL) async throws {
         let slack = SlackSimulator(signingSecret: "bench-signing-secret")
         let slackURL = try await slack.start()
         defer { slack.stop() }
@@ -64,6 +65,11 @@ enum InteractionBenchmark {
             }
         }
 
+        if !serveUpdates {
+            // Slack allows chat.update about 50 times a minute (Tier 3); a thousand decided cards a second get 429s. So
+            // does the simulator here: the card updates wait in the outbox, as they would, and are not what is measured.
+            slack.inject(.rateLimited(retryAfter: 60), into: "chat.update")
+        }
         // Signed ahead of time, as Slack would have signed them.
         let now = Date()
         let bodies = try gates.map { id -> (String, [String: String]) in
@@ -115,7 +121,7 @@ enum InteractionBenchmark {
             String(
                 format: "signed Slack clicks: %d sent in %.2f s (%.0f/s offered, target %d/s), %d answered 200, %d votes committed",
                 clicks, elapsed, Double(clicks) / elapsed, rate, toAck.count, toCommit.count))
-        GreenlightBenchmarks.report("click request → 200 (signature verified, queued)", toAck, goal: "p99 < 5 ms")
+        GreenlightBenchmarks.report("click request → 200 (signature verified, vote committed)", toAck, goal: "p99 < 5 ms")
         GreenlightBenchmarks.report("click request → vote committed", toCommit, goal: "p99 < 5 ms")
 
         try await http.shutdown()

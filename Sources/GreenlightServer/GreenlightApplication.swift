@@ -25,12 +25,17 @@ public struct ServerSettings: Sendable {
 /// Builds Greenlight's HTTP application and the workers that run beside it.
 public enum GreenlightApplication {
     /// The router with every route, for serving and for tests (`app.test(.router)`).
-    public static func router(gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil) -> Router<GreenlightRequestContext> {
+    public static func router(
+        gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil, logger: Logger = Logger(label: "greenlight")
+    ) -> Router<GreenlightRequestContext> {
         let router = Router(context: GreenlightRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         HealthRoutes(store: gatekeeper.store).register(on: router)
         if let slack, let verifier = slack.verifier {
-            SlackInteractionRoutes(verifier: verifier, inbox: slack.inbox, store: gatekeeper.store, clock: gatekeeper.clock).register(on: router)
+            SlackInteractionRoutes(
+                verifier: verifier, approvals: slack.approvals(gatekeeper: gatekeeper, logger: logger), store: gatekeeper.store,
+                clock: gatekeeper.clock
+            ).register(on: router)
         } else {
             router.post("slack/interactions") { _, _ -> Response in
                 throw APIError(
@@ -60,7 +65,7 @@ public enum GreenlightApplication {
         let publicURL = PublicURL(settings.publicURL ?? "http://\(settings.host):\(settings.port)")
         let configured = settings.publicURL != nil
         let app = Application(
-            router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack),
+            router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "greenlight"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
@@ -77,13 +82,12 @@ public enum GreenlightApplication {
                     store: gatekeeper.store, slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, publicURL: publicURL,
                     logger: logger))
             services.append(SlackUsergroupSync(slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, logger: logger))
-            services.append(SlackApprovals(gatekeeper: gatekeeper, slack: slack.api, directory: slack.directory, inbox: slack.inbox, logger: logger))
             if let client = slack.socketMode {
-                services.append(SlackSocketMode(client: client, inbox: slack.inbox, logger: logger))
+                services.append(SlackSocketMode(client: client, approvals: slack.approvals(gatekeeper: gatekeeper, logger: logger), logger: logger))
             }
         }
-        // Shutdown runs in reverse: Slack's interactions are finished, the workers and the timer stop (releasing
-        // long-polls), then the server drains.
+        // Shutdown runs in reverse: Socket Mode and the workers and the timer stop (releasing long-polls), then the
+        // server drains, finishing the clicks in flight.
         return ServiceGroup(
             configuration: .init(
                 services: services,

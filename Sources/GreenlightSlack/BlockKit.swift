@@ -109,13 +109,14 @@ public struct ConfirmationDialog: Sendable, Equatable, Encodable {
     }
 }
 
-/// A message for `chat.postMessage` / `chat.update`: `text` is the fallback shown in notifications.
+/// A message for `chat.postMessage` / `chat.update`: `text` is the fallback shown in notifications. A message without
+/// `blocks` (a thread reply) is plain text; `chat.update` with an empty `blocks` removes the old ones.
 public struct SlackMessage: Sendable, Equatable, Encodable {
     public var channel: String?
     public var text: String
-    public var blocks: [Block]
+    public var blocks: [Block]?
 
-    public init(channel: String?, text: String, blocks: [Block]) {
+    public init(channel: String?, text: String, blocks: [Block]?) {
         self.channel = channel
         self.text = text
         self.blocks = blocks

@@ -26,8 +26,9 @@ public enum BlockKitLimits {
             if count > limit { problems.append("\(what): \(count) > \(limit)") }
         }
         check(message.text.count, messageText, "message text")
-        check(message.blocks.count, blocksPerMessage, "blocks")
-        for (index, block) in message.blocks.enumerated() {
+        let blocks = message.blocks ?? []
+        check(blocks.count, blocksPerMessage, "blocks")
+        for (index, block) in blocks.enumerated() {
             switch block {
             case .header(let text):
                 check(text.text.count, headerText, "block \(index) header")

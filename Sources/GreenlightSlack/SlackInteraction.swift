@@ -65,51 +65,56 @@ public enum SlackInteraction: Sendable, Equatable {
             let field = body.split(separator: "&").first(where: { $0.hasPrefix("payload=") }),
             let json = field.dropFirst("payload=".count).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
         else { throw .noPayload }
-        guard let payload = try? JSONDecoder().decode([String: JSONValue].self, from: Data(json.utf8)) else { throw .invalidJSON }
-        return try decode(payload: payload)
+        return try decode(json: Data(json.utf8))
     }
 
     /// Reads an interaction from its decoded JSON payload (as Socket Mode delivers it).
     public static func decode(payload: [String: JSONValue]) throws(SlackInteractionError) -> SlackInteraction {
-        let type = try string(payload, "type")
-        let user = try object(payload, "user")
-        let userID = try string(user, "id", path: "user.id")
+        guard let json = try? JSONEncoder().encode(payload) else { throw .invalidJSON }
+        return try decode(json: json)
+    }
+
+    /// Reads the fields Greenlight uses straight into typed values: decoding the whole payload into `JSONValue`s
+    /// first cost more than everything else a click does.
+    static func decode(json: Data) throws(SlackInteractionError) -> SlackInteraction {
+        let payload: Payload
+        do {
+            payload = try JSONDecoder().decode(Payload.self, from: json)
+        } catch {
+            throw .invalidJSON
+        }
+        let type = try required(payload.type, "type")
+        let user = try required(payload.user, "user")
+        let userID = try required(user.id, "user.id")
         switch type {
         case "block_actions":
-            guard case .array(let actions)? = payload["actions"], case .object(let action)? = actions.first else {
-                throw .missingField("actions[0]")
-            }
-            var container: [String: JSONValue] = [:]
-            if case .object(let fields)? = payload["container"] { container = fields }
+            let action = try required(payload.actions?.first, "actions[0]")
             return .buttonClick(
                 ButtonClick(
                     userID: userID,
-                    userName: user["username"]?.stringValue ?? user["name"]?.stringValue,
-                    teamID: user["team_id"]?.stringValue,
-                    actionID: try string(action, "action_id", path: "actions[0].action_id"),
-                    value: try string(action, "value", path: "actions[0].value"),
-                    actionTS: action["action_ts"]?.stringValue,
-                    channelID: container["channel_id"]?.stringValue,
-                    messageTS: container["message_ts"]?.stringValue,
-                    triggerID: payload["trigger_id"]?.stringValue
+                    userName: user.username ?? user.name,
+                    teamID: user.team_id,
+                    actionID: try required(action.action_id, "actions[0].action_id"),
+                    value: try required(action.value, "actions[0].value"),
+                    actionTS: action.action_ts,
+                    channelID: payload.container?.channel_id,
+                    messageTS: payload.container?.message_ts,
+                    triggerID: payload.trigger_id
                 ))
         case "view_submission":
-            let view = try object(payload, "view")
+            let view = try required(payload.view, "view")
             var values: [String: String] = [:]
-            if case .object(let state)? = view["state"], case .object(let blocks)? = state["values"] {
-                for (blockID, block) in blocks {
-                    guard case .object(let inputs) = block else { continue }
-                    for (actionID, input) in inputs {
-                        if case .object(let fields) = input, let value = fields["value"]?.stringValue { values["\(blockID).\(actionID)"] = value }
-                    }
+            for (blockID, inputs) in view.state?.values ?? [:] {
+                for (actionID, input) in inputs {
+                    if let value = input.value { values["\(blockID).\(actionID)"] = value }
                 }
             }
             return .viewSubmission(
                 ViewSubmission(
                     userID: userID,
-                    viewID: view["id"]?.stringValue,
-                    callbackID: try string(view, "callback_id", path: "view.callback_id"),
-                    privateMetadata: view["private_metadata"]?.stringValue ?? "",
+                    viewID: view.id,
+                    callbackID: try required(view.callback_id, "view.callback_id"),
+                    privateMetadata: view.private_metadata ?? "",
                     values: values
                 ))
         default:
@@ -117,13 +122,48 @@ public enum SlackInteraction: Sendable, Equatable {
         }
     }
 
-    private static func string(_ object: [String: JSONValue], _ key: String, path: String? = nil) throws(SlackInteractionError) -> String {
-        guard let value = object[key]?.stringValue, !value.isEmpty else { throw .missingField(path ?? key) }
+    private static func required<T>(_ value: T?, _ path: String) throws(SlackInteractionError) -> T {
+        guard let value else { throw .missingField(path) }
+        if let text = value as? String, text.isEmpty { throw .missingField(path) }
         return value
     }
 
-    private static func object(_ object: [String: JSONValue], _ key: String) throws(SlackInteractionError) -> [String: JSONValue] {
-        guard case .object(let fields)? = object[key] else { throw .missingField(key) }
-        return fields
+    /// The parts of an interaction payload Greenlight reads, named as Slack names them (protocols.md 2.2). Every field
+    /// is optional here, so that a missing one is reported by its path rather than as unreadable JSON.
+    struct Payload: Decodable {
+        struct User: Decodable {
+            var id: String?
+            var username: String?
+            var name: String?
+            var team_id: String?
+        }
+        struct Container: Decodable {
+            var channel_id: String?
+            var message_ts: String?
+        }
+        struct Action: Decodable {
+            var action_id: String?
+            var value: String?
+            var action_ts: String?
+        }
+        struct View: Decodable {
+            struct State: Decodable {
+                var values: [String: [String: Input]]?
+            }
+            /// One input's state: a text input has `value`; other kinds (selects, dates) have other keys, not read.
+            struct Input: Decodable {
+                var value: String?
+            }
+            var id: String?
+            var callback_id: String?
+            var private_metadata: String?
+            var state: State?
+        }
+        var type: String?
+        var user: User?
+        var trigger_id: String?
+        var container: Container?
+        var actions: [Action]?
+        var view: View?
     }
 }

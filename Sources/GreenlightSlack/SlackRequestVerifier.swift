@@ -42,7 +42,9 @@ public struct SlackRequestVerifier: Sendable {
     /// Accepts the request or says why not. `body` is the raw body as received, before any decoding.
     public func verify(body: some DataProtocol, timestamp: String?, signature: String?) throws(SlackSignatureError) {
         guard let timestamp, let signature else { throw .missingHeaders }
-        guard let seconds = Int64(timestamp), timestamp.allSatisfy(\.isASCII) else { throw .malformedTimestamp(timestamp) }
+        // At most 12 digits: a Unix time for the next 30,000 years, and no way to overflow the subtraction below.
+        guard (1...12).contains(timestamp.utf8.count), timestamp.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let seconds = Int64(timestamp)
+        else { throw .malformedTimestamp(timestamp) }
         let skew = Int64(clock.now().timeIntervalSince1970.rounded(.down)) - seconds
         guard abs(skew) <= Self.maximumSkew else { throw .stale(skewSeconds: skew) }
         guard signature.hasPrefix("v0="), let mac = Self.bytes(fromHex: signature.dropFirst(3)), mac.count == SHA256.byteCount else {

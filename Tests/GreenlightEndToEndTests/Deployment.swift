@@ -69,9 +69,9 @@ final class Deployment: @unchecked Sendable {
 
     /// Starts `greenlight serve` and returns once it listens.
     @discardableResult
-    func start(environment: [String: String] = [:]) async throws -> RunningCommand {
+    func start(environment: [String: String] = [:], logLevel: String = "warning") async throws -> RunningCommand {
         let server = try RunningCommand(
-            ["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", "warning"], environment: environment)
+            ["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", logLevel], environment: environment)
         self.server = server
         let banner = await server.line(containing: "listening on")
         if banner == nil {

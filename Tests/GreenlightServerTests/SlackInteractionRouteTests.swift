@@ -37,7 +37,7 @@ struct SlackInteractionRouteTests {
     static let click = SlackSimulator.blockActions(
         user: "U0ALICE", actionID: GateCard.approveActionID, value: "g_aaaaaaaaaaaaaaaaaaaa", channel: "C1", ts: "1.1")
 
-    @Test("a signed click is answered 200 at once and queued for the approvals worker")
+    @Test("a signed click is handled before the 200: a click on no gate is refused, audited, and told to the clicker")
     func accepted() async throws {
         let app = try await TestGreenlight()
         let slack = integration(app)
@@ -47,13 +47,13 @@ struct SlackInteractionRouteTests {
             #expect(response.status == .ok)
             #expect(response.body.readableBytes == 0)
         }
-        var queued = slack.inbox.stream.makeAsyncIterator()
-        guard case .buttonClick(let click)? = await queued.next() else {
-            Issue.record("nothing was queued")
-            return
-        }
-        #expect(click.userID == "U0ALICE")
-        #expect(click.value == "g_aaaaaaaaaaaaaaaaaaaa")
+        let refused = try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRefused.rawValue))
+        #expect(refused.map { $0.details["reason"] } == ["unknown_gate"])
+        #expect(refused.first?.actor == "U0ALICE")
+        #expect(refused.first?.details["gate"] == "g_aaaaaaaaaaaaaaaaaaaa")
+        let told = try await app.store.dueOutboxItems(at: app.clock.now().addingTimeInterval(1), limit: 10)
+        #expect(told.map(\.kind) == [.slackEphemeral])
+        #expect(told.first?.payload?.contains("U0ALICE") == true)
     }
 
     @Test(
@@ -77,9 +77,7 @@ struct SlackInteractionRouteTests {
         let events = try await app.store.auditEvents(AuditQuery(action: AuditAction.slackRequestRefused.rawValue))
         let expected = ["forged": "forged", "tampered": "forged", "stale": "stale", "future": "stale", "unsigned": "unsigned"][kind]
         #expect(events.map { $0.details["reason"] } == [expected])
-        slack.inbox.close()
-        var queued = slack.inbox.stream.makeAsyncIterator()
-        #expect(await queued.next() == nil)
+        #expect(try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRefused.rawValue)).isEmpty, "nothing was handled")
     }
 
     @Test("a signed body that is not an interaction is 400; a type Greenlight does not handle is acknowledged")
@@ -135,5 +133,27 @@ struct SlackInteractionRouteTests {
         #expect(directory.mention("<bob>") == "&lt;bob&gt;")
         #expect(directory.mention(group: "oncall") == ["<!subteam^S0ONCALL>"])
         #expect(directory.mention(group: "leads") == ["<@U0ALICE>", "bob"])
+    }
+
+    @Test("a gate whose approvers live in a Slack user group not read yet is refused with 503, not opened to time out")
+    func usergroupNotRead() async throws {
+        let app = try await TestGreenlight()
+        let policy = try PolicyParser(file: "p.yaml").parse(
+            "groups:\n  oncall: { slack_usergroup: S0ONCALL }\ndefault: { require: [ { group: oncall, count: 1 } ] }"
+        ).policy
+        let directory = SlackDirectory(policy: policy)
+        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, usergroupMembers: directory.usergroupMembers)
+        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let request = GateRequest(service: "shop", environment: "production", artifact: "reg/shop@sha256:abc", commit: "0123abcd")
+        await #expect(throws: APIError.self) { _ = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil) }
+        do {
+            _ = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil)
+        } catch let error as APIError {
+            #expect(error.status == .serviceUnavailable)
+            #expect(error.message.contains("S0ONCALL") && error.message.contains("usergroups:read"))
+        }
+        directory.update(usergroup: "S0ONCALL", members: ["U0DAVE"])
+        let opened = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil)
+        #expect(opened.gate.plan.requirements.first?.eligible == ["U0DAVE"])
     }
 }

@@ -71,6 +71,12 @@ struct SlackRequestVerifierTests {
         #expect(throws: SlackSignatureError.malformedTimestamp("soon")) {
             try verifier().verify(body: body, timestamp: "soon", signature: Self.signature)
         }
+        // Values that would overflow the skew arithmetic (and crash a careless server) before the signature is checked.
+        for timestamp in ["-9223372036854775808", "9223372036854775807", "-1", "+1531420618", " 1531420618", "", "1531420618000000"] {
+            #expect(throws: SlackSignatureError.malformedTimestamp(timestamp)) {
+                try verifier().verify(body: body, timestamp: timestamp, signature: Self.signature)
+            }
+        }
         for signature in [
             "a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v1=a2114d57", "v0=zz", "v0=" + String(repeating: "0", count: 64), "",
         ] {

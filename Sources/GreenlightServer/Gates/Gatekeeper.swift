@@ -48,9 +48,18 @@ public struct Gatekeeper: Sendable {
         if let key = idempotencyKey, key.isEmpty || key.count > 200 {
             throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
         }
-        let gate = Gate(
-            id: .generate(), request: request, openedBy: token.name, plan: policy.plan(for: request, usergroupMembers: usergroupMembers()),
-            createdAt: Timestamp.truncated(clock.now()))
+        let plan = policy.plan(for: request, usergroupMembers: usergroupMembers())
+        // A rule whose group lives in a Slack user group not read yet would freeze nobody as eligible, and the gate could
+        // only time out: refuse it now, with what to check, and let the pipeline retry.
+        for requirement in plan.requirements where requirement.eligible.isEmpty {
+            let usergroup = policy.groups[requirement.group]?.slackUsergroup ?? "-"
+            throw APIError(
+                .serviceUnavailable, code: "approvers_unknown",
+                message:
+                    "group '\(requirement.group)' has no known members yet: its Slack user group \(usergroup) has not been read "
+                    + "(check the bot token's usergroups:read scope and the server log); retry in a minute")
+        }
+        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: plan, createdAt: Timestamp.truncated(clock.now()))
         do {
             return try await store.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {

@@ -4,58 +4,30 @@ import GreenlightCore
 import GreenlightSlack
 import GreenlightStore
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// Acts on what people do with the approval card in Slack: an Approve click votes; a Reject click opens the reason
-/// modal, whose submission votes; anything refused is told to the clicker alone, in an ephemeral message.
+/// modal, whose submission votes; anything refused is told to the clicker alone, in an ephemeral message. The HTTP
+/// route calls it before answering (so that a 200 means the vote is stored), Socket Mode after acknowledging.
 ///
 /// A Slack click is a vote like any other: the clicking Slack user becomes a person through the policy
 /// (`people.<name>.slack`), and the store applies the gate's frozen rules (group, quorum, separation of duties, decided
 /// already) and audits a refusal. Two checks are Slack's own: the button must be on the card Greenlight posted for the
 /// gate it names (a value copied onto another message decides nothing), and a click Slack delivers twice is handled
 /// once (the store's one-vote-per-person would refuse the second anyway; this spares the clicker a confusing "already
-/// voted").
-struct SlackApprovals: Service {
+/// voted"). A Slack id the policy does not map to a person (a user group member) may not decide a gate whose
+/// separation of duties names someone the policy cannot resolve either: they might be the same person.
+struct SlackApprovals: Sendable {
     let gatekeeper: Gatekeeper
     /// The bot's Web API, for `views.open`: the reason modal must open within the click's three-second trigger, so it
     /// is the one call that cannot wait in the outbox.
     let slack: SlackWebAPI
     let directory: SlackDirectory
-    let inbox: SlackInteractionInbox
     let logger: Logger
-    /// Interactions handled at once; the store serializes their writes anyway.
-    var concurrency = 32
-    private let seen = RecentKeys(capacity: 10_000)
+    /// Clicks seen lately, shared by every path a click can arrive on (HTTP, Socket Mode).
+    let seen: RecentKeys
 
-    init(gatekeeper: Gatekeeper, slack: SlackWebAPI, directory: SlackDirectory, inbox: SlackInteractionInbox, logger: Logger) {
-        self.gatekeeper = gatekeeper
-        self.slack = slack
-        self.directory = directory
-        self.inbox = inbox
-        self.logger = logger
-    }
-
-    func run() async throws {
-        // At shutdown, stop taking interactions and finish those already acknowledged to Slack.
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await interaction in inbox.stream {
-                    if running >= concurrency {
-                        await group.next()
-                        running -= 1
-                    }
-                    group.addTask { await handle(interaction) }
-                    running += 1
-                }
-            }
-        } onGracefulShutdown: {
-            inbox.close()
-        }
-    }
-
-    /// Acts on one interaction. Errors are logged: Slack has long had its 200, and the clicker sees the card unchanged.
+    /// Acts on one interaction. Errors are logged: the clicker sees the card unchanged and can click again.
     func handle(_ interaction: SlackInteraction) async {
         do {
             switch interaction {
@@ -76,7 +48,7 @@ struct SlackApprovals: Service {
         let person = directory.identity(forSlackUser: click.userID)
         let decision: VoteDecision = click.actionID == GateCard.approveActionID ? .approve : .reject
         let store = gatekeeper.store
-        guard let id = GateID(click.value), let gate = try await store.gate(id) else {
+        guard let id = GateID(click.value) else {
             try await refuse(
                 click, person: person, decision: decision, gate: nil, gateID: click.value, code: "unknown_gate",
                 message: "the button names gate '\(click.value.prefix(60))', which does not exist")
@@ -84,14 +56,38 @@ struct SlackApprovals: Service {
         }
         // The button must sit on the card Greenlight posted for this very gate: a value pasted onto another message
         // (or a card of a superseded run) must not decide the gate it names.
-        let card = try await postedCard(for: id)
+        var card = try await store.postedCard(for: id)
+        if card == nil {
+            guard try await store.gate(id) != nil else {
+                try await refuse(
+                    click, person: person, decision: decision, gate: nil, gateID: click.value, code: "unknown_gate",
+                    message: "the button names gate '\(click.value.prefix(60))', which does not exist")
+                return
+            }
+            card = try await waitForCard(of: id)
+        }
         guard let card, card.channel == click.channelID, card.ts == click.messageTS else {
+            let gate = try await store.gate(id)
             try await refuse(
                 click, person: person, decision: decision, gate: gate, gateID: id.rawValue, code: "wrong_message",
                 message: "this button is not on the card Greenlight posted for gate \(id); use the buttons on that card")
             return
         }
-        if decision == .reject, let trigger = click.triggerID,
+        // Reading the gate costs a read; an approval from a known person does not need it (the store checks the rules).
+        var gate: Gate?
+        if person == click.userID || decision == .reject {
+            gate = try await store.gate(id)
+        }
+        if person == click.userID, let gate, let unresolved = unresolvedExclusion(gate) {
+            // A Slack id the policy does not know might be the author or triggerer under another name.
+            try await refuse(
+                click, person: person, decision: decision, gate: gate, gateID: id.rawValue, code: "unverified_identity",
+                message: "separation of duties bars \(unresolved.identity) (the \(unresolved.role.rawValue)) from this gate, and "
+                    + "Greenlight cannot tell whether your Slack account (\(click.userID)) is theirs: ask for 'slack: \(click.userID)' "
+                    + "under your name in the policy's people")
+            return
+        }
+        if decision == .reject, let gate, let trigger = click.triggerID,
             (try? gate.recording(Vote(voter: person, decision: .reject, at: gate.createdAt))) != nil
         {
             // Ask for the reason; the submission records the vote. If the modal cannot open (the trigger expired, Slack
@@ -107,9 +103,14 @@ struct SlackApprovals: Service {
         try await vote(person: person, decision, comment: nil, on: id, slackUser: click.userID, channel: click.channelID)
     }
 
-    /// Where `gate`'s card was posted. A click can only come from a posted card, but it can race the worker's recording
-    /// of the card's address by a few milliseconds: then wait for it, a little.
-    private func postedCard(for gate: GateID, patience: TimeInterval = 3) async throws -> PostedCard? {
+    /// A separation-of-duties identity the policy's people do not resolve (a GitHub login nobody is listed with).
+    private func unresolvedExclusion(_ gate: Gate) -> Exclusion? {
+        gate.plan.exclusions.first { directory.policy.person(identifiedBy: $0.identity) == nil }
+    }
+
+    /// Where `gate`'s card was posted, once it is known. A click can only come from a posted card, but it can race the
+    /// worker's recording of the card's address by a few milliseconds: then wait for it, a little.
+    private func waitForCard(of gate: GateID, patience: TimeInterval = 2) async throws -> PostedCard? {
         let store = gatekeeper.store
         let rings = store.changes.outboxRings()
         if let card = try await store.postedCard(for: gate) { return card }
@@ -138,6 +139,18 @@ struct SlackApprovals: Service {
         }
         let person = directory.identity(forSlackUser: submission.userID)
         guard let id = GateID(context.gate) else { return }
+        if person == submission.userID, let gate = try await gatekeeper.store.gate(id), let unresolved = unresolvedExclusion(gate) {
+            let text =
+                "separation of duties bars \(unresolved.identity) from this gate, and Greenlight cannot tell whether your Slack account is theirs"
+            try await gatekeeper.store.record(
+                AuditDraft(
+                    at: gatekeeper.clock.now(), actor: person, action: .voteRefused, gate: gate,
+                    details: [
+                        "decision": "reject", "reason": "unverified_identity", "message": text, "via": "slack", "slack_user": submission.userID,
+                    ]))
+            try await tell(submission.userID, in: context.channel, ThreadMessage.refusal(text, gate: gate), gate: id)
+            return
+        }
         let reason = submission.values[RejectReasonModal.reasonKey]
         try await vote(person: person, .reject, comment: reason, on: id, slackUser: submission.userID, channel: context.channel)
     }

@@ -1,5 +1,6 @@
 import GreenlightCore
 import GreenlightSlack
+import Logging
 
 /// Everything Slack needs in the server, set up from `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_APP_TOKEN` and
 /// the policy.
@@ -11,17 +12,21 @@ public struct SlackIntegration: Sendable {
     public var verifier: SlackRequestVerifier?
     /// Receives interactions over Socket Mode (`SLACK_APP_TOKEN`), instead of or beside the HTTP route.
     public var socketMode: SocketModeClient?
-    /// Where verified interactions wait for ``SlackApprovals``.
-    public var inbox: SlackInteractionInbox
+    /// Clicks seen lately, to handle a click Slack delivers twice once.
+    let seen = RecentKeys(capacity: 10_000)
 
     public init(
-        api: SlackWebAPI, directory: SlackDirectory, verifier: SlackRequestVerifier?, socketMode: SocketModeClient? = nil,
-        inbox: SlackInteractionInbox = SlackInteractionInbox()
+        api: SlackWebAPI, directory: SlackDirectory, verifier: SlackRequestVerifier?, socketMode: SocketModeClient? = nil
     ) {
         self.api = api
         self.directory = directory
         self.verifier = verifier
         self.socketMode = socketMode
-        self.inbox = inbox
+    }
+}
+
+extension SlackIntegration {
+    func approvals(gatekeeper: Gatekeeper, logger: Logger) -> SlackApprovals {
+        SlackApprovals(gatekeeper: gatekeeper, slack: api, directory: directory, logger: logger, seen: seen)
     }
 }

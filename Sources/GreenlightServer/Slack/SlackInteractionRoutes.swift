@@ -10,14 +10,18 @@ import Logging
 /// `POST /slack/interactions`: Slack's Request URL for the card's buttons and the reason modal.
 ///
 /// The signature is checked on the raw body before anything is decoded; a forged, stale or unsigned request is answered
-/// 401 and audited, and changes nothing. A genuine one is decoded, queued for ``SlackApprovals`` and answered 200 at
-/// once: Slack shows the clicker an error if the answer takes more than three seconds, and the vote itself is told
-/// through the card (and refusals through an ephemeral message), not through this answer.
+/// 401 and audited, and changes nothing. A genuine one is decoded and handed to ``SlackApprovals``, and answered 200
+/// once the vote is committed (a millisecond or two): a 200 then means the click is stored, and a crash cannot lose an
+/// acknowledged click. Slack shows the clicker an error after three seconds, so if handling takes longer than
+/// ``patience`` the answer goes out anyway and the handling goes on. The vote shows on the card, and refusals in an
+/// ephemeral message, not in this answer.
 struct SlackInteractionRoutes {
     let verifier: SlackRequestVerifier
-    let inbox: SlackInteractionInbox
+    let approvals: SlackApprovals
     let store: any GateStore
     let clock: any WallClock
+    /// How long the answer waits for the handling, within Slack's three seconds.
+    var patience: TimeInterval = 2.5
 
     func register(on router: Router<GreenlightRequestContext>) {
         router.post("slack/interactions", use: receive)
@@ -48,8 +52,14 @@ struct SlackInteractionRoutes {
         case .failure(let error):
             throw APIError.badRequest("not a Slack interaction Greenlight can read: \(error.description)", code: "invalid_slack_payload")
         }
-        guard inbox.submit(interaction) else {
-            throw APIError(.serviceUnavailable, code: "busy", message: "too many Slack interactions are waiting; try again in a moment")
+        let handling = Task { [approvals] in await approvals.handle(interaction) }
+        let clock = clock
+        let until = clock.now().addingTimeInterval(patience)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await handling.value }
+            group.addTask { try? await clock.sleep(until: until) }
+            await group.next()
+            group.cancelAll()
         }
         return Response(status: .ok)
     }

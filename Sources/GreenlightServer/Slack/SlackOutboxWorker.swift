@@ -21,8 +21,9 @@ struct SlackOutboxWorker: Service {
     let clock: any WallClock
     let publicURL: PublicURL
     let logger: Logger
-    /// A thread message waits for its card this many attempts, then is given up.
-    static let threadAttempts = 12
+    /// A thread message waits for its card this many attempts (backing off to 5 minutes: about 2 hours in all, longer
+    /// than a gate usually waits), then is given up with an audit event.
+    static let threadAttempts = 30
 
     func run() async throws {
         let changes = store.changes.subscribeToAll()
@@ -82,7 +83,7 @@ struct SlackOutboxWorker: Service {
                 try await abandon(item, gate: gate, method: "chat.postMessage", error: "the gate's card was never posted")
             } else {
                 try await store.rescheduleOutboxItem(
-                    item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 120)),
+                    item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 300)),
                     error: "waiting for the gate's card to be posted")
             }
             return
@@ -150,7 +151,7 @@ struct SlackOutboxWorker: Service {
                 item.kind == .slackReminder
                 ? ThreadMessage.reminder(for: gate, mentions: reminderMentions(gate))
                 : ThreadMessage.escalation(for: gate, mentions: (gate.plan.escalation?.to ?? []).flatMap(directory.mention(group:)))
-            let message = SlackMessage(channel: card.channel, text: text, blocks: [])
+            let message = SlackMessage(channel: card.channel, text: text, blocks: nil)
             return .call(method: "chat.postMessage") { () throws(SlackAPIError) in
                 _ = try await slack.postMessage(message, threadTS: card.ts)
                 return nil

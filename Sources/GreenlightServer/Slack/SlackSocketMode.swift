@@ -4,26 +4,27 @@ import Logging
 import ServiceLifecycle
 
 /// Receives Slack's interactions over Socket Mode (`SLACK_APP_TOKEN`), for teams that cannot give Slack a public URL.
-/// They go to the same inbox as `POST /slack/interactions`, and so through the same rules; the WebSocket is
-/// authenticated by the app-level token, so there is no request signature to check.
+/// They are handled as `POST /slack/interactions` handles them, by the same rules; the WebSocket is authenticated by
+/// the app-level token, so there is no request signature to check. Each envelope is acknowledged first (Slack wants
+/// the acknowledgement within three seconds), then handled.
 ///
 /// If Slack refuses the app token, the error is logged and Socket Mode stays off: the server, its API, the CLI and
 /// the Slack cards go on, since Slack is a view (invariant 3), but the card's buttons do nothing until the token is
 /// fixed.
 struct SlackSocketMode: Service {
     let client: SocketModeClient
-    let inbox: SlackInteractionInbox
+    let approvals: SlackApprovals
     let logger: Logger
 
     func run() async throws {
-        let inbox = inbox
+        let approvals = approvals
         let logger = logger
         do {
             try await cancelWhenGracefulShutdown {
                 try await client.run { payload in
                     switch Result(catching: { () throws(SlackInteractionError) in try SlackInteraction.decode(payload: payload) }) {
                     case .success(let interaction):
-                        if !inbox.submit(interaction) { logger.error("dropped a Socket Mode interaction: too many are waiting") }
+                        await approvals.handle(interaction)
                     case .failure(.unsupportedType):
                         break
                     case .failure(let error):

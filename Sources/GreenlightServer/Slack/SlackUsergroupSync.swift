@@ -30,8 +30,11 @@ struct SlackUsergroupSync: Service {
                 for usergroup in usergroups where !Task.isCancelled {
                     do {
                         let members = try await slack.usergroupMembers(usergroup)
+                        let first = !directory.hasMembers(of: usergroup)
                         directory.update(usergroup: usergroup, members: members)
-                        logger.debug("read Slack user group", metadata: ["usergroup": "\(usergroup)", "members": "\(members.count)"])
+                        // The first read is news (gates needing the group can open now); later ones are routine.
+                        logger.log(
+                            level: first ? .notice : .debug, "read Slack user group \(usergroup): \(members.count) member(s)")
                         failures = 0
                     } catch {
                         let kept =

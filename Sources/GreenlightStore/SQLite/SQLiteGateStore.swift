@@ -11,6 +11,8 @@ import GreenlightCore
 public final class SQLiteGateStore: GateStore {
     public let changes = GateChangeFeed()
     let pool: DatabasePool
+    /// Gate changes, outbox updates and audit records go through here, so that those arriving together share a commit.
+    let writer: GroupCommit
     /// The outbound work each gate change enqueues (none when nothing is configured to deliver it).
     private let outboxKinds: Set<OutboxKind>
 
@@ -35,13 +37,14 @@ public final class SQLiteGateStore: GateStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
+        writer = GroupCommit(pool: pool)
     }
 
     // MARK: Gates
 
     public func open(_ gate: Gate, idempotencyKey: String?) async throws -> OpenedGate {
         let fingerprint = try Self.fingerprint(of: gate.request)
-        let result = try await pool.write { db -> OpenedGate in
+        let result = try await writer.write { [self] db -> OpenedGate in
             if let idempotencyKey,
                 let row = try Row.fetchOne(
                     db,
@@ -80,7 +83,7 @@ public final class SQLiteGateStore: GateStore {
     public func castVote(_ vote: Vote, on id: GateID) async throws -> GateChange {
         var vote = vote
         vote.at = Timestamp.truncated(vote.at)
-        let (change, changed) = try await pool.write { [vote] db -> (GateChange, Gate?) in
+        let (change, changed) = try await writer.write { [self, vote] db -> (GateChange, Gate?) in
             guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
             // The deadline wins over a vote that arrives after it, even before the timer has run.
             let expired = try decideIfExpired(stored, at: vote.at, db: db)
@@ -255,7 +258,7 @@ public final class SQLiteGateStore: GateStore {
     // MARK: Audit
 
     public func record(_ draft: AuditDraft) async throws {
-        try await pool.write { db in try SQLiteAuditLog.append(draft, db: db) }
+        try await writer.write { db in try SQLiteAuditLog.append(draft, db: db) }
     }
 
     public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {

@@ -26,6 +26,9 @@ enum SQLiteOutbox {
         )
     }
 
+    /// The kinds this version knows, as an SQL list.
+    static let knownKinds = OutboxKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
     static func item(from row: Row) -> OutboxItem? {
         guard let kind = OutboxKind(rawValue: row["kind"]) else { return nil }
         return OutboxItem(
@@ -39,18 +42,22 @@ extension SQLiteGateStore {
     public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", arguments: [SQLiteRows.millis(now), limit]
+                db, sql: "SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds)) ORDER BY due_at, id LIMIT ?",
+                arguments: [SQLiteRows.millis(now), limit]
             )
             .compactMap(SQLiteOutbox.item)
         }
     }
 
     public func nextOutboxDue() async throws -> Date? {
-        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox").map(SQLiteRows.date) }
+        // Only kinds this version delivers: a row a newer version wrote must not keep the worker awake forever.
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds))").map(SQLiteRows.date)
+        }
     }
 
     public func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             if let posted, let gate = item.gateID {
                 try db.execute(
                     sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, ?, ?) ON CONFLICT(gate_id) DO NOTHING",
@@ -69,7 +76,7 @@ extension SQLiteGateStore {
     }
 
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
                 arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id]
@@ -85,7 +92,7 @@ extension SQLiteGateStore {
     }
 
     public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
-        try await pool.write { db in try SQLiteOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, db: db) }
+        try await writer.write { db in try SQLiteOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, db: db) }
         changes.ringOutbox()
     }
 
