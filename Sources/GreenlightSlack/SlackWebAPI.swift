@@ -102,7 +102,8 @@ public struct SlackWebAPI: Sendable {
 
     /// `views.open`: shows a modal to the person whose click gave `triggerID` (valid for three seconds, once).
     public func openView(triggerID: String, view: JSONValue) async throws(SlackAPIError) {
-        _ = try await post("views.open", ["trigger_id": .string(triggerID), "view": view])
+        // The trigger is dead after three seconds anyway; waiting longer would only delay the fallback.
+        _ = try await post("views.open", ["trigger_id": .string(triggerID), "view": view], timeout: .milliseconds(2_500))
     }
 
     /// `usergroups.users.list`: the members of a user group (`S…`).
@@ -133,7 +134,7 @@ public struct SlackWebAPI: Sendable {
     }
 
     /// A JSON POST, as Slack's SDKs send the chat methods.
-    func post(_ method: String, _ body: [String: JSONValue]) async throws(SlackAPIError) -> [String: JSONValue] {
+    func post(_ method: String, _ body: [String: JSONValue], timeout: TimeAmount = .seconds(15)) async throws(SlackAPIError) -> [String: JSONValue] {
         var request = HTTPClientRequest(url: baseURL + method)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
@@ -142,7 +143,7 @@ public struct SlackWebAPI: Sendable {
         } catch {
             throw .invalidResponse("could not encode the request: \(error)")
         }
-        return try await send(request)
+        return try await send(request, timeout: timeout)
     }
 
     /// A form POST (`application/x-www-form-urlencoded`) with no fields, as Slack documents `apps.connections.open`:
@@ -164,7 +165,7 @@ public struct SlackWebAPI: Sendable {
         return try await send(request)
     }
 
-    private func send(_ request: HTTPClientRequest) async throws(SlackAPIError) -> [String: JSONValue] {
+    private func send(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(15)) async throws(SlackAPIError) -> [String: JSONValue] {
         var request = request
         // The token travels only in this header; it is never logged.
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -172,7 +173,7 @@ public struct SlackWebAPI: Sendable {
         let retryAfter: String?
         let bytes: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .seconds(15))
+            let response = try await http.execute(request, timeout: timeout)
             status = Int(response.status.code)
             retryAfter = response.headers.first(name: "Retry-After")
             bytes = try await response.body.collect(upTo: 4 << 20)

@@ -57,11 +57,12 @@ public struct PostedCard: Sendable, Equatable {
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
 /// outage of the receiver (Slack) delays it but never loses it, and never holds up a decision (invariant 3).
 public protocol GateOutbox: Sendable {
-    /// Items due at or before `now`, oldest first.
-    func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem]
+    /// Items due at or before `now`, oldest first. With `skippingCardUpdates`, cards already posted are left out: while
+    /// Slack rate-limits `chat.update`, they wait without being read.
+    func dueOutboxItems(at now: Date, limit: Int, skippingCardUpdates: Bool) async throws -> [OutboxItem]
 
-    /// When the next item falls due.
-    func nextOutboxDue() async throws -> Date?
+    /// When the next item falls due (leaving out posted cards, with `skippingCardUpdates`).
+    func nextOutboxDue(skippingCardUpdates: Bool) async throws -> Date?
 
     /// Marks `item` done (unless the gate changed since it was read), remembering where a card was posted and
     /// appending `audit` in the same transaction.
@@ -69,6 +70,10 @@ public protocol GateOutbox: Sendable {
 
     /// Tries `item` again at `date`, after `error`.
     func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws
+
+    /// Puts `items` off until `date` without counting an attempt, in one write: what waiting out a 429 does to every
+    /// item that needs the rate-limited method.
+    func deferOutboxItems(_ items: [OutboxItem], until date: Date, reason: String) async throws
 
     /// Gives `item` up (an error retrying cannot fix), with an audit event saying why.
     func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws
@@ -79,4 +84,16 @@ public protocol GateOutbox: Sendable {
     /// Enqueues one message of `kind` with its `payload`, due at `date`: work that follows no gate change, such as
     /// telling a person why their click was refused.
     func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws
+}
+
+extension GateOutbox {
+    /// Every item due at or before `now`, oldest first.
+    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
+        try await dueOutboxItems(at: now, limit: limit, skippingCardUpdates: false)
+    }
+
+    /// When the next item falls due.
+    public func nextOutboxDue() async throws -> Date? {
+        try await nextOutboxDue(skippingCardUpdates: false)
+    }
 }

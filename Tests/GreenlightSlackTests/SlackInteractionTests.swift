@@ -80,3 +80,15 @@ struct SlackInteractionTests {
         #expect(throws: error) { try SlackInteraction.decode(formBody: Data(body.utf8)) }
     }
 }
+
+@Suite("Form fields")
+struct FormFieldTests {
+    @Test("a form field is read on bytes: + is a space, %XX a byte, a broken escape is no value")
+    func decoding() {
+        #expect(FormField.value(of: "payload", in: Array("a=1&payload=%7B%22x%22%3A%22a+b%2Bc%22%7D".utf8)) == Array(#"{"x":"a b+c"}"#.utf8))
+        #expect(FormField.value(of: "payload", in: Array("payloads=1".utf8)) == nil)
+        #expect(FormField.value(of: "payload", in: Array("payload=%7".utf8)) == nil)
+        #expect(FormField.value(of: "payload", in: Array("payload=%zz".utf8)) == nil)
+        #expect(FormField.value(of: "payload", in: Array("payload=".utf8)) == [])
+    }
+}

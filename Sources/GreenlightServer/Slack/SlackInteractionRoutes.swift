@@ -12,16 +12,14 @@ import Logging
 /// The signature is checked on the raw body before anything is decoded; a forged, stale or unsigned request is answered
 /// 401 and audited, and changes nothing. A genuine one is decoded and handed to ``SlackApprovals``, and answered 200
 /// once the vote is committed (a millisecond or two): a 200 then means the click is stored, and a crash cannot lose an
-/// acknowledged click. Slack shows the clicker an error after three seconds, so if handling takes longer than
-/// ``patience`` the answer goes out anyway and the handling goes on. The vote shows on the card, and refusals in an
-/// ephemeral message, not in this answer.
+/// acknowledged click. Slack shows the clicker an error after three seconds; handling stays well inside that, the one
+/// outside call (`views.open`) being bounded by the trigger's own three seconds. The vote shows on the card, and
+/// refusals in an ephemeral message, not in this answer.
 struct SlackInteractionRoutes {
     let verifier: SlackRequestVerifier
     let approvals: SlackApprovals
     let store: any GateStore
     let clock: any WallClock
-    /// How long the answer waits for the handling, within Slack's three seconds.
-    var patience: TimeInterval = 2.5
 
     func register(on router: Router<GreenlightRequestContext>) {
         router.post("slack/interactions", use: receive)
@@ -52,15 +50,7 @@ struct SlackInteractionRoutes {
         case .failure(let error):
             throw APIError.badRequest("not a Slack interaction Greenlight can read: \(error.description)", code: "invalid_slack_payload")
         }
-        let handling = Task { [approvals] in await approvals.handle(interaction) }
-        let clock = clock
-        let until = clock.now().addingTimeInterval(patience)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await handling.value }
-            group.addTask { try? await clock.sleep(until: until) }
-            await group.next()
-            group.cancelAll()
-        }
+        await approvals.handle(interaction)
         return Response(status: .ok)
     }
 

@@ -46,10 +46,21 @@ struct SlackOutboxWorker: Service {
         while !Task.isCancelled {
             var next: Date?
             do {
-                for item in try await store.dueOutboxItems(at: clock.now(), limit: 50) where !Task.isCancelled {
-                    try await deliver(item, blockedUntil: &blockedUntil)
+                let now = clock.now()
+                // While chat.update waits out a 429, posted cards are not even read: under a storm of decisions,
+                // reading every one only to put it back would cost more than the votes.
+                let updatesBlockedUntil = blockedUntil["chat.update"].flatMap { $0 > now ? $0 : nil }
+                var waiting: [String: [OutboxItem]] = [:]
+                let due = try await store.dueOutboxItems(at: now, limit: 50, skippingCardUpdates: updatesBlockedUntil != nil)
+                for item in due where !Task.isCancelled {
+                    try await deliver(item, blockedUntil: &blockedUntil, waiting: &waiting)
                 }
-                next = try await store.nextOutboxDue()
+                // Other items that need a rate-limited method wait it out together, in one write.
+                for (method, items) in waiting {
+                    try await store.deferOutboxItems(items, until: blockedUntil[method] ?? now, reason: "waiting out Slack's rate limit on \(method)")
+                }
+                next = try await store.nextOutboxDue(skippingCardUpdates: updatesBlockedUntil != nil)
+                if let updatesBlockedUntil { next = min(next ?? updatesBlockedUntil, updatesBlockedUntil) }
             } catch {
                 logger.error("delivering Slack messages failed", metadata: ["error": "\(error)"])
                 next = clock.now().addingTimeInterval(5)
@@ -68,10 +79,19 @@ struct SlackOutboxWorker: Service {
         case call(method: String, send: () async throws(SlackAPIError) -> PostedCard?)
     }
 
-    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date]) async throws {
+    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date], waiting: inout [String: [OutboxItem]]) async throws {
+        let now = clock.now()
+        // A card waiting out a 429 is rescheduled before its gate is read: under a storm of decisions, reading every
+        // gate only to put it back would cost more than the votes.
+        if item.kind == .slackCard, let id = item.gateID {
+            let method = try await store.postedCard(for: id) == nil ? "chat.postMessage" : "chat.update"
+            if let until = blockedUntil[method], until > now {
+                waiting[method, default: []].append(item)
+                return
+            }
+        }
         let gate = try await item.gateID.asyncMap { try await store.gate($0) } ?? nil
         let delivery = try await plan(item, gate: gate)
-        let now = clock.now()
         let method: String
         let send: () async throws(SlackAPIError) -> PostedCard?
         switch delivery {
@@ -92,7 +112,7 @@ struct SlackOutboxWorker: Service {
             send = call
         }
         if let until = blockedUntil[method], until > now {
-            try await store.rescheduleOutboxItem(item, at: until, error: "waiting out Slack's rate limit on \(method)")
+            waiting[method, default: []].append(item)
             return
         }
         do {

@@ -7,24 +7,25 @@ enum SQLiteAuditLog {
     /// Appends `draft` after the current head. Called inside the transaction of the change it records, so that the
     /// change and its evidence commit together or not at all.
     static func append(_ draft: AuditDraft, db: Database) throws {
-        let head = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_head WHERE id = 1")
+        // Cached statements: these run for every change, and compiling them each time cost more than running them.
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT sequence, hash FROM audit_head WHERE id = 1"))
         let sequence: Int64 = (head?["sequence"] ?? 0) + 1
         let event = AuditChain.link(draft, sequence: sequence, previousHash: head?["hash"] ?? AuditChain.genesisHash)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO audit_event (sequence, at, actor, action, gate_id, service, environment, artifact, details, previous_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 event.sequence, SQLiteRows.millis(event.at), event.actor, event.action, event.gateID, event.service,
                 event.environment, event.artifact, try SQLiteRows.json(event.details), event.previousHash, event.hash,
             ]
         )
-        try db.execute(
+        try db.cachedStatement(
             sql:
-                "INSERT INTO audit_head (id, sequence, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
-            arguments: [event.sequence, event.hash]
-        )
+                "INSERT INTO audit_head (id, sequence, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash"
+        ).execute(arguments: [event.sequence, event.hash])
     }
 
     static func events(_ query: AuditQuery, db: Database) throws -> [AuditEvent] {
@@ -61,7 +62,8 @@ enum SQLiteAuditLog {
             }
             if !verifier.check(event) { break }
         }
-        let head = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_head WHERE id = 1")
+        // Cached statements: these run for every change, and compiling them each time cost more than running them.
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT sequence, hash FROM audit_head WHERE id = 1"))
             .map { (sequence: $0["sequence"] as Int64, hash: $0["hash"] as String) }
         return verifier.finish(head: head)
     }

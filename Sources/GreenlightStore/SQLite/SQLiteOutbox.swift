@@ -8,14 +8,13 @@ enum SQLiteOutbox {
     /// Makes the gate's item of `kind` due at `date`; a pending item gets its generation bumped and is brought
     /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
     static func enqueueCard(_ gate: GateID, at date: Date, db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, ?, ?)
                 ON CONFLICT(gate_id, kind) WHERE kind = 'slack.card' DO UPDATE SET generation = generation + 1,
                     due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
-                """,
-            arguments: [gate.rawValue, OutboxKind.slackCard.rawValue, SQLiteRows.millis(date)]
-        )
+                """
+        ).execute(arguments: [gate.rawValue, OutboxKind.slackCard.rawValue, SQLiteRows.millis(date)])
     }
 
     /// Adds one message: unlike the card, every message is its own item.
@@ -24,6 +23,11 @@ enum SQLiteOutbox {
             sql: "INSERT INTO outbox (gate_id, kind, due_at, payload) VALUES (?, ?, ?, ?)",
             arguments: [gate?.rawValue, kind.rawValue, SQLiteRows.millis(date), payload]
         )
+    }
+
+    /// The condition that leaves out cards already posted (their next call is `chat.update`).
+    static func skipping(_ cardUpdates: Bool) -> String {
+        cardUpdates ? "AND NOT (kind = 'slack.card' AND gate_id IN (SELECT gate_id FROM slack_card))" : ""
     }
 
     /// The kinds this version knows, as an SQL list.
@@ -39,20 +43,26 @@ enum SQLiteOutbox {
 }
 
 extension SQLiteGateStore {
-    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
+    public func dueOutboxItems(at now: Date, limit: Int, skippingCardUpdates: Bool) async throws -> [OutboxItem] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds)) ORDER BY due_at, id LIMIT ?",
+                db,
+                sql: """
+                    SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds)) \(SQLiteOutbox.skipping(skippingCardUpdates))
+                    ORDER BY due_at, id LIMIT ?
+                    """,
                 arguments: [SQLiteRows.millis(now), limit]
             )
             .compactMap(SQLiteOutbox.item)
         }
     }
 
-    public func nextOutboxDue() async throws -> Date? {
+    public func nextOutboxDue(skippingCardUpdates: Bool) async throws -> Date? {
         // Only kinds this version delivers: a row a newer version wrote must not keep the worker awake forever.
         try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds))").map(SQLiteRows.date)
+            try Int64.fetchOne(
+                db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds)) \(SQLiteOutbox.skipping(skippingCardUpdates))"
+            ).map(SQLiteRows.date)
         }
     }
 
@@ -81,6 +91,16 @@ extension SQLiteGateStore {
                 sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
                 arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id]
             )
+        }
+    }
+
+    public func deferOutboxItems(_ items: [OutboxItem], until date: Date, reason: String) async throws {
+        guard !items.isEmpty else { return }
+        try await writer.write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE outbox SET due_at = ?, last_error = ? WHERE id = ?")
+            for item in items {
+                try statement.execute(arguments: [SQLiteRows.millis(date), String(reason.prefix(500)), item.id])
+            }
         }
     }
 

@@ -27,7 +27,7 @@ enum SQLiteRows {
 
     /// Reads a gate and its votes.
     static func fetchGate(_ db: Database, _ id: GateID) throws -> Gate? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM gate WHERE id = ?", arguments: [id.rawValue]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM gate WHERE id = ?"), arguments: [id.rawValue]) else { return nil }
         return try gate(from: row, db: db)
     }
 
@@ -48,15 +48,16 @@ enum SQLiteRows {
         gate.reason = row["reason"]
         gate.failOpen = row["fail_open"]
         gate.version = row["version"]
-        gate.votes = try Row.fetchAll(db, sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY at, rowid", arguments: [id.rawValue]).map { vote in
-            Vote(
-                voter: vote["voter"],
-                decision: VoteDecision(rawValue: vote["decision"]) ?? .reject,
-                comment: vote["comment"],
-                at: date(vote["at"]),
-                via: vote["via"]
-            )
-        }
+        gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY at, rowid"), arguments: [id.rawValue])
+            .map { vote in
+                Vote(
+                    voter: vote["voter"],
+                    decision: VoteDecision(rawValue: vote["decision"]) ?? .reject,
+                    comment: vote["comment"],
+                    at: date(vote["at"]),
+                    via: vote["via"]
+                )
+            }
         return gate
     }
 
@@ -78,11 +79,12 @@ enum SQLiteRows {
     /// Writes a changed gate, but only over the version it was read at and only while it is pending. Returns whether
     /// the row was updated: `false` means someone else changed it first, and the caller's transaction must not go on.
     static func update(_ gate: Gate, from previousVersion: Int, db: Database) throws -> Bool {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE gate SET state = ?, outcome = ?, decided_at = ?, decided_by = ?, reason = ?, fail_open = ?, version = ?
                 WHERE id = ? AND state = 'pending' AND version = ?
-                """,
+                """
+        ).execute(
             arguments: [
                 gate.state.rawValue, gate.outcome?.rawValue, gate.decidedAt.map(millis), gate.decidedBy, gate.reason, gate.failOpen,
                 gate.version, gate.id.rawValue, previousVersion,
@@ -92,10 +94,8 @@ enum SQLiteRows {
     }
 
     static func insert(_ vote: Vote, gate id: GateID, db: Database) throws {
-        try db.execute(
-            sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, millis(vote.at), vote.via]
-        )
+        try db.cachedStatement(sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)").execute(
+            arguments: [id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, millis(vote.at), vote.via])
     }
 
     static func auditEvent(from row: Row) throws -> AuditEvent {
