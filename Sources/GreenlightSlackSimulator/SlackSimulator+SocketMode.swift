@@ -49,15 +49,27 @@ extension SlackSimulator {
         try await socket.outbound.write(.text(text))
     }
 
-    /// Returns once the client has acknowledged `envelopeID`.
+    /// Returns once the client has acknowledged `envelopeID`, or when the task is cancelled (a test's time limit).
     public func waitForAck(_ envelopeID: String) async {
-        await withCheckedContinuation { continuation in
-            let acked = socketMode.state.withLock { state -> Bool in
-                if state.acks.contains(envelopeID) { return true }
-                state.ackWaiters.append((envelopeID, continuation))
-                return false
+        let id = socketMode.state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let acked = socketMode.state.withLock { state -> Bool in
+                    if Task.isCancelled || state.acks.contains(envelopeID) { return true }
+                    state.ackWaiters.append((id, envelopeID, continuation))
+                    return false
+                }
+                if acked { continuation.resume() }
             }
-            if acked { continuation.resume() }
+        } onCancel: {
+            let waiter = socketMode.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.ackWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.ackWaiters.remove(at: index).continuation
+            }
+            waiter?.resume()
         }
     }
 
@@ -70,15 +82,28 @@ extension SlackSimulator {
     /// How many Socket Mode connections are open now.
     public var openSocketCount: Int { socketMode.state.withLock { $0.open.count } }
 
-    /// Returns once `count` Socket Mode connections have been opened in all (each has been sent its `hello`).
+    /// Returns once `count` Socket Mode connections have been opened in all (each has been sent its `hello`), or when
+    /// the task is cancelled (a test's time limit).
     public func waitForConnections(_ count: Int) async {
-        await withCheckedContinuation { continuation in
-            let ready = socketMode.state.withLock { state -> Bool in
-                if state.connectionCount >= count { return true }
-                state.connectionWaiters.append((count, continuation))
-                return false
+        let id = socketMode.state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = socketMode.state.withLock { state -> Bool in
+                    if Task.isCancelled || state.connectionCount >= count { return true }
+                    state.connectionWaiters.append((id, count, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let waiter = socketMode.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.connectionWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.connectionWaiters.remove(at: index).continuation
+            }
+            waiter?.resume()
         }
     }
 
@@ -179,8 +204,9 @@ final class SocketModeHub: Sendable {
         var open: [Int: Socket] = [:]
         var connectionCount = 0
         var acks: [String] = []
-        var ackWaiters: [(envelopeID: String, continuation: CheckedContinuation<Void, Never>)] = []
-        var connectionWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var ackWaiters: [(id: Int, envelopeID: String, continuation: CheckedContinuation<Void, Never>)] = []
+        var connectionWaiters: [(id: Int, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter = 0
     }
 
     let state = Mutex(State())
