@@ -21,6 +21,8 @@ struct SlackOutboxWorker: Service {
     let clock: any WallClock
     let publicURL: PublicURL
     let logger: Logger
+    /// The shortest time between two passes over the outbox.
+    static let coalescing: TimeInterval = 0.1
     /// A thread message waits for its card this many attempts (backing off to 5 minutes: about 2 hours in all, longer
     /// than a gate usually waits), then is given up with an audit event.
     static let threadAttempts = 30
@@ -45,6 +47,7 @@ struct SlackOutboxWorker: Service {
         var blockedUntil: [String: Date] = [:]
         while !Task.isCancelled {
             var next: Date?
+            let passStarted = clock.now()
             do {
                 let now = clock.now()
                 // While chat.update waits out a 429, posted cards are not even read: under a storm of decisions,
@@ -65,8 +68,12 @@ struct SlackOutboxWorker: Service {
                 logger.error("delivering Slack messages failed", metadata: ["error": "\(error)"])
                 next = clock.now().addingTimeInterval(5)
             }
-            let until = min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600))
+            // At most one pass per `coalescing` interval however many changes ring: under a storm of decisions, a pass per
+            // vote would read the outbox a thousand times a second; a tenth of a second is nothing on a Slack card.
+            let earliest = passStarted.addingTimeInterval(Self.coalescing)
+            let until = max(min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600)), earliest)
             if until > clock.now() { await wake.sleep(until: until, on: clock) }
+            if earliest > clock.now() { try? await clock.sleep(until: earliest) }
         }
     }
 
