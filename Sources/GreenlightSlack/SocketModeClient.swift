@@ -77,8 +77,11 @@ public struct SocketModeClient: Sendable {
                 continue
             }
             let ending = await session(url: url, deliver: deliver)
-            if ending.saidHello { backoff.reset() }
-            if let reason = ending.disconnectReason, ending.saidHello {
+            // `link_disabled`: Socket Mode was switched off in the app. Reconnecting at once would only be told the same,
+            // so that one backs off like a failure until someone switches it back on.
+            let disabled = ending.disconnectReason == "link_disabled"
+            if ending.saidHello, !disabled { backoff.reset() }
+            if let reason = ending.disconnectReason, ending.saidHello, !disabled {
                 // A planned refresh: the URL is single-use, so the loop asks apps.connections.open for a new one now.
                 logger.info("Slack asked to reconnect (\(reason)); opening a new Socket Mode connection")
                 continue
