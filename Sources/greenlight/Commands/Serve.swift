@@ -12,15 +12,15 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Greenlight server.",
         discussion: """
-            With no options: the SQLite database ./greenlight.db, the built-in policy (every environment needs one
-            approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and
+            With no options: the SQLite database ./greenlight.db, the built-in policy (every environment needs one \
+            approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and \
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
 
-            Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date
-            through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides
-            https://slack.com/api/). With SLACK_SIGNING_SECRET too, the card's buttons work: point the Slack app's
-            Interactivity Request URL at <public-url>/slack/interactions. Or, with no public URL, set SLACK_APP_TOKEN
-            (an xapp- token with connections:write) and turn on Socket Mode in the Slack app. Without Slack settings,
+            Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date \
+            through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides \
+            https://slack.com/api/). With SLACK_SIGNING_SECRET too, the card's buttons work: point the Slack app's \
+            Interactivity Request URL at <public-url>/slack/interactions. Or, with no public URL, set SLACK_APP_TOKEN \
+            (an xapp- token with connections:write) and turn on Socket Mode in the Slack app. Without Slack settings, \
             Greenlight runs exactly the same, with no Slack.
             """
     )
