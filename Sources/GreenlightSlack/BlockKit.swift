@@ -131,4 +131,10 @@ public enum SlackJSON {
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return try encoder.encode(value)
     }
+
+    /// The encoding as text, for values that travel inside a string (`private_metadata`, an outbox payload). Values of
+    /// plain strings and numbers cannot fail to encode; `{}` stands for the impossible failure.
+    public static func string(_ value: some Encodable) -> String {
+        (try? encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
 }

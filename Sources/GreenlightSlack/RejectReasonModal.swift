@@ -23,9 +23,7 @@ public enum RejectReasonModal {
         }
 
         /// The context as `private_metadata` text.
-        public var encoded: String {
-            (try? SlackJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        }
+        public var encoded: String { SlackJSON.string(self) }
 
         /// The context a submission carries back, or `nil` when it is not one of ours.
         public static func decode(_ metadata: String) -> Context? {

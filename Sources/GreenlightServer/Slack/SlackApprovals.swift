@@ -39,60 +39,58 @@ struct SlackApprovals: Sendable {
         }
     }
 
+    /// Who clicked or submitted, as a vote needs them: the Slack user, the person they are, where to tell them.
+    private struct Clicker {
+        var slackUser: String
+        var person: String
+        var channel: String?
+        /// Not in the policy's people: voting as the bare Slack id (a user-group member).
+        var isUnmapped: Bool { person == slackUser }
+    }
+
     private func handle(_ click: SlackInteraction.ButtonClick) async throws {
         guard click.actionID == GateCard.approveActionID || click.actionID == GateCard.rejectActionID else { return }
         guard seen.insert(click.deliveryKey) else {
             logger.debug("ignoring a repeated delivery of a Slack click", metadata: ["key": "\(click.deliveryKey)"])
             return
         }
-        let person = directory.identity(forSlackUser: click.userID)
+        let clicker = Clicker(slackUser: click.userID, person: directory.identity(forSlackUser: click.userID), channel: click.channelID)
         let decision: VoteDecision = click.actionID == GateCard.approveActionID ? .approve : .reject
         let store = gatekeeper.store
+        let unknown = "the button names gate '\(click.value.prefix(60))', which does not exist"
         guard let id = GateID(click.value) else {
-            try await refuse(
-                click, person: person, decision: decision, gate: nil, gateID: click.value, code: "unknown_gate",
-                message: "the button names gate '\(click.value.prefix(60))', which does not exist")
+            try await refuse(clicker, decision, gate: nil, gateID: click.value, code: "unknown_gate", message: unknown)
             return
         }
         // The button must sit on the card Greenlight posted for this very gate: a value pasted onto another message
-        // (or a card of a superseded run) must not decide the gate it names.
+        // (or a card of a superseded run) must not decide the gate it names. The gate is read at most once, and only
+        // when needed: an approval from a known person on its own card goes straight to the store's rules.
+        var gate: Gate?
         var card = try await store.postedCard(for: id)
         if card == nil {
-            guard try await store.gate(id) != nil else {
-                try await refuse(
-                    click, person: person, decision: decision, gate: nil, gateID: click.value, code: "unknown_gate",
-                    message: "the button names gate '\(click.value.prefix(60))', which does not exist")
+            gate = try await store.gate(id)
+            guard gate != nil else {
+                try await refuse(clicker, decision, gate: nil, gateID: click.value, code: "unknown_gate", message: unknown)
                 return
             }
             card = try await waitForCard(of: id)
         }
+        if gate == nil, card?.channel != click.channelID || card?.ts != click.messageTS || clicker.isUnmapped || decision == .reject {
+            gate = try await store.gate(id)
+        }
         guard let card, card.channel == click.channelID, card.ts == click.messageTS else {
-            let gate = try await store.gate(id)
             try await refuse(
-                click, person: person, decision: decision, gate: gate, gateID: id.rawValue, code: "wrong_message",
+                clicker, decision, gate: gate, gateID: id.rawValue, code: "wrong_message",
                 message: "this button is not on the card Greenlight posted for gate \(id); use the buttons on that card")
             return
         }
-        // Reading the gate costs a read; an approval from a known person does not need it (the store checks the rules).
-        var gate: Gate?
-        if person == click.userID || decision == .reject {
-            gate = try await store.gate(id)
-        }
-        if person == click.userID, let gate, let unresolved = unresolvedExclusion(gate) {
-            // A Slack id the policy does not know might be the author or triggerer under another name.
-            try await refuse(
-                click, person: person, decision: decision, gate: gate, gateID: id.rawValue, code: "unverified_identity",
-                message: "separation of duties bars \(unresolved.identity) (the \(unresolved.role.rawValue)) from this gate, and "
-                    + "Greenlight cannot tell whether your Slack account (\(click.userID)) is theirs: ask for 'slack: \(click.userID)' "
-                    + "under your name in the policy's people")
-            return
-        }
+        if let gate, try await refuseUnverified(clicker, decision, on: gate) { return }
         if decision == .reject, let gate, let trigger = click.triggerID,
-            (try? gate.recording(Vote(voter: person, decision: .reject, at: gate.createdAt))) != nil
+            (try? gate.recording(Vote(voter: clicker.person, decision: .reject, at: gate.createdAt))) != nil
         {
             // Ask for the reason; the submission records the vote. If the modal cannot open (the trigger expired, Slack
             // is down), the reject still counts, without a comment.
-            let context = RejectReasonModal.Context(gate: id.rawValue, channel: click.channelID, ts: click.messageTS)
+            let context = RejectReasonModal.Context(gate: id.rawValue, channel: card.channel, ts: card.ts)
             do {
                 try await slack.openView(triggerID: trigger, view: RejectReasonModal.view(for: gate, context: context))
                 return
@@ -100,12 +98,20 @@ struct SlackApprovals: Sendable {
                 logger.warning("the reject-reason modal did not open; recording the reject without a reason", metadata: ["error": "\(error)"])
             }
         }
-        try await vote(person: person, decision, comment: nil, on: id, slackUser: click.userID, channel: click.channelID)
+        try await vote(clicker, decision, comment: nil, on: id)
     }
 
-    /// A separation-of-duties identity the policy's people do not resolve (a GitHub login nobody is listed with).
-    private func unresolvedExclusion(_ gate: Gate) -> Exclusion? {
-        gate.plan.exclusions.first { directory.policy.person(identifiedBy: $0.identity) == nil }
+    /// Refuses `clicker` when they vote as a bare Slack id and the gate's separation of duties names someone the policy
+    /// cannot resolve either: they might be the same person under two names. Returns whether it refused.
+    private func refuseUnverified(_ clicker: Clicker, _ decision: VoteDecision, on gate: Gate) async throws -> Bool {
+        guard clicker.isUnmapped, let unresolved = gate.plan.exclusions.first(where: { directory.policy.person(identifiedBy: $0.identity) == nil })
+        else { return false }
+        try await refuse(
+            clicker, decision, gate: gate, gateID: gate.id.rawValue, code: "unverified_identity",
+            message: "separation of duties bars \(unresolved.identity) (the \(unresolved.role.rawValue)) from this gate, and "
+                + "Greenlight cannot tell whether your Slack account (\(clicker.slackUser)) is theirs: ask for "
+                + "'slack: \(clicker.slackUser)' under your name in the policy's people")
+        return true
     }
 
     /// Where `gate`'s card was posted, once it is known. A click can only come from a posted card, but it can race the
@@ -134,64 +140,52 @@ struct SlackApprovals: Sendable {
     }
 
     private func handle(_ submission: SlackInteraction.ViewSubmission) async throws {
-        guard submission.callbackID == RejectReasonModal.callbackID, let context = RejectReasonModal.Context.decode(submission.privateMetadata) else {
-            return
-        }
-        let person = directory.identity(forSlackUser: submission.userID)
-        guard let id = GateID(context.gate) else { return }
-        if person == submission.userID, let gate = try await gatekeeper.store.gate(id), let unresolved = unresolvedExclusion(gate) {
-            let text =
-                "separation of duties bars \(unresolved.identity) from this gate, and Greenlight cannot tell whether your Slack account is theirs"
-            try await gatekeeper.store.record(
-                AuditDraft(
-                    at: gatekeeper.clock.now(), actor: person, action: .voteRefused, gate: gate,
-                    details: [
-                        "decision": "reject", "reason": "unverified_identity", "message": text, "via": "slack", "slack_user": submission.userID,
-                    ]))
-            try await tell(submission.userID, in: context.channel, ThreadMessage.refusal(text, gate: gate), gate: id)
-            return
-        }
-        let reason = submission.values[RejectReasonModal.reasonKey]
-        try await vote(person: person, .reject, comment: reason, on: id, slackUser: submission.userID, channel: context.channel)
+        guard submission.callbackID == RejectReasonModal.callbackID, let context = RejectReasonModal.Context.decode(submission.privateMetadata),
+            let id = GateID(context.gate)
+        else { return }
+        let clicker = Clicker(
+            slackUser: submission.userID, person: directory.identity(forSlackUser: submission.userID), channel: context.channel)
+        if clicker.isUnmapped, let gate = try await gatekeeper.store.gate(id), try await refuseUnverified(clicker, .reject, on: gate) { return }
+        try await vote(clicker, .reject, comment: submission.values[RejectReasonModal.reasonKey], on: id)
     }
 
-    private func vote(person: String, _ decision: VoteDecision, comment: String?, on id: GateID, slackUser: String, channel: String?) async throws {
-        switch try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: "slack") {
+    private func vote(_ clicker: Clicker, _ decision: VoteDecision, comment: String?, on id: GateID) async throws {
+        switch try await gatekeeper.castVote(as: clicker.person, decision, comment: comment, on: id, via: "slack") {
         case .recorded(let gate):
             logger.info(
                 "vote from Slack",
-                metadata: ["gate": "\(id)", "voter": "\(person)", "decision": "\(decision.rawValue)", "state": "\(gate.state.rawValue)"])
+                metadata: ["gate": "\(id)", "voter": "\(clicker.person)", "decision": "\(decision.rawValue)", "state": "\(gate.state.rawValue)"])
         case .refused(let refusal, let gate):
+            // The store has audited the refusal; the clicker hears why.
             var text = refusal.description
-            if case .notAnApprover = refusal, person == slackUser {
+            if case .notAnApprover = refusal, clicker.isUnmapped {
                 text +=
-                    ". Your Slack account (\(slackUser)) is not linked to a person in the policy: ask for 'slack: \(slackUser)' under your name in people"
+                    ". Your Slack account (\(clicker.slackUser)) is not linked to a person in the policy: ask for "
+                    + "'slack: \(clicker.slackUser)' under your name in people"
             }
-            try await tell(slackUser, in: channel, ThreadMessage.refusal(text, gate: gate), gate: id)
+            try await tell(clicker, ThreadMessage.refusal(text, gate: gate), gate: id)
         }
     }
 
     /// A click refused before it reached a gate's rules: audited, and told to the clicker.
-    private func refuse(
-        _ click: SlackInteraction.ButtonClick, person: String, decision: VoteDecision, gate: Gate?, gateID: String, code: String, message: String
-    ) async throws {
-        var details = ["decision": decision.rawValue, "reason": code, "message": message, "via": "slack", "slack_user": click.userID]
+    private func refuse(_ clicker: Clicker, _ decision: VoteDecision, gate: Gate?, gateID: String, code: String, message: String) async throws {
+        var details = ["decision": decision.rawValue, "reason": code, "message": message, "via": "slack", "slack_user": clicker.slackUser]
         let now = gatekeeper.clock.now()
         let draft: AuditDraft
         if let gate {
-            draft = AuditDraft(at: now, actor: person, action: .voteRefused, gate: gate, details: details)
+            draft = AuditDraft(at: now, actor: clicker.person, action: .voteRefused, gate: gate, details: details)
         } else {
             details["gate"] = String(gateID.prefix(100))
-            draft = AuditDraft(at: now, actor: person, action: .voteRefused, details: details)
+            draft = AuditDraft(at: now, actor: clicker.person, action: .voteRefused, details: details)
         }
         try await gatekeeper.store.record(draft)
-        try await tell(click.userID, in: click.channelID, ThreadMessage.refusal(message, gate: gate), gate: gate?.id)
+        try await tell(clicker, ThreadMessage.refusal(message, gate: gate), gate: gate?.id)
     }
 
-    /// An ephemeral message to `user`, through the outbox.
-    private func tell(_ user: String, in channel: String?, _ text: String, gate: GateID?) async throws {
-        guard let channel else { return }
-        let notice = EphemeralNotice(channel: channel, user: user, text: text)
+    /// An ephemeral message to the clicker, through the outbox.
+    private func tell(_ clicker: Clicker, _ text: String, gate: GateID?) async throws {
+        guard let channel = clicker.channel else { return }
+        let notice = EphemeralNotice(channel: channel, user: clicker.slackUser, text: text)
         try await gatekeeper.store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: gatekeeper.clock.now())
     }
 }
@@ -202,9 +196,7 @@ struct EphemeralNotice: Sendable, Equatable, Codable {
     var user: String
     var text: String
 
-    var encoded: String {
-        (try? SlackJSON.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
+    var encoded: String { SlackJSON.string(self) }
 
     static func decode(_ payload: String?) -> EphemeralNotice? {
         payload.flatMap { try? JSONDecoder().decode(EphemeralNotice.self, from: Data($0.utf8)) }
