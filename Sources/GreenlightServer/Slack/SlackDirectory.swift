@@ -13,8 +13,13 @@ public final class SlackDirectory: Sendable {
     /// Last good member list (Slack user ids) per user group id; a failed refresh keeps it.
     private let usergroups = Mutex<[String: [String]]>([:])
 
+    /// Person names by Slack id, built once: every click looks its clicker up.
+    private let personBySlackID: [String: String]
+
     public init(policy: Policy) {
         self.policy = policy
+        // The parser refuses a Slack id given to two people, so the map is unambiguous.
+        self.personBySlackID = Dictionary(policy.people.values.compactMap { person in person.slack.map { ($0, person.name) } }) { first, _ in first }
     }
 
     /// The user groups the policy names.
@@ -34,7 +39,7 @@ public final class SlackDirectory: Sendable {
 
     /// The identity a Slack user votes as: the policy's person, or the Slack id itself.
     public func identity(forSlackUser userID: String) -> String {
-        policy.person(slackUserID: userID)?.name ?? userID
+        personBySlackID[userID] ?? userID
     }
 
     /// Members that user groups add to the policy's groups, by group name (the input of `Policy.plan`).

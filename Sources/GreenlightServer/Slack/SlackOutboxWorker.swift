@@ -88,17 +88,17 @@ struct SlackOutboxWorker: Service {
 
     private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date], waiting: inout [String: [OutboxItem]]) async throws {
         let now = clock.now()
-        // A card waiting out a 429 is rescheduled before its gate is read: under a storm of decisions, reading every
-        // gate only to put it back would cost more than the votes.
-        if item.kind == .slackCard, let id = item.gateID {
-            let method = try await store.postedCard(for: id) == nil ? "chat.postMessage" : "chat.update"
-            if let until = blockedUntil[method], until > now {
-                waiting[method, default: []].append(item)
-                return
-            }
+        // Where the gate's card is, for the kinds that need it: read once, here.
+        let card = item.kind == .slackEphemeral ? nil : try await item.gateID.asyncMap { try await store.postedCard(for: $0) } ?? nil
+        // A card waiting out a 429 is put back before its gate is read: under a storm of decisions, reading every gate
+        // only to put it back would cost more than the votes.
+        let cardMethod = card == nil ? "chat.postMessage" : "chat.update"
+        if item.kind == .slackCard, let until = blockedUntil[cardMethod], until > now {
+            waiting[cardMethod, default: []].append(item)
+            return
         }
         let gate = try await item.gateID.asyncMap { try await store.gate($0) } ?? nil
-        let delivery = try await plan(item, gate: gate)
+        let delivery = plan(item, gate: gate, card: card)
         let method: String
         let send: () async throws(SlackAPIError) -> PostedCard?
         switch delivery {
@@ -148,8 +148,8 @@ struct SlackOutboxWorker: Service {
         }
     }
 
-    /// What delivering `item` takes, given its gate as it now stands.
-    private func plan(_ item: OutboxItem, gate: Gate?) async throws -> Delivery {
+    /// What delivering `item` takes, given its gate as it now stands and where its card was posted.
+    private func plan(_ item: OutboxItem, gate: Gate?, card: PostedCard?) -> Delivery {
         switch item.kind {
         case .slackEphemeral:
             guard let notice = EphemeralNotice.decode(item.payload) else { return .nothing }
@@ -160,7 +160,7 @@ struct SlackOutboxWorker: Service {
         case .slackCard:
             guard let gate, let channel = gate.plan.channel else { return .nothing }
             let message = GateCard.message(for: gate, channel: channel, url: "\(publicURL.value)/v1/gates/\(gate.id)")
-            if let posted = try await store.postedCard(for: gate.id) {
+            if let posted = card {
                 return .call(method: "chat.update") { () throws(SlackAPIError) in
                     try await slack.update(.init(channel: posted.channel, ts: posted.ts), with: message)
                     return nil
@@ -173,7 +173,7 @@ struct SlackOutboxWorker: Service {
         case .slackReminder, .slackEscalation:
             // A reminder for a gate decided since it fired would only be noise.
             guard let gate, gate.state == .pending, gate.plan.channel != nil else { return .nothing }
-            guard let card = try await store.postedCard(for: gate.id) else { return .waitForCard }
+            guard let card else { return .waitForCard }
             let text =
                 item.kind == .slackReminder
                 ? ThreadMessage.reminder(for: gate, mentions: reminderMentions(gate))
