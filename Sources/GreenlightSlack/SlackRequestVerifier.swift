@@ -13,6 +13,16 @@ public enum SlackSignatureError: Error, Sendable, Equatable, CustomStringConvert
     /// The signature is not `v0=` and 64 hexadecimal characters, or does not match the body.
     case mismatch
 
+    /// A short machine-readable reason, for the audit record of the refused request.
+    public var code: String {
+        switch self {
+        case .missingHeaders: "unsigned"
+        case .malformedTimestamp: "malformed_timestamp"
+        case .stale: "stale"
+        case .mismatch: "forged"
+        }
+    }
+
     public var description: String {
         switch self {
         case .missingHeaders: "missing X-Slack-Signature or X-Slack-Request-Timestamp"

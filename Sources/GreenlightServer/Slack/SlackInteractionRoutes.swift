@@ -36,7 +36,7 @@ struct SlackInteractionRoutes {
             try await store.record(
                 AuditDraft(
                     at: clock.now(), actor: "unverified", action: .slackRequestRefused,
-                    details: ["reason": Self.code(error), "message": error.description, "remote": context.remoteAddress ?? "unknown"]))
+                    details: ["reason": error.code, "message": error.description, "remote": context.remoteAddress ?? "unknown"]))
             context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)"])
             throw APIError(.unauthorized, code: "invalid_slack_signature", message: error.description)
         }
@@ -52,15 +52,6 @@ struct SlackInteractionRoutes {
         }
         await approvals.handle(interaction)
         return Response(status: .ok)
-    }
-
-    static func code(_ error: SlackSignatureError) -> String {
-        switch error {
-        case .missingHeaders: "unsigned"
-        case .malformedTimestamp: "malformed_timestamp"
-        case .stale: "stale"
-        case .mismatch: "forged"
-        }
     }
 }
 
