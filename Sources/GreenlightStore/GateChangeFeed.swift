@@ -37,16 +37,7 @@ public final class GateChangeFeed: Sendable {
 
     /// Changes to every gate, from now on.
     public func subscribeToAll() -> AsyncStream<Gate> {
-        let (stream, continuation) = AsyncStream<Gate>.makeStream(bufferingPolicy: .bufferingNewest(1_024))
-        let token = subscribers.withLock { state -> UInt64 in
-            state.nextID += 1
-            state.all[state.nextID] = continuation
-            return state.nextID
-        }
-        continuation.onTermination = { [weak self] _ in
-            self?.subscribers.withLock { _ = $0.all.removeValue(forKey: token) }
-        }
-        return stream
+        register(in: \.all, buffering: 1_024)
     }
 
     /// Tells every subscriber of `gate` (and of all gates) its new state. Call only after the change committed.
@@ -66,14 +57,22 @@ public final class GateChangeFeed: Sendable {
 
     /// Every ``ringOutbox()`` from now on.
     public func outboxRings() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        register(in: \.outbox, buffering: 1)
+    }
+
+    /// A stream kept in `list` until its consumer ends it, keeping the newest `buffering` elements a slow consumer has
+    /// not read.
+    private func register<Element>(
+        in list: any WritableKeyPath<Subscribers, [UInt64: AsyncStream<Element>.Continuation]> & Sendable, buffering: Int
+    ) -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream<Element>.makeStream(bufferingPolicy: .bufferingNewest(buffering))
         let token = subscribers.withLock { state -> UInt64 in
             state.nextID += 1
-            state.outbox[state.nextID] = continuation
+            state[keyPath: list][state.nextID] = continuation
             return state.nextID
         }
         continuation.onTermination = { [weak self] _ in
-            self?.subscribers.withLock { _ = $0.outbox.removeValue(forKey: token) }
+            self?.subscribers.withLock { _ = $0[keyPath: list].removeValue(forKey: token) }
         }
         return stream
     }
