@@ -51,26 +51,7 @@ extension SlackSimulator {
 
     /// Returns once the client has acknowledged `envelopeID`, or when the task is cancelled (a test's time limit).
     public func waitForAck(_ envelopeID: String) async {
-        let id = socketMode.state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let acked = socketMode.state.withLock { state -> Bool in
-                    if Task.isCancelled || state.acks.contains(envelopeID) { return true }
-                    state.ackWaiters.append((id, envelopeID, continuation))
-                    return false
-                }
-                if acked { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = socketMode.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let index = state.ackWaiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.ackWaiters.remove(at: index).continuation
-            }
-            waiter?.resume()
-        }
+        await waiters.wait { [socketMode] in socketMode.state.withLock { $0.acks.contains(envelopeID) } }
     }
 
     /// Every envelope id acknowledged so far, oldest first.
@@ -85,26 +66,7 @@ extension SlackSimulator {
     /// Returns once `count` Socket Mode connections have been opened in all (each has been sent its `hello`), or when
     /// the task is cancelled (a test's time limit).
     public func waitForConnections(_ count: Int) async {
-        let id = socketMode.state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ready = socketMode.state.withLock { state -> Bool in
-                    if Task.isCancelled || state.connectionCount >= count { return true }
-                    state.connectionWaiters.append((id, count, continuation))
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = socketMode.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let index = state.connectionWaiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.connectionWaiters.remove(at: index).continuation
-            }
-            waiter?.resume()
-        }
+        await waiters.wait { [socketMode] in socketMode.state.withLock { $0.connectionCount >= count } }
     }
 
     /// Sends `{"type":"disconnect","reason":reason}` to every open socket, as Slack does before closing one.
@@ -153,15 +115,11 @@ extension SlackSimulator {
             ])
             try await outbound.write(.text(hello))
             // Registered only after the hello, so that a test's first envelope never overtakes it.
-            let waiters = self.socketMode.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            self.socketMode.state.withLock { state in
                 state.open[ticket] = SocketModeHub.Socket(outbound: outbound, channel: channel)
                 state.connectionCount += 1
-                let count = state.connectionCount
-                let due = state.connectionWaiters.filter { $0.count <= count }.map(\.continuation)
-                state.connectionWaiters.removeAll { $0.count <= count }
-                return due
             }
-            for waiter in waiters { waiter.resume() }
+            self.waiters.check()
             defer { self.socketMode.state.withLock { _ = $0.open.removeValue(forKey: ticket) } }
             for try await message in inbound.messages(maxSize: 1 << 20) {
                 guard case .text(let text) = message else { continue }
@@ -175,13 +133,8 @@ extension SlackSimulator {
         guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)),
             let id = object["envelope_id"]?.stringValue
         else { return }
-        let waiters = socketMode.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.acks.append(id)
-            let due = state.ackWaiters.filter { $0.envelopeID == id }.map(\.continuation)
-            state.ackWaiters.removeAll { $0.envelopeID == id }
-            return due
-        }
-        for waiter in waiters { waiter.resume() }
+        socketMode.state.withLock { $0.acks.append(id) }
+        waiters.check()
     }
 
     private static func json(_ object: [String: JSONValue]) -> String {
@@ -204,9 +157,6 @@ final class SocketModeHub: Sendable {
         var open: [Int: Socket] = [:]
         var connectionCount = 0
         var acks: [String] = []
-        var ackWaiters: [(id: Int, envelopeID: String, continuation: CheckedContinuation<Void, Never>)] = []
-        var connectionWaiters: [(id: Int, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextWaiter = 0
     }
 
     let state = Mutex(State())

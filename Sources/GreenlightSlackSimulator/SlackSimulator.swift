@@ -32,8 +32,8 @@ public final class SlackSimulator: Sendable {
         var faults: [String: [Fault]] = [:]
         var messages: [String: [String: JSONValue]] = [:]
         var nextTS = 100
-        var waiters: [(id: Int, method: String, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextWaiter = 0
+        /// Calls answered so far, by method.
+        var answered: [String: Int] = [:]
     }
 
     public let botToken: String
@@ -43,6 +43,8 @@ public final class SlackSimulator: Sendable {
     private let usergroups: [String: [String]]
     private let state = Mutex(State())
     private let server = Mutex<Task<Void, any Error>?>(nil)
+    /// Tests waiting for calls, acknowledgements and connections.
+    let waiters = Waiters()
     /// Socket Mode connections, tickets and acknowledgements (`SlackSimulator+SocketMode.swift`).
     let socketMode = SocketModeHub()
 
@@ -99,26 +101,7 @@ public final class SlackSimulator: Sendable {
     /// Returns once `method` has been called at least `count` times in all (failed calls included) and answered, or
     /// when the task is cancelled (a test's time limit), so that a call that never comes fails the test, not hangs it.
     public func waitForCalls(to method: String, count: Int) async {
-        let id = state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Bool in
-                    if Task.isCancelled || state.calls.filter({ $0.method == method }).count >= count { return true }
-                    state.waiters.append((id, method, count, continuation))
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let cancelled = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index).continuation
-            }
-            cancelled?.resume()
-        }
+        await waiters.wait { self.state.withLock { $0.answered[method, default: 0] >= count } }
     }
 
     /// The message as it now stands in `channel` at `ts` (after every `chat.update`).
@@ -200,16 +183,15 @@ public final class SlackSimulator: Sendable {
                 }
             }
         }
-        let (fault, waiters) = state.withLock { state -> (Fault?, [CheckedContinuation<Void, Never>]) in
+        let fault = state.withLock { state -> Fault? in
             state.calls.append(Call(method: method, arguments: arguments))
-            let fault = state.faults[method]?.isEmpty == false ? state.faults[method]?.removeFirst() : nil
-            let count = state.calls.filter { $0.method == method }.count
-            let due = state.waiters.filter { $0.method == method && $0.count <= count }.map(\.continuation)
-            state.waiters.removeAll { $0.method == method && $0.count <= count }
-            return (fault, due)
+            return state.faults[method]?.isEmpty == false ? state.faults[method]?.removeFirst() : nil
         }
         // Waiters are told once the call has been answered (and a posted message stored), not merely received.
-        defer { for waiter in waiters { waiter.resume() } }
+        defer {
+            state.withLock { $0.answered[method, default: 0] += 1 }
+            waiters.check()
+        }
         switch fault {
         case .rateLimited(let seconds)?:
             return Self.answer(
