@@ -194,6 +194,16 @@ struct SlackInteractionEndToEndTests {
         defer { slack.stop() }
         // Gates needing the user group open once it has been read.
         _ = await deployment.server?.line(containing: "read Slack user group S0ONCALL: 1 member(s)")
+        // Triggered by a GitHub login the policy cannot resolve: U0DAVE, unknown to the policy too, might be that person.
+        let unsure = try await deployment.open(environment: "hotfix", triggeredBy: "dave-gh")
+        try await click(GateCard.approveActionID, on: unsure, as: "U0DAVE", slack: slack, deployment: deployment)
+        await slack.waitForCalls(to: "chat.postEphemeral", count: 1)
+        #expect(
+            ephemerals(to: "U0DAVE", slack).first?.contains("cannot tell whether your Slack account") == true, "\(ephemerals(to: "U0DAVE", slack))")
+        #expect(try await fetch(unsure.id, deployment).votes.isEmpty)
+        let refused = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "vote.refused"]).finished()
+        #expect(refused.stdout.contains("unverified_identity"), "\(refused.output)")
+
         let hotfix = try await deployment.open(environment: "hotfix")
         #expect(hotfix.requirements.first?.eligible == ["U0DAVE"])
         try await click(GateCard.approveActionID, on: hotfix, as: "U0DAVE", slack: slack, deployment: deployment)

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import GreenlightCore
+import Testing
+
+@testable import GreenlightStore
+
+/// Writes that share one commit (invariants 1 and 2): each stands or falls alone, and the audit chain stays whole.
+@Suite("Group commit")
+struct GroupCommitTests {
+    struct Refused: Error, Equatable {
+        let index: Int
+    }
+
+    @Test("a write that fails after writing rolls back alone; the others in its batch commit, and the chain verifies")
+    func isolation() async throws {
+        let fixture = try TemporaryStore()
+        let store = fixture.store
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    do {
+                        try await store.writer.write { db in
+                            try SQLiteAuditLog.append(
+                                AuditDraft(at: StoreFixtures.start, actor: "writer-\(index)", action: .policyLoaded, details: ["n": "\(index)"]),
+                                db: db)
+                            // Every third write fails after appending: its event must not survive.
+                            if index % 3 == 0 { throw Refused(index: index) }
+                        }
+                        return (index, true)
+                    } catch {
+                        #expect(error as? Refused == Refused(index: index))
+                        return (index, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.filter(\.value).count == 40)
+        let events = try await store.auditEvents(AuditQuery(action: AuditAction.policyLoaded.rawValue))
+        #expect(Set(events.map(\.actor)) == Set(results.filter(\.value).map { "writer-\($0.key)" }))
+        #expect(events.map(\.sequence) == Array(1...40).map(Int64.init), "no gaps where the failed writes were")
+        #expect(try await store.verifyAudit().isIntact)
+    }
+}
