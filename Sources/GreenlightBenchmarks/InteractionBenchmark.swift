@@ -93,6 +93,7 @@ enum InteractionBenchmark {
 
         let acked = Timings()
         let sent = Timings()
+        let cpuStart = Self.processCPUSeconds()
         let clockStart = ContinuousClock.now
         let interval = Duration.seconds(1) / rate
         await withTaskGroup(of: Void.self) { group in
@@ -113,6 +114,7 @@ enum InteractionBenchmark {
         }
         let elapsed = GreenlightBenchmarks.milliseconds(ContinuousClock.now - clockStart) / 1_000
         await committed.wait(for: gates.map(\.rawValue))
+        let cpu = Self.processCPUSeconds() - cpuStart
         watcher.cancel()
 
         let toAck = gates.compactMap { acked.since(sent, $0.rawValue) }
@@ -121,6 +123,11 @@ enum InteractionBenchmark {
             String(
                 format: "signed Slack clicks: %d sent in %.2f s (%.0f/s offered, target %d/s), %d answered 200, %d votes committed",
                 clicks, elapsed, Double(clicks) / elapsed, rate, toAck.count, toCommit.count))
+        print(
+            String(
+                format:
+                    "CPU used by the process (server, load generator and simulator) while clicking: %.2f s, %.2f ms per click, %.0f%% of the 2 cores",
+                cpu, cpu * 1_000 / Double(clicks), cpu / elapsed / Double(ProcessInfo.processInfo.activeProcessorCount) * 100))
         GreenlightBenchmarks.report("click request → 200 (signature verified, vote committed)", toAck, goal: "p99 < 5 ms")
         GreenlightBenchmarks.report("click request → vote committed", toCommit, goal: "p99 < 5 ms")
 
@@ -128,6 +135,16 @@ enum InteractionBenchmark {
         server.cancel()
         _ = try? await server.value
         try await slackHTTP.shutdown()
+    }
+}
+
+extension InteractionBenchmark {
+    /// User and system CPU time this process has used so far, in seconds.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
 
