@@ -26,6 +26,12 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case slackRequestRefused = "slack.request_refused"
     /// A token was issued (its secret is never recorded).
     case tokenCreated = "token.created"
-    /// The server started with a policy (details: source, hash).
+    /// The server started with a policy, or reloaded an edited one (details: source, hash, previous_hash).
     case policyLoaded = "policy.loaded"
+    /// An edited policy did not validate and was not loaded; the previous one stays in force (details: errors).
+    case policyRefused = "policy.refused"
+    /// A break-glass holder approved a gate past its quorum or a freeze (details: reason, uses_today, limit).
+    case breakGlass = "gate.break_glass"
+    /// A break-glass attempt was refused: not allowed, no reason, over the daily limit, gate decided.
+    case breakGlassRefused = "break_glass.refused"
 }

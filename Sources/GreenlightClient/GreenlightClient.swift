@@ -71,6 +71,16 @@ public struct GreenlightClient: Sendable {
     }
 
     /// Cancels a pending gate (only the pipeline token that opened it may).
+    /// Approves the gate at once as a break-glass holder (the token's person), with the reason the review will read.
+    public func breakGlass(_ id: String, reason: String) async throws(ClientError) -> GateResource {
+        try await send(.POST, "/v1/gates/\(id)/break-glass", body: try encode(BreakGlassBody(reason: reason)), as: GateResource.self)
+    }
+
+    /// The policy the server opens new gates under.
+    public func policy() async throws(ClientError) -> PolicyResource {
+        try await send(.GET, "/v1/policy", body: nil, as: PolicyResource.self)
+    }
+
     public func cancel(_ id: String, reason: String?) async throws(ClientError) -> GateResource {
         try await send(.POST, "/v1/gates/\(id)/cancel", body: try encode(CancelBody(reason: reason)), as: GateResource.self)
     }

@@ -59,6 +59,7 @@ public enum GreenlightApplication {
         gatekeeper: Gatekeeper,
         settings: ServerSettings,
         slack: SlackIntegration? = nil,
+        policyFile: String? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> ServiceGroup {
@@ -76,6 +77,12 @@ public enum GreenlightApplication {
             logger: logger
         )
         var services: [any Service] = [app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
+        if let policyFile {
+            services.append(
+                PolicyReloader(
+                    path: policyFile, livePolicy: gatekeeper.livePolicy, store: gatekeeper.store, clock: gatekeeper.clock, logger: logger
+                ) { [directory = slack?.directory] policy in directory?.replace(policy: policy) })
+        }
         if let slack {
             services.append(
                 SlackOutboxWorker(

@@ -69,9 +69,13 @@ public enum GateCard {
         return fields.prefix(BlockKitLimits.sectionFields).map { .mrkdwn(SlackText.truncate("*\($0.0)*\n\($0.1)", to: BlockKitLimits.fieldText)) }
     }
 
-    /// "Needs 1 of 2 from platform-leads (approved so far: alice)".
+    /// "Needs 1 of 2 from platform-leads (approved so far: alice)", with the open stage when there are several:
+    /// "Needs 1 of 1 from finance, in stage 2 of 2 (finance)".
     static func needs(_ gate: Gate) -> String {
-        gate.tally.progress.map(\.summary).joined(separator: "; ")
+        let needs = gate.tally.progress.map(\.summary).joined(separator: "; ")
+        guard gate.plan.stages.count > 1 else { return needs }
+        let open = min(gate.stages.open, gate.plan.stages.count - 1)
+        return "\(needs), in stage \(open + 1) of \(gate.plan.stages.count) (\(gate.plan.stages[open].name))"
     }
 
     static func status(_ gate: Gate) -> String {
@@ -81,11 +85,12 @@ public enum GateCard {
             let onTimeout = gate.plan.onTimeout == .reject ? "then it is rejected" : "then it is approved (fail-open)"
             return ":hourglass_flowing_sand: *Needs \(SlackText.escape(needs(gate)))*\(deadline); \(onTimeout)"
         default:
-            let icon = gate.outcome == .approved ? ":white_check_mark:" : ":no_entry:"
+            let icon = gate.breakGlass ? ":rotating_light:" : gate.outcome == .approved ? ":white_check_mark:" : ":no_entry:"
             let by = gate.decidedBy.map { " by \(SlackText.escape($0))" } ?? ""
             let at = gate.decidedAt.map { " " + SlackText.date(Int($0.timeIntervalSince1970), fallback: Timestamp.format($0)) } ?? ""
             let reason = gate.reason.map { "\n" + SlackText.escape($0) } ?? ""
-            return "\(icon) *\(gate.state.displayName.capitalizedFirst)*\(by)\(at)\(reason)"
+            let how = gate.breakGlass ? " (break-glass)" : gate.failOpen ? " (fail-open)" : ""
+            return "\(icon) *\(gate.state.displayName.capitalizedFirst)\(how)*\(by)\(at)\(reason)"
         }
     }
 

@@ -26,6 +26,19 @@ public enum ThreadMessage {
             to: BlockKitLimits.messageText)
     }
 
+    /// The channel-wide announcement of a break-glass: `@here`, who, what, why, and where the review starts.
+    public static func breakGlass(for gate: Gate) -> String {
+        let who = SlackText.escape(gate.decidedBy ?? "someone")
+        let artifact = SlackText.escape(gate.request.artifact)
+        let bypassed = SlackText.escape(gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "))
+        let frozen = gate.plan.frozen.map { " during the freeze '\(SlackText.escape($0.name))'" } ?? ""
+        return SlackText.truncate(
+            "<!here> :rotating_light: *Break-glass:* \(who) approved \(target(gate)) (`\(artifact)`)\(frozen) without the usual approvals "
+                + "(\(bypassed)).\n*Reason:* \(SlackText.escape(gate.reason ?? "")) \n"
+                + "Review it after the incident: `greenlight audit query --break-glass`",
+            to: BlockKitLimits.messageText)
+    }
+
     /// What a person is told, and only they see, when their click is refused.
     public static func refusal(_ reason: String, gate: Gate?) -> String {
         let what = gate.map { " on \(target($0))" } ?? ""

@@ -28,6 +28,11 @@ public protocol GateStore: GateOutbox {
     /// Cancels a pending gate on behalf of `actor` (the pipeline that opened it).
     func cancel(_ id: GateID, actor: String, reason: String?, at date: Date) async throws -> GateChange
 
+    /// Approves a pending gate at once for a break-glass holder: `person` must be allowed by the gate's plan, give a
+    /// reason, and find the environment under its `max_per_day` (counted over the last 24 hours, in the same transaction,
+    /// so two racing attempts cannot both take the last use). A refused attempt changes nothing but the audit log.
+    func breakGlass(_ id: GateID, person: String, reason: String, at date: Date) async throws -> GateChange
+
     /// Decides every pending gate whose deadline is at or before `now` by its policy's `on_timeout`.
     func decideExpiredGates(at now: Date) async throws -> [Gate]
 

@@ -13,9 +13,11 @@ public enum OutboxKind: String, Sendable, Codable, CaseIterable {
     case slackReminder = "slack.remind"
     /// Post the gate's escalation in its card's thread, mentioning the escalation groups.
     case slackEscalation = "slack.escalate"
+    /// Announce a break-glass in the gate's channel itself (not the thread), with `@here`: nobody should miss one.
+    case slackBreakGlass = "slack.break_glass"
 
     /// The kinds a store enqueues by itself, in the transaction of a gate's change, when Slack is set up.
-    public static let slack: Set<OutboxKind> = [.slackCard, .slackReminder, .slackEscalation]
+    public static let slack: Set<OutboxKind> = [.slackCard, .slackReminder, .slackEscalation, .slackBreakGlass]
 }
 
 /// One piece of outbound work, due at `dueAt`.

@@ -60,6 +60,7 @@ enum Fixtures {
           sandbox:
             timeout: 90s
             on_timeout: approve
+            fail_open_reason: sandbox deploys touch no customer data
         default: { require: [ { group: platform-leads, count: 1 } ], timeout: 4h }
         """
 }

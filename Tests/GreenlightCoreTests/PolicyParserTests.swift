@@ -67,8 +67,8 @@ struct PolicyParserTests {
                 "'maybe' is not a timeout action"
             ),
             (
-                "groups:\n  ops: { members: [a] }\nenvironments:\n  prod:\n    freeze: []\ndefault: { require: [ { group: ops } ] }", 5,
-                "environments.prod.freeze", "not supported by this version"
+                "groups:\n  ops: { members: [a] }\nenvironments:\n  prod:\n    freeze: {}\ndefault: { require: [ { group: ops } ] }", 5,
+                "environments.prod.freeze", "expected a list of windows"
             ),
             (
                 "groups:\n  ops: { members: [a] }\ndefault: { require: [ { group: ops } ], gate: none }", 3, "default.gate",

@@ -33,6 +33,25 @@ public struct GateResource: Sendable, Equatable, Codable {
         }
     }
 
+    /// One stage of the gate's approvals: `met`, `open` (asked now) or `waiting` (asked once the earlier ones are met).
+    public struct StageRecord: Sendable, Equatable, Codable {
+        public var name: String
+        public var state: String
+        public var timeout: String?
+        public var requirements: [Requirement]
+    }
+
+    /// The freeze window a gate was opened in.
+    public struct FreezeRecord: Sendable, Equatable, Codable {
+        public var name: String
+        public var endsAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case endsAt = "ends_at"
+        }
+    }
+
     public struct ExcludedPerson: Sendable, Equatable, Codable {
         public var identity: String
         public var role: DutyRole
@@ -47,12 +66,27 @@ public struct GateResource: Sendable, Equatable, Codable {
     public var commit: String
     public var tier: String
     public var rule: String
+    /// The open stage's rules (the last stage's, once decided): what is asked now.
     public var requirements: [Requirement]
+    /// Every stage, in order; a gate written with plain `require:` has one.
+    public var stages: [StageRecord]
+    /// The name of the stage being asked now; `null` once the gate is decided.
+    public var openStage: String?
     public var votes: [VoteRecord]
     public var excluded: [ExcludedPerson]
     public var deadline: String?
     public var onTimeout: TimeoutAction
     public var failOpen: Bool
+    /// The policy's reason for failing open, when it does.
+    public var failOpenReason: String?
+    /// Whether a break-glass holder approved the gate past its quorum or a freeze.
+    public var breakGlass: Bool
+    /// The freeze the gate was opened in (and rejected by).
+    public var frozen: FreezeRecord?
+    /// When the open stage's reminder is due, while the gate is pending.
+    public var nextReminderAt: String?
+    /// When the open stage escalates, while the gate is pending.
+    public var escalatesAt: String?
     public var createdAt: String
     public var openedBy: String
     public var decidedAt: String?
@@ -64,9 +98,15 @@ public struct GateResource: Sendable, Equatable, Codable {
     public var version: Int
 
     enum CodingKeys: String, CodingKey {
-        case id, state, outcome, service, environment, artifact, commit, tier, rule, requirements, votes, excluded, deadline
+        case id, state, outcome, service, environment, artifact, commit, tier, rule, requirements, stages, votes, excluded, deadline
+        case openStage = "open_stage"
         case onTimeout = "on_timeout"
         case failOpen = "fail_open"
+        case failOpenReason = "fail_open_reason"
+        case breakGlass = "break_glass"
+        case frozen
+        case nextReminderAt = "next_reminder_at"
+        case escalatesAt = "escalates_at"
         case createdAt = "created_at"
         case openedBy = "opened_by"
         case decidedAt = "decided_at"
@@ -90,11 +130,18 @@ public struct GateResource: Sendable, Equatable, Codable {
         try container.encode(tier, forKey: .tier)
         try container.encode(rule, forKey: .rule)
         try container.encode(requirements, forKey: .requirements)
+        try container.encode(stages, forKey: .stages)
+        try container.encode(openStage, forKey: .openStage)
         try container.encode(votes, forKey: .votes)
         try container.encode(excluded, forKey: .excluded)
         try container.encode(deadline, forKey: .deadline)
         try container.encode(onTimeout, forKey: .onTimeout)
         try container.encode(failOpen, forKey: .failOpen)
+        try container.encode(failOpenReason, forKey: .failOpenReason)
+        try container.encode(breakGlass, forKey: .breakGlass)
+        try container.encode(frozen, forKey: .frozen)
+        try container.encode(nextReminderAt, forKey: .nextReminderAt)
+        try container.encode(escalatesAt, forKey: .escalatesAt)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(openedBy, forKey: .openedBy)
         try container.encode(decidedAt, forKey: .decidedAt)
@@ -110,8 +157,19 @@ public struct GateResource: Sendable, Equatable, Codable {
 extension GateResource {
     /// The resource for `gate`, with its URL under `baseURL` (no trailing slash).
     public init(_ gate: Gate, baseURL: String) {
-        let tally = gate.tally
+        let staged = gate.stages
         let approvers = Set(gate.plan.approvers)
+        func records(_ stage: PlanStage, _ tally: Tally) -> [Requirement] {
+            zip(stage.requirements, tally.progress).map { requirement, progress in
+                Requirement(
+                    rule: "\(requirement.count) of group \(requirement.group)",
+                    group: requirement.group,
+                    count: requirement.count,
+                    approvals: progress.approvals,
+                    eligible: requirement.eligible.filter(approvers.contains)
+                )
+            }
+        }
         self.id = gate.id.rawValue
         self.state = gate.state
         self.outcome = gate.outcome
@@ -121,15 +179,14 @@ extension GateResource {
         self.commit = gate.request.commit
         self.tier = gate.plan.tier
         self.rule = gate.plan.rule
-        self.requirements = zip(gate.plan.requirements, tally.progress).map { requirement, progress in
-            Requirement(
-                rule: "\(requirement.count) of group \(requirement.group)",
-                group: requirement.group,
-                count: requirement.count,
-                approvals: progress.approvals,
-                eligible: requirement.eligible.filter(approvers.contains)
-            )
+        let current = min(staged.open, gate.plan.stages.count - 1)
+        self.requirements = gate.plan.stages.isEmpty ? [] : records(gate.plan.stages[current], staged.tallies[current])
+        self.stages = zip(gate.plan.stages, staged.tallies).enumerated().map { index, pair in
+            StageRecord(
+                name: pair.0.name, state: index < staged.open ? "met" : index == staged.open ? "open" : "waiting",
+                timeout: pair.0.timeout?.description, requirements: records(pair.0, pair.1))
         }
+        self.openStage = gate.state == .pending && staged.open < gate.plan.stages.count ? gate.plan.stages[staged.open].name : nil
         self.votes = gate.votes.map {
             VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via)
         }
@@ -137,6 +194,11 @@ extension GateResource {
         self.deadline = gate.deadline.map(Timestamp.format)
         self.onTimeout = gate.plan.onTimeout
         self.failOpen = gate.failOpen
+        self.failOpenReason = gate.plan.onTimeout == .approve ? gate.plan.failOpenReason : nil
+        self.breakGlass = gate.breakGlass
+        self.frozen = gate.plan.frozen.map { FreezeRecord(name: $0.name, endsAt: Timestamp.format($0.endsAt)) }
+        self.nextReminderAt = gate.nextReminderAt.map(Timestamp.format)
+        self.escalatesAt = gate.escalatesAt.map(Timestamp.format)
         self.createdAt = Timestamp.format(gate.createdAt)
         self.openedBy = gate.openedBy
         self.decidedAt = gate.decidedAt.map(Timestamp.format)

@@ -24,6 +24,8 @@ public struct Gate: Sendable, Equatable, Codable {
     public var reason: String?
     /// Set when the gate timed out and the policy's fail-open made it approve.
     public var failOpen: Bool
+    /// Set when a break-glass holder approved the gate past its quorum (and any freeze), for post-incident review.
+    public var breakGlass: Bool
     /// Increases with every change, so that a watcher can tell one state of the gate from the next.
     public var version: Int
 
@@ -41,10 +43,18 @@ public struct Gate: Sendable, Equatable, Codable {
         self.votes = []
         self.createdAt = createdAt
         self.failOpen = false
+        self.breakGlass = false
         self.version = 1
-        if plan.gated {
+        if plan.gated, let frozen = plan.frozen {
+            // Opened inside a freeze: refused at once, with the window's name as the reason pipelines can read.
+            self.state = .rejected
+            self.outcome = .rejected
+            self.decidedAt = createdAt
+            self.decidedBy = "greenlight"
+            self.reason = "frozen:\(frozen.name)"
+        } else if plan.gated {
             self.state = .pending
-            self.deadline = createdAt.addingTimeInterval(plan.timeout.seconds)
+            self.deadline = Self.stageDeadline(openedAt: createdAt, stage: plan.stages.first, plan: plan, stageOpenedAt: createdAt)
         } else {
             // Recorded, not gated: the policy says this environment needs nobody's approval.
             self.state = .approved
@@ -55,9 +65,27 @@ public struct Gate: Sendable, Equatable, Codable {
         }
     }
 
-    /// Progress against each approval rule.
+    /// Progress against each rule of the open stage (of the last stage, once every stage is met).
     public var tally: Tally {
-        Tally(requirements: plan.requirements, approvers: votes.filter { $0.decision == .approve }.map(\.voter))
+        let staged = stages
+        return staged.tallies[min(staged.open, staged.tallies.count - 1)]
+    }
+
+    /// Progress through the plan's stages. Approvals are replayed in the order they were cast, each counting in the
+    /// stage that was open at the time, so the stored votes alone say which stage is open and since when.
+    public var stages: StageProgress {
+        var open = 0
+        var openedAt = createdAt
+        var approvers = [[String]](repeating: [], count: plan.stages.count)
+        for vote in votes where vote.decision == .approve && open < plan.stages.count {
+            approvers[open].append(vote.voter)
+            if Tally(requirements: plan.stages[open].requirements, approvers: approvers[open]).isMet {
+                open += 1
+                openedAt = vote.at
+            }
+        }
+        let tallies = plan.stages.indices.map { Tally(requirements: plan.stages[$0].requirements, approvers: approvers[$0]) }
+        return StageProgress(open: open, openedAt: openedAt, tallies: tallies)
     }
 
     /// The gate after `vote`, or the reason the vote is refused.
@@ -71,7 +99,12 @@ public struct Gate: Sendable, Equatable, Codable {
         if let exclusion = plan.exclusion(for: vote.voter) {
             throw .separationOfDuties(person: vote.voter, role: exclusion.role)
         }
-        guard plan.requirements.contains(where: { $0.eligible.contains(vote.voter) }) else {
+        let open = min(stages.open, plan.stages.count - 1)
+        func eligible(_ stage: PlanStage) -> Bool { stage.requirements.contains { $0.eligible.contains(vote.voter) } }
+        guard eligible(plan.stages[open]) else {
+            if let later = plan.stages.indices.first(where: { $0 > open && eligible(plan.stages[$0]) }) {
+                throw .stageNotOpen(person: vote.voter, stage: plan.stages[later].name, openStage: plan.stages[open].name)
+            }
             throw .notAnApprover(person: vote.voter, groups: plan.requirements.map(\.group))
         }
         if let earlier = votes.first(where: { $0.voter == vote.voter }) {
@@ -85,13 +118,48 @@ public struct Gate: Sendable, Equatable, Codable {
         case .reject:
             next.decide(.rejected, outcome: .rejected, by: vote.voter, at: vote.at, reason: Self.describe("rejected by \(vote.voter)", vote.comment))
         case .approve:
-            let tally = next.tally
-            if tally.isMet {
-                let approvers = tally.progress.flatMap(\.approvals)
+            let staged = next.stages
+            if staged.open == plan.stages.count {
+                let approvers = staged.tallies.flatMap { $0.progress.flatMap(\.approvals) }
                 next.decide(.approved, outcome: .approved, by: vote.voter, at: vote.at, reason: "approved by \(approvers.joined(separator: ", "))")
+            } else if staged.open > open {
+                // The next stage opens now, with its own clock if it has one.
+                next.deadline = Self.stageDeadline(openedAt: createdAt, stage: plan.stages[staged.open], plan: plan, stageOpenedAt: vote.at)
             }
         }
         return next
+    }
+
+    /// The gate approved by a break-glass holder, past its quorum and any freeze, or the reason it may not be.
+    ///
+    /// The daily limit is the store's to count; everything else is decided here: the gate must be pending, the person
+    /// allowed by the gate's plan and not barred by separation of duties, and the reason given.
+    public func breakingGlass(by person: String, reason: String, at now: Date) throws(VoteRefusal) -> Gate {
+        if state.isDecided {
+            throw .gateDecided(state: state, decidedBy: decidedBy, decidedAt: decidedAt)
+        }
+        guard let breakGlass = plan.breakGlass else { throw .breakGlassNotConfigured(environment: request.environment) }
+        if let exclusion = plan.exclusion(for: person) {
+            throw .separationOfDuties(person: person, role: exclusion.role)
+        }
+        guard breakGlass.eligible.contains(person) else {
+            throw .breakGlassNotAllowed(person: person, groups: breakGlass.groups)
+        }
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw .breakGlassReasonMissing }
+        var next = self
+        next.version += 1
+        next.breakGlass = true
+        next.decide(.approved, outcome: .approved, by: person, at: now, reason: "break-glass by \(person): \(reason)")
+        return next
+    }
+
+    /// When a gate whose `stage` opened at `stageOpenedAt` decides itself: the gate's own timeout, or the stage's if
+    /// that comes first.
+    static func stageDeadline(openedAt: Date, stage: PlanStage?, plan: GatePlan, stageOpenedAt: Date) -> Date {
+        let gateDeadline = openedAt.addingTimeInterval(plan.timeout.seconds)
+        guard let timeout = stage?.timeout else { return gateDeadline }
+        return min(gateDeadline, stageOpenedAt.addingTimeInterval(timeout.seconds))
     }
 
     /// The gate after its deadline passed with nobody deciding, or `nil` if it is not due (or already decided).
@@ -99,17 +167,22 @@ public struct Gate: Sendable, Equatable, Codable {
         guard state == .pending, let deadline, deadline <= now else { return nil }
         var next = self
         next.version += 1
+        let staged = stages
         let tally = tally
-        let progress = "\(tally.progress.flatMap(\.approvals).count) approval(s), \(tally.missing) more needed"
+        var progress = "\(tally.progress.flatMap(\.approvals).count) approval(s), \(tally.missing) more needed"
+        if plan.stages.count > 1 {
+            progress = "stage \(staged.open + 1) of \(plan.stages.count) '\(plan.stages[min(staged.open, plan.stages.count - 1)].name)': \(progress)"
+        }
         switch plan.onTimeout {
         case .reject:
             next.decide(
                 .timedOut, outcome: .rejected, by: "greenlight", at: now, reason: "no decision before the deadline (\(progress)); on_timeout: reject")
         case .approve:
             next.failOpen = true
+            let why = plan.failOpenReason.map { ": \($0)" } ?? ""
             next.decide(
                 .timedOut, outcome: .approved, by: "greenlight", at: now,
-                reason: "no decision before the deadline (\(progress)); on_timeout: approve (fail-open)")
+                reason: "no decision before the deadline (\(progress)); on_timeout: approve (fail-open\(why))")
         }
         return next
     }
@@ -137,4 +210,12 @@ public struct Gate: Sendable, Equatable, Codable {
         guard let comment, !comment.isEmpty else { return what }
         return "\(what): \(comment)"
     }
+}
+
+/// Where a gate is in its stages: which is open (equal to the number of stages once all are met), since when, and the
+/// progress of each.
+public struct StageProgress: Sendable, Equatable {
+    public var open: Int
+    public var openedAt: Date
+    public var tallies: [Tally]
 }

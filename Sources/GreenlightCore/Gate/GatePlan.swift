@@ -34,6 +34,46 @@ public struct Exclusion: Sendable, Equatable, Codable {
     }
 }
 
+/// One stage of a gate's approvals, frozen: its rules with the people eligible when the gate opened.
+public struct PlanStage: Sendable, Equatable, Codable {
+    public var name: String
+    public var requirements: [ApprovalRequirement]
+    /// How long the stage may stay open once it opens; the gate's deadline still bounds it.
+    public var timeout: PolicyDuration?
+
+    public init(name: String, requirements: [ApprovalRequirement], timeout: PolicyDuration? = nil) {
+        self.name = name
+        self.requirements = requirements
+        self.timeout = timeout
+    }
+}
+
+/// The freeze window a gate was opened in, and when that occurrence ends.
+public struct ActiveFreeze: Sendable, Equatable, Codable {
+    public var name: String
+    public var endsAt: Date
+
+    public init(name: String, endsAt: Date) {
+        self.name = name
+        self.endsAt = endsAt
+    }
+}
+
+/// Who may break glass on a gate, frozen when it opened like its approvers.
+public struct PlanBreakGlass: Sendable, Equatable, Codable {
+    /// The groups the policy's `break_glass.allowed` names.
+    public var groups: [String]
+    /// Their members when the gate opened.
+    public var eligible: [String]
+    public var maxPerDay: Int
+
+    public init(groups: [String], eligible: [String], maxPerDay: Int) {
+        self.groups = groups
+        self.eligible = eligible
+        self.maxPerDay = maxPerDay
+    }
+}
+
 /// What the policy in force said about one gate, frozen when the gate opened.
 ///
 /// A gate is decided by its plan, never by the policy of the moment, so editing the policy cannot change
@@ -41,14 +81,17 @@ public struct Exclusion: Sendable, Equatable, Codable {
 public struct GatePlan: Sendable, Equatable, Codable {
     /// Whether a human must approve. `false` for `gate: none`: the request is recorded and approved at once.
     public var gated: Bool
-    /// Where in the policy the rule came from: `environments.production` or `default`.
+    /// Where in the policy the rule came from: `tiers.schema-migration`, `environments.production` or `default`.
     public var rule: String
-    /// The tier the gate falls in (the rule's name until risk tiers arrive).
+    /// The tier the gate falls in: the matching tier's name, else the environment's name, else `default`.
     public var tier: String
-    public var requirements: [ApprovalRequirement]
+    /// The approvals asked, one stage after another. A rule written with plain `require:` has one stage.
+    public var stages: [PlanStage]
     public var exclusions: [Exclusion]
     public var timeout: PolicyDuration
     public var onTimeout: TimeoutAction
+    /// Why the rule fails open, as the policy wrote it beside `on_timeout: approve`.
+    public var failOpenReason: String?
     /// The Slack channel the policy names for this gate, if any.
     public var channel: String?
     /// SHA-256 of the policy document the plan came from.
@@ -57,7 +100,44 @@ public struct GatePlan: Sendable, Equatable, Codable {
     public var reminder: Policy.Reminder?
     /// When to call in the escalation groups.
     public var escalation: Policy.Escalation?
+    /// Who may break glass, if the policy allows it here.
+    public var breakGlass: PlanBreakGlass?
+    /// The freeze the gate was opened in: such a gate is rejected at once.
+    public var frozen: ActiveFreeze?
 
+    public init(
+        gated: Bool,
+        rule: String,
+        tier: String,
+        stages: [PlanStage],
+        exclusions: [Exclusion],
+        timeout: PolicyDuration,
+        onTimeout: TimeoutAction,
+        failOpenReason: String? = nil,
+        channel: String?,
+        policyHash: String,
+        reminder: Policy.Reminder? = nil,
+        escalation: Policy.Escalation? = nil,
+        breakGlass: PlanBreakGlass? = nil,
+        frozen: ActiveFreeze? = nil
+    ) {
+        self.gated = gated
+        self.rule = rule
+        self.tier = tier
+        self.stages = stages
+        self.exclusions = exclusions
+        self.timeout = timeout
+        self.onTimeout = onTimeout
+        self.failOpenReason = failOpenReason
+        self.channel = channel
+        self.policyHash = policyHash
+        self.reminder = reminder
+        self.escalation = escalation
+        self.breakGlass = breakGlass
+        self.frozen = frozen
+    }
+
+    /// A single-stage plan: `count` approvals per rule, all asked at once.
     public init(
         gated: Bool,
         rule: String,
@@ -71,20 +151,64 @@ public struct GatePlan: Sendable, Equatable, Codable {
         reminder: Policy.Reminder? = nil,
         escalation: Policy.Escalation? = nil
     ) {
-        self.gated = gated
-        self.rule = rule
-        self.tier = tier
-        self.requirements = requirements
-        self.exclusions = exclusions
-        self.timeout = timeout
-        self.onTimeout = onTimeout
-        self.channel = channel
-        self.policyHash = policyHash
-        self.reminder = reminder
-        self.escalation = escalation
+        self.init(
+            gated: gated, rule: rule, tier: tier, stages: [PlanStage(name: ApprovalStage.singleStageName, requirements: requirements)],
+            exclusions: exclusions, timeout: timeout, onTimeout: onTimeout, channel: channel, policyHash: policyHash, reminder: reminder,
+            escalation: escalation)
     }
 
-    /// Everyone who may vote: members of any required group who are not barred by separation of duties.
+    private enum CodingKeys: String, CodingKey {
+        case gated, rule, tier, stages, exclusions, timeout, onTimeout, failOpenReason, channel, policyHash, reminder, escalation
+        case breakGlass, frozen
+        /// Plans stored before staged approvals had one list of requirements.
+        case requirements
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        gated = try container.decode(Bool.self, forKey: .gated)
+        rule = try container.decode(String.self, forKey: .rule)
+        tier = try container.decode(String.self, forKey: .tier)
+        if let stages = try container.decodeIfPresent([PlanStage].self, forKey: .stages) {
+            self.stages = stages
+        } else {
+            let requirements = try container.decode([ApprovalRequirement].self, forKey: .requirements)
+            stages = [PlanStage(name: ApprovalStage.singleStageName, requirements: requirements)]
+        }
+        exclusions = try container.decode([Exclusion].self, forKey: .exclusions)
+        timeout = try container.decode(PolicyDuration.self, forKey: .timeout)
+        onTimeout = try container.decode(TimeoutAction.self, forKey: .onTimeout)
+        failOpenReason = try container.decodeIfPresent(String.self, forKey: .failOpenReason)
+        channel = try container.decodeIfPresent(String.self, forKey: .channel)
+        policyHash = try container.decode(String.self, forKey: .policyHash)
+        reminder = try container.decodeIfPresent(Policy.Reminder.self, forKey: .reminder)
+        escalation = try container.decodeIfPresent(Policy.Escalation.self, forKey: .escalation)
+        breakGlass = try container.decodeIfPresent(PlanBreakGlass.self, forKey: .breakGlass)
+        frozen = try container.decodeIfPresent(ActiveFreeze.self, forKey: .frozen)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(gated, forKey: .gated)
+        try container.encode(rule, forKey: .rule)
+        try container.encode(tier, forKey: .tier)
+        try container.encode(stages, forKey: .stages)
+        try container.encode(exclusions, forKey: .exclusions)
+        try container.encode(timeout, forKey: .timeout)
+        try container.encode(onTimeout, forKey: .onTimeout)
+        try container.encodeIfPresent(failOpenReason, forKey: .failOpenReason)
+        try container.encodeIfPresent(channel, forKey: .channel)
+        try container.encode(policyHash, forKey: .policyHash)
+        try container.encodeIfPresent(reminder, forKey: .reminder)
+        try container.encodeIfPresent(escalation, forKey: .escalation)
+        try container.encodeIfPresent(breakGlass, forKey: .breakGlass)
+        try container.encodeIfPresent(frozen, forKey: .frozen)
+    }
+
+    /// Every rule of every stage.
+    public var requirements: [ApprovalRequirement] { stages.flatMap(\.requirements) }
+
+    /// Everyone who may vote in some stage: members of any required group who are not barred by separation of duties.
     public var approvers: [String] {
         var seen = Set<String>()
         return requirements.flatMap(\.eligible).filter { seen.insert($0).inserted && exclusion(for: $0) == nil }

@@ -22,26 +22,36 @@ public struct GateTimer: Sendable, Equatable, Hashable {
 }
 
 extension Gate {
-    /// The gate's reminder and escalation, from its frozen plan. A timer that would fall at or before the gate opened,
-    /// or at or after its deadline, is left out: it could only fire on a gate that is already decided.
+    /// The reminder and escalation of the gate's open stage, from its frozen plan: the reminder comes before the
+    /// current deadline, the escalation counts from when the stage opened (the gate's opening, for the first). A timer
+    /// that would fall at or before the stage opened, or at or after the deadline, is left out: it could only fire on
+    /// a gate that is already decided.
     public var timers: [GateTimer] {
-        guard plan.gated, let deadline else { return [] }
+        guard plan.gated, state == .pending, let deadline else { return [] }
+        let openedAt = stages.openedAt
         var timers: [GateTimer] = []
         if let reminder = plan.reminder {
             timers.append(GateTimer(kind: .reminder, due: deadline.addingTimeInterval(-reminder.beforeDeadline.seconds)))
         }
         if let escalation = plan.escalation {
-            timers.append(GateTimer(kind: .escalation, due: createdAt.addingTimeInterval(escalation.after.seconds)))
+            timers.append(GateTimer(kind: .escalation, due: openedAt.addingTimeInterval(escalation.after.seconds)))
         }
-        return timers.filter { $0.due > createdAt && $0.due < deadline }
+        return timers.filter { $0.due > openedAt && $0.due < deadline }
     }
+
+    /// When the open stage's reminder is due, if it has one (the gate JSON's `next_reminder_at`).
+    public var nextReminderAt: Date? { timers.first { $0.kind == .reminder }?.due }
+
+    /// When the open stage escalates, if it does (the gate JSON's `escalates_at`).
+    public var escalatesAt: Date? { timers.first { $0.kind == .escalation }?.due }
 
     /// Who can still approve: eligible for a rule that is not yet met, not barred, and not yet voted. Reminders mention them.
     public var awaitedApprovers: [String] {
         let tally = tally
         let voted = Set(votes.map(\.voter))
         var seen = Set<String>()
-        return zip(plan.requirements, tally.progress).filter { !$0.1.isMet }.flatMap(\.0.eligible)
+        let stage = plan.stages[min(stages.open, plan.stages.count - 1)]
+        return zip(stage.requirements, tally.progress).filter { !$0.1.isMet }.flatMap(\.0.eligible)
             .filter { !voted.contains($0) && plan.exclusion(for: $0) == nil && seen.insert($0).inserted }
     }
 }

@@ -10,6 +10,16 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case notAnApprover(person: String, groups: [String])
     /// The person already voted on this gate; votes count once.
     case alreadyVoted(person: String, decision: VoteDecision, at: Date)
+    /// The person approves in a later stage, which is not open yet.
+    case stageNotOpen(person: String, stage: String, openStage: String)
+    /// The gate's environment has no `break_glass` in its policy.
+    case breakGlassNotConfigured(environment: String)
+    /// The person is not in the groups `break_glass.allowed` names.
+    case breakGlassNotAllowed(person: String, groups: [String])
+    /// Break-glass always needs a reason: it is what the post-incident review reads.
+    case breakGlassReasonMissing
+    /// The environment's break-glass uses in the last 24 hours reached `max_per_day`.
+    case breakGlassLimitReached(environment: String, limit: Int)
 
     /// A short machine-readable code, used as the `error` of an HTTP answer and the audit event's reason.
     public var code: String {
@@ -18,6 +28,11 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .separationOfDuties: "separation_of_duties"
         case .notAnApprover: "not_an_approver"
         case .alreadyVoted: "already_voted"
+        case .stageNotOpen: "stage_not_open"
+        case .breakGlassNotConfigured: "break_glass_not_configured"
+        case .breakGlassNotAllowed: "break_glass_not_allowed"
+        case .breakGlassReasonMissing: "reason_required"
+        case .breakGlassLimitReached: "break_glass_limit"
         }
     }
 
@@ -34,6 +49,18 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(person) is not a member of \(groups.map { "'\($0)'" }.joined(separator: " or ")), the groups that may decide this gate"
         case .alreadyVoted(let person, let decision, let at):
             return "\(person) already voted \(decision.rawValue) at \(Timestamp.format(at)); each person's vote counts once"
+        case .stageNotOpen(let person, let stage, let openStage):
+            return "\(person) approves in stage '\(stage)', which opens once stage '\(openStage)' is met; vote again then"
+        case .breakGlassNotConfigured(let environment):
+            return "the policy allows no break-glass for '\(environment)'; get the approvals the gate asks for"
+        case .breakGlassNotAllowed(let person, let groups):
+            let names = groups.map { "'\($0)'" }.joined(separator: " or ")
+            return "\(person) may not break glass here; only members of \(names) may. Ask one of them"
+        case .breakGlassReasonMissing:
+            return "break-glass needs a reason (--reason \"…\"): it is what the post-incident review reads"
+        case .breakGlassLimitReached(let environment, let limit):
+            return
+                "break-glass was already used \(limit) time(s) for '\(environment)' in the last 24 hours, the policy's max_per_day; get the approvals the gate asks for"
         }
     }
 }

@@ -5,17 +5,29 @@ extension Policy {
     ///
     /// An environment the policy does not name gets the `default` rule; it is never passed (invariant 4).
     ///
-    /// - Parameter usergroupMembers: members of groups kept in Slack user groups, by group name, as last read from
-    ///   Slack (person names where the policy maps the Slack id, the Slack id otherwise). They join the listed
-    ///   members, and are frozen into the plan with them.
-    public func plan(for request: GateRequest, usergroupMembers: [String: [String]] = [:]) -> GatePlan {
+    /// Rules are layered key by key: the first matching tier's keys over the environment's over `default`'s.
+    ///
+    /// - Parameters:
+    ///   - usergroupMembers: members of groups kept in Slack user groups, by group name, as last read from
+    ///     Slack (person names where the policy maps the Slack id, the Slack id otherwise). They join the listed
+    ///     members, and are frozen into the plan with them.
+    ///   - now: when the gate opens; a freeze window active then is recorded in the plan (and rejects the gate).
+    ///     `nil` leaves freezes out, for questions about rules alone.
+    public func plan(for request: GateRequest, usergroupMembers: [String: [String]] = [:], at now: Date? = nil) -> GatePlan {
         let named = environments[request.environment]
-        let rule = named.map { $0.inheriting(from: defaultRule) } ?? defaultRule
-        let ruleName = named == nil ? "default" : "environments.\(request.environment)"
+        let environmentRule = named.map { $0.inheriting(from: defaultRule) } ?? defaultRule
+        let tier = tier(for: request)
+        let rule = tier.map { $0.rule.inheriting(from: environmentRule) } ?? environmentRule
+        let ruleName = tier.map { "tiers.\($0.name)" } ?? (named == nil ? "default" : "environments.\(request.environment)")
 
-        let requirements = (rule.require ?? []).map { approval in
-            ApprovalRequirement(
-                group: approval.group, count: approval.count, eligible: members(of: approval.group, usergroupMembers: usergroupMembers))
+        let stages = (rule.approvalStages ?? []).map { stage in
+            PlanStage(
+                name: stage.name,
+                requirements: stage.require.map { approval in
+                    ApprovalRequirement(
+                        group: approval.group, count: approval.count, eligible: members(of: approval.group, usergroupMembers: usergroupMembers))
+                },
+                timeout: stage.timeout)
         }
         var exclusions: [Exclusion] = []
         let duties = rule.separationOfDuties ?? Fallback.separationOfDuties
@@ -25,19 +37,44 @@ extension Policy {
         if duties.contains(.triggerer), let triggeredBy = request.triggeredBy {
             exclusions += exclusionsFor(identity: triggeredBy, role: .triggerer)
         }
+        let breakGlass = rule.breakGlass.map { breakGlass in
+            var seen = Set<String>()
+            let eligible = breakGlass.allowed.flatMap { members(of: $0, usergroupMembers: usergroupMembers) }.filter { seen.insert($0).inserted }
+            return PlanBreakGlass(groups: breakGlass.allowed, eligible: eligible, maxPerDay: breakGlass.maxPerDay)
+        }
         return GatePlan(
             gated: rule.gated ?? true,
             rule: ruleName,
-            tier: named == nil ? "default" : request.environment,
-            requirements: requirements,
+            tier: tier?.name ?? (named == nil ? "default" : request.environment),
+            stages: stages,
             exclusions: exclusions,
             timeout: rule.timeout ?? Fallback.timeout,
             onTimeout: rule.onTimeout ?? Fallback.onTimeout,
+            failOpenReason: rule.failOpenReason,
             channel: rule.channel,
             policyHash: hash,
             reminder: rule.remind,
-            escalation: rule.escalate
+            escalation: rule.escalate,
+            breakGlass: breakGlass,
+            frozen: now.flatMap { activeFreeze(for: request.environment, at: $0) }
         )
+    }
+
+    /// The first tier whose `when` matches `request`, if any.
+    public func tier(for request: GateRequest) -> Tier? {
+        tiers.first { $0.when.matches(request) }
+    }
+
+    /// The freeze windows that apply to `environment`: its own `freeze:`, or `default`'s.
+    public func freezeWindows(for environment: String) -> [FreezeWindow] {
+        (environments[environment]?.freeze ?? defaultRule.freeze) ?? []
+    }
+
+    /// The freeze window of `environment` active at `date`, ending last if several overlap.
+    public func activeFreeze(for environment: String, at date: Date) -> ActiveFreeze? {
+        freezeWindows(for: environment)
+            .compactMap { window in window.occurrence(containing: date).map { ActiveFreeze(name: window.name, endsAt: $0.end) } }
+            .max { $0.endsAt < $1.endsAt }
     }
 
     /// A group's listed members followed by those its Slack user group adds, each once.
@@ -61,15 +98,22 @@ extension Policy {
 extension Policy.EnvironmentRule {
     /// This rule with every key it leaves out taken from `defaults`.
     public func inheriting(from defaults: Self) -> Self {
-        Self(
-            gated: gated ?? defaults.gated,
-            require: require ?? defaults.require,
+        // `require` and `stages` are one key in two spellings: a rule that writes either replaces both.
+        let ownsApprovals = require != nil || stages != nil
+        return Self(
+            // A layer that asks for approvals is gated unless it says otherwise, even over an environment's gate: none.
+            gated: gated ?? (ownsApprovals ? true : defaults.gated),
+            require: ownsApprovals ? require : defaults.require,
             separationOfDuties: separationOfDuties ?? defaults.separationOfDuties,
             timeout: timeout ?? defaults.timeout,
             onTimeout: onTimeout ?? defaults.onTimeout,
             channel: channel ?? defaults.channel,
             remind: remind ?? defaults.remind,
-            escalate: escalate ?? defaults.escalate
+            escalate: escalate ?? defaults.escalate,
+            stages: ownsApprovals ? stages : defaults.stages,
+            failOpenReason: onTimeout != nil ? failOpenReason : (failOpenReason ?? defaults.failOpenReason),
+            freeze: freeze ?? defaults.freeze,
+            breakGlass: breakGlass ?? defaults.breakGlass
         )
     }
 }

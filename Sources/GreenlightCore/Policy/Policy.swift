@@ -87,6 +87,14 @@ public struct Policy: Sendable, Equatable {
         public var channel: String?
         public var remind: Reminder?
         public var escalate: Escalation?
+        /// `stages:` instead of `require:`: approvals asked one stage after another. A rule has one or the other.
+        public var stages: [ApprovalStage]?
+        /// Why this rule fails open; required beside `on_timeout: approve`, so that fail-open is always on purpose.
+        public var failOpenReason: String?
+        /// Windows in which gates may not open (environments and `default` only).
+        public var freeze: [FreezeWindow]?
+        /// Who may approve at once, past quorum and freeze (environments and `default` only).
+        public var breakGlass: BreakGlass?
 
         public init(
             gated: Bool? = nil,
@@ -96,7 +104,11 @@ public struct Policy: Sendable, Equatable {
             onTimeout: TimeoutAction? = nil,
             channel: String? = nil,
             remind: Reminder? = nil,
-            escalate: Escalation? = nil
+            escalate: Escalation? = nil,
+            stages: [ApprovalStage]? = nil,
+            failOpenReason: String? = nil,
+            freeze: [FreezeWindow]? = nil,
+            breakGlass: BreakGlass? = nil
         ) {
             self.gated = gated
             self.require = require
@@ -106,6 +118,15 @@ public struct Policy: Sendable, Equatable {
             self.channel = channel
             self.remind = remind
             self.escalate = escalate
+            self.stages = stages
+            self.failOpenReason = failOpenReason
+            self.freeze = freeze
+            self.breakGlass = breakGlass
+        }
+
+        /// The approvals asked, as stages: `stages:` as written, or `require:` as the single stage.
+        public var approvalStages: [ApprovalStage]? {
+            stages ?? require.map { [ApprovalStage(name: ApprovalStage.singleStageName, require: $0)] }
         }
     }
 
@@ -120,27 +141,35 @@ public struct Policy: Sendable, Equatable {
     public var people: [String: Person]
     public var groups: [String: Group]
     public var environments: [String: EnvironmentRule]
+    /// Risk tiers, tried in order; the first that matches a gate applies (see ``Tier``).
+    public var tiers: [Tier]
     /// The rule for every environment the policy does not name. Never `gate: none`.
     public var defaultRule: EnvironmentRule
     /// Where the policy came from: a file path, or `built-in`.
     public var source: String
     /// SHA-256 (hex) of the policy document's bytes.
     public var hash: String
+    /// The document as written, for `GET /v1/policy` (empty for a policy built in code).
+    public var document: String
 
     public init(
         people: [String: Person] = [:],
         groups: [String: Group] = [:],
         environments: [String: EnvironmentRule] = [:],
+        tiers: [Tier] = [],
         defaultRule: EnvironmentRule,
         source: String,
-        hash: String
+        hash: String,
+        document: String = ""
     ) {
         self.people = people
         self.groups = groups
         self.environments = environments
+        self.tiers = tiers
         self.defaultRule = defaultRule
         self.source = source
         self.hash = hash
+        self.document = document
     }
 
     /// SHA-256 of a policy document, hex-encoded: the `policy_hash` every gate records.

@@ -12,12 +12,9 @@ public struct PolicyParser {
         self.file = file
     }
 
-    /// Keys that later versions of Greenlight understand. A policy using them is refused rather than half-applied:
-    /// silently ignoring a freeze or a tier would pass deploys the author meant to stop.
-    static let laterKeys: [String: String] = [
-        "tiers": "risk tiers", "freeze": "freeze windows", "break_glass": "break-glass", "stages": "staged approvals",
-        "fail_open_reason": "fail-open reasons",
-    ]
+    /// Keys that later versions of Greenlight may understand. A policy using them is refused rather than half-applied:
+    /// silently ignoring such a key could pass deploys the author meant to stop.
+    static let laterKeys: [String: String] = [:]
 
     /// Parses `text`. Returns the policy and its warnings, or throws every error found.
     public func parse(_ text: String) throws(PolicyValidationError) -> (policy: Policy, warnings: [PolicyDiagnostic]) {
@@ -32,7 +29,7 @@ public struct PolicyParser {
             if root == nil { reader.error(line: 1, key: "", "the policy is empty; it needs at least a 'default' rule") }
             throw PolicyValidationError(diagnostics: reader.diagnostics)
         }
-        reader.allowOnly(["version", "people", "groups", "environments", "default"], in: top, at: "")
+        reader.allowOnly(["version", "people", "groups", "environments", "tiers", "default"], in: top, at: "")
 
         if let version = top["version"] {
             if reader.int(version.node, at: "version") != 1 {
@@ -98,7 +95,7 @@ public struct PolicyParser {
         var environments: [String: Policy.EnvironmentRule] = [:]
         if let entry = top["environments"], let mapping = reader.mapping(entry.node, at: "environments") {
             for (name, node, _) in mapping.entries {
-                if let rule = reader.environmentRule(node, at: "environments.\(name)", groups: groups, isDefault: false) {
+                if let rule = reader.environmentRule(node, at: "environments.\(name)", groups: groups, kind: .environment) {
                     environments[name] = rule
                 }
             }
@@ -106,8 +103,8 @@ public struct PolicyParser {
 
         var defaultRule = Policy.EnvironmentRule()
         if let entry = top["default"] {
-            defaultRule = reader.environmentRule(entry.node, at: "default", groups: groups, isDefault: true) ?? defaultRule
-            if defaultRule.require == nil, case .mapping = entry.node {
+            defaultRule = reader.environmentRule(entry.node, at: "default", groups: groups, kind: .default) ?? defaultRule
+            if defaultRule.approvalStages == nil, case .mapping = entry.node {
                 reader.error(
                     line: entry.line, key: "default.require",
                     "missing: default must say whose approval unnamed environments need, e.g. 'require: [{group: …, count: 1}]'")
@@ -118,12 +115,15 @@ public struct PolicyParser {
                 "missing: every policy needs a 'default' rule for the environments it does not name (they are gated by it, never passed)")
         }
         // An environment that asks for approval but names nobody, even after taking what default gives, can never pass.
-        for (name, rule) in environments where (rule.gated ?? true) && (rule.require ?? defaultRule.require ?? []).isEmpty {
+        for (name, rule) in environments where (rule.gated ?? true) && (rule.approvalStages ?? defaultRule.approvalStages ?? []).isEmpty {
             let line = top["environments"].flatMap { reader.mapping($0.node, at: "environments")?[name]?.line }
             reader.error(
                 line: line, key: "environments.\(name)",
                 "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
         }
+
+        let tiers = top["tiers"].map { reader.tiers($0.node, groups: groups) } ?? []
+        reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, top: top)
 
         if reader.diagnostics.contains(where: { $0.severity == .error }) {
             throw PolicyValidationError(diagnostics: reader.diagnostics)
@@ -132,9 +132,11 @@ public struct PolicyParser {
             people: people,
             groups: groups,
             environments: environments,
+            tiers: tiers,
             defaultRule: defaultRule,
             source: file,
-            hash: Policy.hash(of: text)
+            hash: Policy.hash(of: text),
+            document: text
         )
         return (policy, reader.diagnostics)
     }
@@ -245,9 +247,35 @@ extension PolicyParser {
             return sequence.enumerated().compactMap { index, item in string(item, at: "\(path)[\(index)]") }
         }
 
-        mutating func environmentRule(_ node: Node, at path: String, groups: [String: Policy.Group], isDefault: Bool) -> Policy.EnvironmentRule? {
+        /// Where a rule is written: its place decides which keys it may hold.
+        enum RuleKind {
+            case environment
+            case `default`
+            case tier
+        }
+
+        mutating func environmentRule(_ node: Node, at path: String, groups: [String: Policy.Group], kind: RuleKind) -> Policy.EnvironmentRule? {
             guard let fields = mapping(node, at: path) else { return nil }
-            allowOnly(["gate", "require", "separation_of_duties", "timeout", "on_timeout", "channel", "remind", "escalate"], in: fields, at: path)
+            return rule(fields, at: path, groups: groups, kind: kind)
+        }
+
+        static let ruleKeys: Set<String> = [
+            "gate", "require", "stages", "separation_of_duties", "timeout", "on_timeout", "fail_open_reason", "channel", "remind", "escalate",
+        ]
+
+        mutating func rule(_ fields: Fields, at path: String, groups: [String: Policy.Group], kind: RuleKind) -> Policy.EnvironmentRule {
+            let isDefault = kind == .default
+            switch kind {
+            case .tier:
+                for key in ["freeze", "break_glass"] where fields[key] != nil {
+                    error(
+                        line: fields[key]?.line, key: "\(path).\(key)",
+                        "belongs to an environment or default, not a tier: a tier says what a change needs, an environment when it may ship")
+                }
+                allowOnly(Self.ruleKeys.union(["name", "when", "freeze", "break_glass"]), in: fields, at: path)
+            case .environment, .default:
+                allowOnly(Self.ruleKeys.union(["freeze", "break_glass"]), in: fields, at: path)
+            }
             var rule = Policy.EnvironmentRule()
 
             if let gate = fields["gate"], let value = string(gate.node, at: "\(path).gate") {
@@ -263,7 +291,7 @@ extension PolicyParser {
                 }
             }
             if rule.gated == false {
-                for key in ["require", "timeout", "on_timeout", "separation_of_duties", "remind", "escalate"] where fields[key] != nil {
+                for key in ["require", "stages", "timeout", "on_timeout", "separation_of_duties", "remind", "escalate"] where fields[key] != nil {
                     warning(line: fields[key]?.line, key: "\(path).\(key)", "ignored: the environment has gate: none")
                 }
             }
@@ -273,6 +301,14 @@ extension PolicyParser {
                 if case .sequence(let items) = require.node, items.isEmpty, rule.gated != false {
                     error(line: require.line, key: "\(path).require", "is empty; name at least one group, or write 'gate: none'")
                 }
+            }
+            if let stages = fields["stages"] {
+                if fields["require"] != nil {
+                    error(
+                        line: stages.line, key: "\(path).stages",
+                        "write either 'require' (one stage) or 'stages' (several), not both; move the rules into the stages")
+                }
+                rule.stages = approvalStages(stages.node, at: "\(path).stages", groups: groups)
             }
             if let duties = fields["separation_of_duties"] {
                 var roles: [DutyRole] = []
@@ -301,8 +337,25 @@ extension PolicyParser {
                         "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
                 }
             }
+            if let reason = fields["fail_open_reason"] {
+                rule.failOpenReason = string(reason.node, at: "\(path).fail_open_reason")
+                if rule.onTimeout != .approve {
+                    warning(line: reason.line, key: "\(path).fail_open_reason", "ignored: this rule does not say 'on_timeout: approve' beside it")
+                }
+            }
+            if rule.onTimeout == .approve, fields["fail_open_reason"] == nil {
+                error(
+                    line: fields["on_timeout"]?.line, key: "\(path).on_timeout",
+                    "'approve' lets a deploy through when nobody answers; add 'fail_open_reason: \"…\"' beside it saying why, or use reject")
+            }
             if let channel = fields["channel"] {
                 rule.channel = string(channel.node, at: "\(path).channel")
+            }
+            if kind != .tier, let freeze = fields["freeze"] {
+                rule.freeze = freezeWindows(freeze.node, at: "\(path).freeze")
+            }
+            if kind != .tier, let entry = fields["break_glass"] {
+                rule.breakGlass = breakGlass(entry.node, at: "\(path).break_glass", groups: groups)
             }
             if let remind = fields["remind"], let remindFields = mapping(remind.node, at: "\(path).remind") {
                 allowOnly(["before_deadline", "mention"], in: remindFields, at: "\(path).remind")
@@ -413,11 +466,11 @@ extension PolicyParser {
             return rules
         }
 
-        private func join(_ path: String, _ key: String) -> String {
+        func join(_ path: String, _ key: String) -> String {
             path.isEmpty ? key : "\(path).\(key)"
         }
 
-        private func describe(_ node: Node) -> String {
+        func describe(_ node: Node) -> String {
             switch node {
             case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(scalar.string)'"
             case .mapping: "a mapping"

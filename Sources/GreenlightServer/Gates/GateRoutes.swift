@@ -4,7 +4,7 @@ import GreenlightStore
 import HTTPTypes
 import Hummingbird
 
-/// `/v1/gates`: open, read (and long-poll), vote, cancel.
+/// `/v1/gates`: open, read (and long-poll), vote, cancel, break glass; `/v1/policy`: the policy in force.
 struct GateRoutes {
     let gatekeeper: Gatekeeper
     let publicURL: PublicURL
@@ -14,6 +14,8 @@ struct GateRoutes {
         group.get("gates/:id", use: show)
         group.post("gates/:id/votes", use: vote)
         group.post("gates/:id/cancel", use: cancel)
+        group.post("gates/:id/break-glass", use: breakGlass)
+        group.get("policy", use: policy)
     }
 
     @Sendable func open(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
@@ -60,6 +62,24 @@ struct GateRoutes {
         let body = try await StrictJSONBody.decode(CancelBody.self, fields: ["reason"], from: request, context: context, emptyAs: CancelBody())
         let gate = try await gatekeeper.cancel(id, reason: body.reason, token: token)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
+    }
+
+    @Sendable func breakGlass(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let token = try context.requireToken()
+        let id = try gateID(context)
+        let body = try await StrictJSONBody.decode(
+            BreakGlassBody.self, fields: ["reason"], from: request, context: context, emptyAs: BreakGlassBody())
+        let gate = try await gatekeeper.breakGlass(id, reason: body.reason, token: token)
+        return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
+    }
+
+    /// Any valid token may read the policy: pipelines and approvers are entitled to know the rules they are held to.
+    @Sendable func policy(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        _ = try context.requireToken()
+        let policy = gatekeeper.policy
+        let resource = PolicyResource(
+            source: policy.source, hash: policy.hash, loadedAt: Timestamp.format(gatekeeper.livePolicy.loadedAt), document: policy.document)
+        return JSONResponse.make(resource)
     }
 
     private func gateID(_ context: GreenlightRequestContext) throws -> GateID {

@@ -8,7 +8,8 @@ import Logging
 /// do what, evaluated once here, with every change and refusal committed by the store.
 public struct Gatekeeper: Sendable {
     public let store: any GateStore
-    public let policy: Policy
+    /// The policy in force, replaced when an edited policy file validates (see ``PolicyReloader``).
+    public let livePolicy: LivePolicy
     public let clock: any WallClock
     /// Members of groups kept in Slack user groups, by group name, as last read from Slack (empty without Slack).
     let usergroupMembers: @Sendable () -> [String: [String]]
@@ -19,14 +20,25 @@ public struct Gatekeeper: Sendable {
     public init(
         store: any GateStore, policy: Policy, clock: any WallClock, usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
+        self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, usergroupMembers: usergroupMembers)
+    }
+
+    public init(
+        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock,
+        usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
+    ) {
         self.store = store
-        self.policy = policy
+        self.livePolicy = livePolicy
         self.clock = clock
         self.usergroupMembers = usergroupMembers
         self.drain = OneShotSignal()
     }
 
-    /// Opens a gate for `request` on behalf of a pipeline `token`.
+    /// The policy new gates open under. A gate already open keeps the plan it opened with (invariant 7).
+    public var policy: Policy { livePolicy.current }
+
+    /// Opens a gate for `request` on behalf of a pipeline `token`. A gate opened inside a freeze window is stored
+    /// rejected at once, with reason `frozen:<name>`.
     public func open(_ request: GateRequest, token: AccessToken, idempotencyKey: String?) async throws -> OpenedGate {
         let errors = request.validationErrors()
         if !errors.isEmpty {
@@ -48,10 +60,12 @@ public struct Gatekeeper: Sendable {
         if let key = idempotencyKey, key.isEmpty || key.count > 200 {
             throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
         }
-        let plan = policy.plan(for: request, usergroupMembers: usergroupMembers())
+        let policy = policy
+        let now = Timestamp.truncated(clock.now())
+        let plan = policy.plan(for: request, usergroupMembers: usergroupMembers(), at: now)
         // A rule whose group lives in a Slack user group not read yet would freeze nobody as eligible, and the gate could
         // only time out: refuse it now, with what to check, and let the pipeline retry.
-        for requirement in plan.requirements where requirement.eligible.isEmpty {
+        for requirement in plan.requirements where plan.gated && plan.frozen == nil && requirement.eligible.isEmpty {
             let usergroup = policy.groups[requirement.group]?.slackUsergroup ?? "-"
             throw APIError(
                 .serviceUnavailable, code: "approvers_unknown",
@@ -59,7 +73,7 @@ public struct Gatekeeper: Sendable {
                     "group '\(requirement.group)' has no known members yet: its Slack user group \(usergroup) has not been read "
                     + "(check the bot token's usergroups:read scope and the server log); retry in a minute")
         }
-        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: plan, createdAt: Timestamp.truncated(clock.now()))
+        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: plan, createdAt: now)
         do {
             return try await store.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {
@@ -158,6 +172,31 @@ public struct Gatekeeper: Sendable {
         switch try await store.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {
         case .recorded(let gate): return gate
         case .refused(let refusal, _): throw APIError.refusal(refusal)
+        }
+    }
+
+    /// Approves a pending gate at once for `token`'s person, if the gate's policy lets them break glass.
+    public func breakGlass(_ id: GateID, reason: String?, token: AccessToken) async throws -> Gate {
+        guard token.kind == .approver, let person = token.user else {
+            let message = "only approver tokens of people break glass; '\(token.name)' is a \(token.kind.rawValue) token"
+            let gate = try await store.gate(id)
+            var draft = AuditDraft(
+                at: clock.now(), actor: token.actor, action: .breakGlassRefused, gateID: id.rawValue,
+                details: ["reason": "not_an_approver_token", "message": message])
+            draft.service = gate?.request.service
+            draft.environment = gate?.request.environment
+            draft.artifact = gate?.request.artifact
+            try await store.record(draft)
+            throw APIError.forbidden(message, code: "not_an_approver_token")
+        }
+        let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
+        do {
+            switch try await store.breakGlass(id, person: person, reason: reason, at: clock.now()) {
+            case .recorded(let gate): return gate
+            case .refused(let refusal, _): throw APIError.refusal(refusal)
+            }
+        } catch StoreError.gateNotFound {
+            throw APIError.notFound("no gate \(id)")
         }
     }
 

@@ -27,11 +27,14 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         .init(.unprocessableContent, code: code, message: message)
     }
 
-    /// The answer to a refused vote or cancel: 409 when the gate's state forbids it, 403 when the person may not.
+    /// The answer to a refused vote, cancel or break-glass: 409 when the gate's state forbids it, 403 when the person may
+    /// not, 422 without a reason, 429 past the daily break-glass limit.
     static func refusal(_ refusal: VoteRefusal) -> APIError {
         switch refusal {
-        case .gateDecided, .alreadyVoted: .conflict(refusal.description, code: refusal.code)
-        case .separationOfDuties, .notAnApprover: .forbidden(refusal.description, code: refusal.code)
+        case .gateDecided, .alreadyVoted, .stageNotOpen: .conflict(refusal.description, code: refusal.code)
+        case .separationOfDuties, .notAnApprover, .breakGlassNotConfigured, .breakGlassNotAllowed: .forbidden(refusal.description, code: refusal.code)
+        case .breakGlassReasonMissing: .unprocessable(refusal.description, code: refusal.code)
+        case .breakGlassLimitReached: .init(.tooManyRequests, code: refusal.code, message: refusal.description)
         }
     }
 }

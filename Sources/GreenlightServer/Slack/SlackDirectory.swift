@@ -9,17 +9,32 @@ import Synchronization
 /// A user group's members are Slack ids; each becomes the person the policy maps it to, or stays a Slack id when the
 /// policy does not know them, so that such a member can still vote (as that id) and be barred by separation of duties.
 public final class SlackDirectory: Sendable {
-    public let policy: Policy
+    /// The policy and its person names by Slack id, built once per policy: every click looks its clicker up.
+    private struct People {
+        var policy: Policy
+        var personBySlackID: [String: String]
+
+        init(_ policy: Policy) {
+            self.policy = policy
+            // The parser refuses a Slack id given to two people, so the map is unambiguous.
+            personBySlackID = Dictionary(policy.people.values.compactMap { person in person.slack.map { ($0, person.name) } }) { first, _ in first }
+        }
+    }
+
+    private let people: Mutex<People>
     /// Last good member list (Slack user ids) per user group id; a failed refresh keeps it.
     private let usergroups = Mutex<[String: [String]]>([:])
 
-    /// Person names by Slack id, built once: every click looks its clicker up.
-    private let personBySlackID: [String: String]
-
     public init(policy: Policy) {
-        self.policy = policy
-        // The parser refuses a Slack id given to two people, so the map is unambiguous.
-        self.personBySlackID = Dictionary(policy.people.values.compactMap { person in person.slack.map { ($0, person.name) } }) { first, _ in first }
+        people = Mutex(People(policy))
+    }
+
+    /// The policy whose people and groups the directory maps.
+    public var policy: Policy { people.withLock { $0.policy } }
+
+    /// Maps people and groups by an edited policy from now on.
+    public func replace(policy: Policy) {
+        people.withLock { $0 = People(policy) }
     }
 
     /// The user groups the policy names.
@@ -39,7 +54,7 @@ public final class SlackDirectory: Sendable {
 
     /// The identity a Slack user votes as: the policy's person, or the Slack id itself.
     public func identity(forSlackUser userID: String) -> String {
-        personBySlackID[userID] ?? userID
+        people.withLock { $0.personBySlackID[userID] } ?? userID
     }
 
     /// Members that user groups add to the policy's groups, by group name (the input of `Policy.plan`).

@@ -170,6 +170,14 @@ struct SlackOutboxWorker: Service {
                 let address = try await slack.postMessage(message)
                 return PostedCard(channel: address.channel, ts: address.ts)
             }
+        case .slackBreakGlass:
+            // In the channel itself, not the thread: a break-glass is everyone's business.
+            guard let gate, gate.breakGlass, let channel = gate.plan.channel else { return .nothing }
+            let message = SlackMessage(channel: channel, text: ThreadMessage.breakGlass(for: gate), blocks: nil)
+            return .call(method: "chat.postMessage") { () throws(SlackAPIError) in
+                _ = try await slack.postMessage(message)
+                return nil
+            }
         case .slackReminder, .slackEscalation:
             // A reminder for a gate decided since it fired would only be noise.
             guard let gate, gate.state == .pending, gate.plan.channel != nil else { return .nothing }

@@ -58,11 +58,7 @@ public final class SQLiteGateStore: GateStore {
                 return .replayed(stored)
             }
             try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
-            for timer in gate.timers {
-                try db.execute(
-                    sql: "INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (?, ?, ?)",
-                    arguments: [gate.id.rawValue, timer.kind.rawValue, SQLiteRows.millis(timer.due)])
-            }
+            try Self.armTimers(of: gate, db: db)
             try SQLiteAuditLog.append(
                 .init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)),
                 db: db)
@@ -102,6 +98,10 @@ public final class SQLiteGateStore: GateStore {
                 // Unreachable with one writer; with several, the other writer's change wins and this one rolls back.
                 throw StoreError.corruptRow("gate \(id) changed under a vote")
             }
+            if !next.state.isDecided, next.stages.open != gate.stages.open {
+                // A new stage opened: its reminder and escalation count from now and from its own deadline.
+                try Self.armTimers(of: next, db: db)
+            }
             var details = ["decision": vote.decision.rawValue, "via": vote.via]
             details["comment"] = vote.comment
             try SQLiteAuditLog.append(.init(at: vote.at, actor: vote.voter, action: .voteRecorded, gate: next, details: details), db: db)
@@ -138,6 +138,63 @@ public final class SQLiteGateStore: GateStore {
         }
         if let changed { changes.publish(changed) }
         return change
+    }
+
+    public func breakGlass(_ id: GateID, person: String, reason: String, at date: Date) async throws -> GateChange {
+        let date = Timestamp.truncated(date)
+        let (change, changed) = try await writer.write { [self] db -> (GateChange, Gate?) in
+            guard let stored = try SQLiteRows.fetchGate(db, id) else { throw StoreError.gateNotFound(id) }
+            let expired = try decideIfExpired(stored, at: date, db: db)
+            let gate = expired ?? stored
+            func refuse(_ refusal: VoteRefusal) throws -> (GateChange, Gate?) {
+                let details = ["reason": refusal.code, "message": refusal.description, "given_reason": reason]
+                try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlassRefused, gate: gate, details: details), db: db)
+                return (.refused(refusal, gate), expired)
+            }
+            let next: Gate
+            switch Result(catching: { () throws(VoteRefusal) -> Gate in try gate.breakingGlass(by: person, reason: reason, at: date) }) {
+            case .success(let gate): next = gate
+            case .failure(let refusal): return try refuse(refusal)
+            }
+            let limit = next.plan.breakGlass?.maxPerDay ?? 0
+            let used = try Self.breakGlassUses(environment: gate.request.environment, since: date.addingTimeInterval(-86_400), db: db)
+            if used >= limit {
+                return try refuse(.breakGlassLimitReached(environment: gate.request.environment, limit: limit))
+            }
+            guard try SQLiteRows.update(next, from: gate.version, db: db) else {
+                throw StoreError.corruptRow("gate \(id) changed under a break-glass")
+            }
+            let details = [
+                "reason": reason.trimmingCharacters(in: .whitespacesAndNewlines), "uses_in_24h": String(used + 1), "max_per_day": String(limit),
+                "bypassed": gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "),
+            ]
+            try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlass, gate: next, details: details), db: db)
+            try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
+            try enqueue(next, db: db)
+            if outboxKinds.contains(.slackBreakGlass), next.plan.channel != nil {
+                try SQLiteOutbox.enqueueMessage(.slackBreakGlass, gate: id, payload: nil, at: date, db: db)
+            }
+            return (.recorded(next), next)
+        }
+        if let changed { changes.publish(changed) }
+        return change
+    }
+
+    /// Writes the reminder and escalation of `gate`'s open stage, replacing those of an earlier stage (fired or not).
+    static func armTimers(of gate: Gate, db: Database) throws {
+        try db.execute(sql: "DELETE FROM gate_timer WHERE gate_id = ?", arguments: [gate.id.rawValue])
+        for timer in gate.timers {
+            try db.execute(
+                sql: "INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (?, ?, ?)",
+                arguments: [gate.id.rawValue, timer.kind.rawValue, SQLiteRows.millis(timer.due)])
+        }
+    }
+
+    /// Break-glass decisions in `environment` since `date`: what `max_per_day` limits.
+    static func breakGlassUses(environment: String, since date: Date, db: Database) throws -> Int {
+        try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM gate WHERE break_glass = 1 AND environment = ? AND decided_at > ?",
+            arguments: [environment, SQLiteRows.millis(date)]) ?? 0
     }
 
     public func decideExpiredGates(at now: Date) async throws -> [Gate] {
@@ -281,7 +338,9 @@ public final class SQLiteGateStore: GateStore {
             "rule": gate.plan.rule,
             "tier": gate.plan.tier,
             "policy_hash": gate.plan.policyHash,
-            "requirements": gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "),
+            "requirements": gate.plan.stages.map { stage in
+                stage.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", ")
+            }.joined(separator: "; then "),
             "on_timeout": gate.plan.onTimeout.rawValue,
         ]
         details["deadline"] = gate.deadline.map(Timestamp.format)
@@ -295,7 +354,15 @@ public final class SQLiteGateStore: GateStore {
 
     static func decidedDraft(_ gate: Gate) -> AuditDraft {
         var details = ["state": gate.state.rawValue, "outcome": gate.outcome?.rawValue ?? "", "reason": gate.reason ?? ""]
-        if gate.failOpen { details["fail_open"] = "true" }
+        if gate.failOpen {
+            details["fail_open"] = "true"
+            details["fail_open_reason"] = gate.plan.failOpenReason
+        }
+        if gate.breakGlass { details["break_glass"] = "true" }
+        if let frozen = gate.plan.frozen {
+            details["frozen"] = frozen.name
+            details["freeze_ends_at"] = Timestamp.format(frozen.endsAt)
+        }
         let approvals = gate.votes.filter { $0.decision == .approve }.map(\.voter)
         if !approvals.isEmpty { details["approvals"] = approvals.joined(separator: ", ") }
         return AuditDraft(

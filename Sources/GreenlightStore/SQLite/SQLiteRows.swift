@@ -47,6 +47,7 @@ enum SQLiteRows {
         gate.decidedBy = row["decided_by"]
         gate.reason = row["reason"]
         gate.failOpen = row["fail_open"]
+        gate.breakGlass = row["break_glass"]
         gate.version = row["version"]
         gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY at, rowid"), arguments: [id.rawValue])
             .map { vote in
@@ -65,13 +66,13 @@ enum SQLiteRows {
         try db.execute(
             sql: """
                 INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
-                                  reason, fail_open, version, request, plan, idempotency_key, request_fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  reason, fail_open, break_glass, version, request, plan, idempotency_key, request_fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 gate.id.rawValue, gate.state.rawValue, gate.outcome?.rawValue, gate.request.service, gate.request.environment,
                 gate.openedBy, millis(gate.createdAt), gate.deadline.map(millis), gate.decidedAt.map(millis), gate.decidedBy,
-                gate.reason, gate.failOpen, gate.version, try json(gate.request), try json(gate.plan), idempotencyKey, fingerprint,
+                gate.reason, gate.failOpen, gate.breakGlass, gate.version, try json(gate.request), try json(gate.plan), idempotencyKey, fingerprint,
             ]
         )
     }
@@ -81,13 +82,14 @@ enum SQLiteRows {
     static func update(_ gate: Gate, from previousVersion: Int, db: Database) throws -> Bool {
         try db.cachedStatement(
             sql: """
-                UPDATE gate SET state = ?, outcome = ?, decided_at = ?, decided_by = ?, reason = ?, fail_open = ?, version = ?
+                UPDATE gate SET state = ?, outcome = ?, deadline = ?, decided_at = ?, decided_by = ?, reason = ?, fail_open = ?,
+                                break_glass = ?, version = ?
                 WHERE id = ? AND state = 'pending' AND version = ?
                 """
         ).execute(
             arguments: [
-                gate.state.rawValue, gate.outcome?.rawValue, gate.decidedAt.map(millis), gate.decidedBy, gate.reason, gate.failOpen,
-                gate.version, gate.id.rawValue, previousVersion,
+                gate.state.rawValue, gate.outcome?.rawValue, gate.deadline.map(millis), gate.decidedAt.map(millis), gate.decidedBy, gate.reason,
+                gate.failOpen, gate.breakGlass, gate.version, gate.id.rawValue, previousVersion,
             ]
         )
         return db.changesCount == 1

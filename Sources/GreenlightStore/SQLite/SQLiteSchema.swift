@@ -142,6 +142,16 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v4: break-glass decisions") { db in
+            try db.execute(
+                sql: """
+                    -- Set on a gate a break-glass holder approved past its quorum or a freeze.
+                    ALTER TABLE gate ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
+                    -- The daily limit counts an environment's break-glass decisions of the last 24 hours.
+                    CREATE INDEX gate_break_glass ON gate(environment, decided_at) WHERE break_glass = 1;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -16,6 +16,8 @@ struct Serve: AsyncParsableCommand {
             approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and \
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
 
+            With --config, the policy file is read again on SIGHUP and whenever it changes: an edit that validates             applies to gates opened from then on (open gates keep the rules they opened with); one that does not is             logged and audited, and the policy in force stays. GET /v1/policy shows the policy in force and its hash.
+
             Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date \
             through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides \
             https://slack.com/api/). With SLACK_SIGNING_SECRET too, the card's buttons work: point the Slack app's \
@@ -95,7 +97,9 @@ struct Serve: AsyncParsableCommand {
             logger.warning("SLACK_BOT_TOKEN is set but the policy names no channel: no card will be posted")
         }
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
-        let group = GreenlightApplication.services(gatekeeper: gatekeeper, settings: settings, slack: slack, logger: logger) { url in
+        let group = GreenlightApplication.services(
+            gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, logger: logger
+        ) { url in
             // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
             FileHandle.standardOutput.write(
                 Data(

@@ -51,6 +51,36 @@ private func castVote(_ body: VoteBody, on id: String, server: ServerOptions) as
     }
 }
 
+struct BreakGlassCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "break-glass",
+        abstract: "Approve a gate now, past its approvals and any freeze, as a break-glass holder. For incidents only.",
+        discussion: """
+            Only people in the groups the policy's break_glass.allowed names may, with a reason, up to max_per_day times
+            per environment in any 24 hours. The decision is marked break_glass, announced in the gate's Slack channel,
+            and listed by 'greenlight audit query --break-glass' for the post-incident review. Refused attempts are
+            audited too.
+            """
+    )
+
+    @OptionGroup var server: ServerOptions
+    @Argument(help: "The gate's id (g_…).") var gateID: String
+    @Option(help: "Why the usual approvals cannot wait (the incident, the ticket): the review reads it.") var reason: String
+
+    func validate() throws {
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why the glass is broken") }
+    }
+
+    func run() async throws {
+        let client = try server.client()
+        do {
+            print(GateOutput.decision(try await client.breakGlass(gateID, reason: reason)))
+        } catch {
+            throw Exit.fail(error, server: client.server)
+        }
+    }
+}
+
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",

@@ -10,7 +10,16 @@ enum GateOutput {
         let by = gate.decidedBy.map { " by \($0)" } ?? ""
         let at = gate.decidedAt.map { " at \($0)" } ?? ""
         let reason = gate.reason.map { " — \($0)" } ?? ""
-        return "\(gate.id) \(state)\(by)\(at)\(reason)\n\(gate.url)"
+        var lines = ["\(gate.id) \(state)\(by)\(at)\(reason)"]
+        if let frozen = gate.frozen {
+            lines.append(
+                "\(gate.environment) is frozen ('\(frozen.name)') until \(frozen.endsAt). To deploy before then, someone the policy's "
+                    + "break_glass allows runs: greenlight break-glass \(gate.id) --reason \"…\"")
+        }
+        if gate.breakGlass { lines.append("approved by break-glass: listed by 'greenlight audit query --break-glass' for review") }
+        if gate.failOpen { lines.append("approved because nobody decided in time (fail-open\(gate.failOpenReason.map { ": \($0)" } ?? ""))") }
+        lines.append(gate.url)
+        return lines.joined(separator: "\n")
     }
 
     /// What a pending gate still needs: "1 of 2 from platform-leads (approved so far: alice)".

@@ -1,0 +1,19 @@
+/// `break_glass: {allowed: [group: sre-admins], reason: required, max_per_day: 3}`: who may approve a gate at once,
+/// skipping the quorum and any freeze, when production is on fire.
+///
+/// Every use is an audit event marked `break_glass` and listed by `greenlight audit query --break-glass`, so that it
+/// can be reviewed after the incident; refused attempts are audited too.
+public struct BreakGlass: Sendable, Equatable, Codable {
+    /// Groups whose members may break glass.
+    public var allowed: [String]
+    /// Uses allowed per environment in any 24 hours (a rolling day, so that midnight does not reset the count).
+    public var maxPerDay: Int
+    /// Whether a reason must be given. Policies may only write `required`: an unexplained break-glass is not evidence.
+    public var reasonRequired: Bool
+
+    public init(allowed: [String], maxPerDay: Int, reasonRequired: Bool = true) {
+        self.allowed = allowed
+        self.maxPerDay = maxPerDay
+        self.reasonRequired = reasonRequired
+    }
+}

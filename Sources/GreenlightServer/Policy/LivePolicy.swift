@@ -1,0 +1,34 @@
+import Foundation
+import GreenlightCore
+import Synchronization
+
+/// The policy in force, swapped whole when an edited policy validates.
+///
+/// Readers take the current value once per request and use that value throughout, so a request never sees half of
+/// one policy and half of the next; a gate keeps the plan it opened with whatever happens here (invariant 7).
+public final class LivePolicy: Sendable {
+    private struct State {
+        var policy: Policy
+        var loadedAt: Date
+    }
+
+    private let state: Mutex<State>
+
+    public init(_ policy: Policy, loadedAt: Date = Date()) {
+        state = Mutex(State(policy: policy, loadedAt: loadedAt))
+    }
+
+    public var current: Policy { state.withLock { $0.policy } }
+
+    /// When the current policy was loaded.
+    public var loadedAt: Date { state.withLock { $0.loadedAt } }
+
+    /// Puts `policy` in force; returns the one it replaces.
+    @discardableResult
+    public func replace(with policy: Policy, at date: Date) -> Policy {
+        state.withLock { state in
+            defer { state = State(policy: policy, loadedAt: date) }
+            return state.policy
+        }
+    }
+}
