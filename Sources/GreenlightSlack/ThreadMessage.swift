@@ -39,6 +39,16 @@ public enum ThreadMessage {
             to: BlockKitLimits.messageText)
     }
 
+    /// The channel-wide announcement of a break-glass on a deploy the freeze stopped: its next attempt goes through.
+    public static func breakGlassGrant(for gate: Gate, person: String, reason: String) -> String {
+        let freeze = gate.plan.frozen.map { " '\(SlackText.escape($0.name))'" } ?? ""
+        return SlackText.truncate(
+            "<!here> :rotating_light: *Break-glass:* \(SlackText.escape(person)) broke the freeze\(freeze) for \(target(gate)) "
+                + "(`\(SlackText.escape(gate.request.artifact))`): the pipeline's next attempt at this deploy is approved without the usual "
+                + "approvals.\n*Reason:* \(SlackText.escape(reason))\nReview it after the incident: `greenlight audit query --break-glass`",
+            to: BlockKitLimits.messageText)
+    }
+
     /// What a person is told, and only they see, when their click is refused.
     public static func refusal(_ reason: String, gate: Gate?) -> String {
         let what = gate.map { " on \(target($0))" } ?? ""

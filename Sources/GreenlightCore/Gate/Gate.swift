@@ -138,6 +138,21 @@ public struct Gate: Sendable, Equatable, Codable {
         if state.isDecided {
             throw .gateDecided(state: state, decidedBy: decidedBy, decidedAt: decidedAt)
         }
+        let reason = try breakGlassReason(by: person, reason)
+        var next = self
+        next.version += 1
+        next.breakGlass = true
+        next.decide(.approved, outcome: .approved, by: person, at: now, reason: "break-glass by \(person): \(reason)")
+        return next
+    }
+
+    /// Whether the freeze rejected this gate at its opening: the one decided gate break-glass still applies to, by
+    /// letting the same deploy through when the pipeline opens it again (the rejection itself stands: invariant 1).
+    public var isFrozenOut: Bool { state == .rejected && plan.frozen != nil && votes.isEmpty }
+
+    /// The reason, trimmed, if `person` may break glass on this gate; otherwise why not. Shared by a pending gate and
+    /// a gate the freeze rejected.
+    public func breakGlassReason(by person: String, _ reason: String) throws(VoteRefusal) -> String {
         guard let breakGlass = plan.breakGlass else { throw .breakGlassNotConfigured(environment: request.environment) }
         if let exclusion = plan.exclusion(for: person) {
             throw .separationOfDuties(person: person, role: exclusion.role)
@@ -147,11 +162,24 @@ public struct Gate: Sendable, Equatable, Codable {
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw .breakGlassReasonMissing }
+        return reason
+    }
+
+    /// This gate, just opened inside a freeze, approved instead by a break-glass granted on an earlier frozen-out
+    /// attempt at the same deploy.
+    public func openedUnderBreakGlass(grantedBy person: String, reason: String, forGate earlier: GateID) -> Gate {
         var next = self
-        next.version += 1
         next.breakGlass = true
-        next.decide(.approved, outcome: .approved, by: person, at: now, reason: "break-glass by \(person): \(reason)")
+        let freeze = plan.frozen.map { " during the freeze '\($0.name)'" } ?? ""
+        next.decide(
+            .approved, outcome: .approved, by: person, at: createdAt,
+            reason: "break-glass by \(person)\(freeze) (granted on \(earlier)): \(reason)")
         return next
+    }
+
+    /// The deploy a gate is about, as a break-glass grant matches it: the same service, environment, artifact and commit.
+    public var deployKey: String {
+        [request.service, request.environment, request.artifact, request.commit].joined(separator: "\u{1F}")
     }
 
     /// When a gate whose `stage` opened at `stageOpenedAt` decides itself: the gate's own timeout, or the stage's if

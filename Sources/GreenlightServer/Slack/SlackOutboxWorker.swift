@@ -172,8 +172,16 @@ struct SlackOutboxWorker: Service {
             }
         case .slackBreakGlass:
             // In the channel itself, not the thread: a break-glass is everyone's business.
-            guard let gate, gate.breakGlass, let channel = gate.plan.channel else { return .nothing }
-            let message = SlackMessage(channel: channel, text: ThreadMessage.breakGlass(for: gate), blocks: nil)
+            guard let gate, let channel = gate.plan.channel else { return .nothing }
+            let text: String
+            if gate.breakGlass {
+                text = ThreadMessage.breakGlass(for: gate)
+            } else if gate.isFrozenOut, let grant = try? JSONDecoder().decode([String: String].self, from: Data((item.payload ?? "").utf8)) {
+                text = ThreadMessage.breakGlassGrant(for: gate, person: grant["person"] ?? "someone", reason: grant["reason"] ?? "")
+            } else {
+                return .nothing
+            }
+            let message = SlackMessage(channel: channel, text: text, blocks: nil)
             return .call(method: "chat.postMessage") { () throws(SlackAPIError) in
                 _ = try await slack.postMessage(message)
                 return nil

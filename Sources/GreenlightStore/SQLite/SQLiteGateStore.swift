@@ -57,11 +57,20 @@ public final class SQLiteGateStore: GateStore {
                 guard let stored = try SQLiteRows.fetchGate(db, existing) else { throw StoreError.gateNotFound(existing) }
                 return .replayed(stored)
             }
+            var gate = gate
+            // A deploy the freeze stopped, and a break-glass holder let through since: this attempt is approved.
+            let grant = gate.isFrozenOut ? try Self.takeGrant(for: gate, db: db) : nil
+            if let grant { gate = gate.openedUnderBreakGlass(grantedBy: grant.person, reason: grant.reason, forGate: grant.gate) }
             try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
             try Self.armTimers(of: gate, db: db)
             try SQLiteAuditLog.append(
                 .init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)),
                 db: db)
+            if let grant {
+                try db.execute(sql: "UPDATE break_glass_grant SET used_by = ? WHERE gate_id = ?", arguments: [gate.id.rawValue, grant.gate.rawValue])
+                let details = ["reason": grant.reason, "granted_on": grant.gate.rawValue, "frozen": gate.plan.frozen?.name ?? ""]
+                try SQLiteAuditLog.append(.init(at: gate.createdAt, actor: grant.person, action: .breakGlass, gate: gate, details: details), db: db)
+            }
             if gate.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(gate), db: db)
             }
@@ -151,6 +160,9 @@ public final class SQLiteGateStore: GateStore {
                 try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlassRefused, gate: gate, details: details), db: db)
                 return (.refused(refusal, gate), expired)
             }
+            if gate.isFrozenOut {
+                return try grantBreakGlass(on: gate, person: person, reason: reason, at: date, db: db, refuse: refuse)
+            }
             let next: Gate
             switch Result(catching: { () throws(VoteRefusal) -> Gate in try gate.breakingGlass(by: person, reason: reason, at: date) }) {
             case .success(let gate): next = gate
@@ -190,11 +202,74 @@ public final class SQLiteGateStore: GateStore {
         }
     }
 
-    /// Break-glass decisions in `environment` since `date`: what `max_per_day` limits.
+    /// How long a break-glass on a frozen-out deploy waits for the pipeline to open that deploy again.
+    static let grantLifetime: TimeInterval = 3_600
+
+    /// Break-glass on a gate the freeze rejected: the rejection stands (a gate is decided once), and the same deploy
+    /// opened again within ``grantLifetime`` is approved at once. Counted against `max_per_day` from now.
+    private func grantBreakGlass(
+        on gate: Gate, person: String, reason: String, at date: Date, db: Database, refuse: (VoteRefusal) throws -> (GateChange, Gate?)
+    ) throws -> (GateChange, Gate?) {
+        let trimmed: String
+        switch Result(catching: { () throws(VoteRefusal) -> String in try gate.breakGlassReason(by: person, reason) }) {
+        case .success(let reason): trimmed = reason
+        case .failure(let refusal): return try refuse(refusal)
+        }
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM break_glass_grant WHERE gate_id = ?", arguments: [gate.id.rawValue]) == true {
+            return try refuse(.gateDecided(state: gate.state, decidedBy: gate.decidedBy, decidedAt: gate.decidedAt))
+        }
+        let limit = gate.plan.breakGlass?.maxPerDay ?? 0
+        let used = try Self.breakGlassUses(environment: gate.request.environment, since: date.addingTimeInterval(-86_400), db: db)
+        if used >= limit {
+            return try refuse(.breakGlassLimitReached(environment: gate.request.environment, limit: limit))
+        }
+        let expires = date.addingTimeInterval(Self.grantLifetime)
+        try db.execute(
+            sql: """
+                INSERT INTO break_glass_grant (gate_id, environment, deploy_key, person, reason, granted_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                gate.id.rawValue, gate.request.environment, gate.deployKey, person, trimmed, SQLiteRows.millis(date), SQLiteRows.millis(expires),
+            ])
+        let details = [
+            "reason": trimmed, "frozen": gate.plan.frozen?.name ?? "", "uses_in_24h": String(used + 1), "max_per_day": String(limit),
+            "applies_to": "the same deploy opened again before \(Timestamp.format(expires))",
+        ]
+        try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlass, gate: gate, details: details), db: db)
+        if outboxKinds.contains(.slackBreakGlass), gate.plan.channel != nil {
+            let notice = try SQLiteRows.json(["person": person, "reason": trimmed, "expires_at": Timestamp.format(expires)])
+            try SQLiteOutbox.enqueueMessage(.slackBreakGlass, gate: gate.id, payload: notice, at: date, db: db)
+        }
+        return (.recorded(gate), nil)
+    }
+
+    /// The unused, unexpired grant for `gate`'s deploy, if any.
+    static func takeGrant(for gate: Gate, db: Database) throws -> (gate: GateID, person: String, reason: String)? {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT gate_id, person, reason FROM break_glass_grant
+                    WHERE deploy_key = ? AND used_by IS NULL AND expires_at > ? ORDER BY granted_at LIMIT 1
+                    """,
+                arguments: [gate.deployKey, SQLiteRows.millis(gate.createdAt)])
+        else { return nil }
+        return (GateID(unchecked: row["gate_id"]), row["person"], row["reason"])
+    }
+
+    /// Break-glass uses in `environment` since `date`, what `max_per_day` limits: gates approved by break-glass, and
+    /// grants on frozen-out deploys not yet used (a used one is counted by the gate it approved).
     static func breakGlassUses(environment: String, since date: Date, db: Database) throws -> Int {
-        try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM gate WHERE break_glass = 1 AND environment = ? AND decided_at > ?",
-            arguments: [environment, SQLiteRows.millis(date)]) ?? 0
+        let decided =
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM gate WHERE break_glass = 1 AND environment = ? AND decided_at > ?",
+                arguments: [environment, SQLiteRows.millis(date)]) ?? 0
+        let granted =
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM break_glass_grant WHERE environment = ? AND granted_at > ? AND used_by IS NULL",
+                arguments: [environment, SQLiteRows.millis(date)]) ?? 0
+        return decided + granted
     }
 
     public func decideExpiredGates(at now: Date) async throws -> [Gate] {

@@ -149,6 +149,19 @@ enum SQLiteSchema {
                     ALTER TABLE gate ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
                     -- The daily limit counts an environment's break-glass decisions of the last 24 hours.
                     CREATE INDEX gate_break_glass ON gate(environment, decided_at) WHERE break_glass = 1;
+                    -- A break-glass on a gate the freeze rejected: the same deploy (service, environment, artifact,
+                    -- commit) opened again before expires_at is approved at once, and the grant is used up.
+                    CREATE TABLE break_glass_grant (
+                        gate_id TEXT PRIMARY KEY NOT NULL REFERENCES gate(id),
+                        environment TEXT NOT NULL,
+                        deploy_key TEXT NOT NULL,
+                        person TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        granted_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        used_by TEXT REFERENCES gate(id)
+                    );
+                    CREATE INDEX break_glass_grant_open ON break_glass_grant(deploy_key, expires_at) WHERE used_by IS NULL;
                     """
             )
         }

@@ -44,6 +44,14 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "From this time (RFC 3339).") var since: String?
         @Option(help: "Before this time (RFC 3339).") var until: String?
         @Option(help: "At most this many events.") var limit = 10_000
+        @Flag(help: "Only break-glass uses (gate.break_glass), for the post-incident review. Same as --action gate.break_glass.")
+        var breakGlass = false
+
+        func validate() throws {
+            if breakGlass, let action, action != AuditAction.breakGlass.rawValue {
+                throw ValidationError("--break-glass and --action \(action) ask for different events; use one")
+            }
+        }
 
         func run() async throws {
             func date(_ text: String?, _ flag: String) throws -> Date? {
@@ -53,7 +61,7 @@ struct AuditCommand: AsyncParsableCommand {
             }
             let store = try database.openExistingStore()
             let query = AuditQuery(
-                service: service, environment: environment, actor: actor, gateID: gate, action: action,
+                service: service, environment: environment, actor: actor, gateID: gate, action: breakGlass ? AuditAction.breakGlass.rawValue : action,
                 since: try date(since, "since"), until: try date(until, "until"), limit: limit
             )
             let encoder = JSONEncoder()

@@ -5,13 +5,14 @@ import GreenlightCore
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Check a policy file, or explain what it asks of a deploy.",
-        subcommands: [Check.self, Explain.self]
+        abstract: "Check a policy file, explain what it asks of a deploy, or run its tests.",
+        subcommands: [Check.self, Explain.self, Test.self]
     )
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a policy file. Exits 0 when it can be used; prints each error as file:line and exits 64 otherwise."
+            abstract: "Validate a policy file. Exits 0 when it can be used; prints each error as file:line and exits 64 otherwise.",
+            discussion: "Warnings (printed, exit 0) flag what is legal but rarely meant, such as a production-like environment that fails open."
         )
 
         @Argument(help: "The policy file.") var file = "greenlight.yaml"
@@ -19,13 +20,15 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             let (policy, warnings) = try PolicyFile.parse(file)
             for warning in warnings { printError(warning.description) }
-            print("\(file): ok (\(policy.environments.count) environment(s), \(policy.groups.count) group(s); sha256 \(policy.hash))")
+            print(
+                "\(file): ok (\(policy.environments.count) environment(s), \(policy.tiers.count) tier(s), \(policy.groups.count) group(s); sha256 \(policy.hash))"
+            )
         }
     }
 
     struct Explain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Say which rule a deploy would meet, who may approve it, how many, and by when."
+            abstract: "Say which tier and rule a deploy would meet, who may approve it in which stage, by when, and the freeze windows."
         )
 
         @Option(help: ArgumentHelp("The policy file (default: the built-in policy).", valueName: "file")) var config: String?
@@ -33,32 +36,159 @@ struct PolicyCommand: AsyncParsableCommand {
         @Option(name: [.customLong("env"), .customLong("environment")], help: "The environment.") var environment: String
         @Option(name: .customLong("author"), help: "An author of the change (repeatable).") var authors: [String] = []
         @Option(help: "Who triggers the deploy.") var triggeredBy: String?
+        @Option(name: .customLong("path"), help: "A changed path (repeatable), for tiers that match changed_paths.") var paths: [String] = []
+        @Option(help: "The change in monthly cost, for tiers that match cost_delta_monthly.") var cost: Double?
+        @Option(name: .customLong("label"), help: "A label as key=value (repeatable).") var labels: [String] = []
+        @Option(help: "When the deploy would happen (RFC 3339; default: now), for freeze windows.") var at: String?
+
+        func validate() throws {
+            for label in labels where !label.contains("=") { throw ValidationError("--label must be key=value, not '\(label)'") }
+            if let at, Timestamp.parse(at) == nil { throw ValidationError("--at must be RFC 3339, like 2026-12-04T15:00:00-05:00") }
+        }
 
         func run() async throws {
             let policy = try PolicyFile.load(config)
-            let request = GateRequest(
+            var request = GateRequest(
                 service: service, environment: environment, artifact: "-", commit: "0000000", triggeredBy: triggeredBy, authors: authors)
-            let plan = policy.plan(for: request)
-            print("\(service) → \(environment): \(plan.rule)\(plan.rule == "default" ? " (the policy does not name '\(environment)')" : "")")
-            guard plan.gated else {
-                print("  no approval needed (gate: none): the request is recorded and passes")
-                return
+            request.changedPaths = paths
+            request.costDeltaMonthly = cost
+            for label in labels {
+                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+                request.labels[parts[0]] = parts.count > 1 ? parts[1] : ""
             }
-            for requirement in plan.requirements {
-                let eligible = requirement.eligible.filter { plan.exclusion(for: $0) == nil }
+            let now = at.flatMap(Timestamp.parse) ?? Date()
+            let plan = policy.plan(for: request, at: now)
+            let unnamed = plan.rule == "default" ? " (the policy does not name '\(environment)')" : ""
+            print("\(service) → \(environment): tier \(plan.tier), rule \(plan.rule)\(unnamed)")
+            if let frozen = plan.frozen {
                 print(
-                    "  needs \(requirement.count) approval(s) from group \(requirement.group): \(eligible.isEmpty ? "nobody eligible" : eligible.joined(separator: ", "))"
+                    "  FROZEN by '\(frozen.name)' until \(Timestamp.format(frozen.endsAt)): a gate opened now is rejected at once (frozen:\(frozen.name))"
                 )
+            }
+            if plan.gated {
+                explainApprovals(plan, now: now)
+            } else {
+                print("  no approval needed (gate: none): the request is recorded and passes")
+            }
+            explainFreezes(policy, now: now)
+            if let breakGlass = plan.breakGlass {
+                print(
+                    "  break-glass: members of \(breakGlass.groups.joined(separator: ", ")) (\(breakGlass.eligible.joined(separator: ", "))), "
+                        + "with a reason, at most \(breakGlass.maxPerDay) per 24 hours")
+            } else {
+                print("  break-glass: not allowed here")
+            }
+            print("  policy: \(policy.source) (sha256 \(policy.hash))")
+        }
+
+        private func explainApprovals(_ plan: GatePlan, now: Date) {
+            for (index, stage) in plan.stages.enumerated() {
+                let prefix: String
+                if plan.stages.count > 1 {
+                    let after = index == 0 ? "asked first" : "asked once stage \(index) is met"
+                    let timeout = stage.timeout.map { ", open at most \($0)" } ?? ""
+                    print("  stage \(index + 1) of \(plan.stages.count) '\(stage.name)' (\(after)\(timeout)):")
+                    prefix = "    "
+                } else {
+                    prefix = "  "
+                }
+                for requirement in stage.requirements {
+                    let eligible = requirement.eligible.filter { plan.exclusion(for: $0) == nil }
+                    print(
+                        "\(prefix)needs \(requirement.count) approval(s) from group \(requirement.group): \(eligible.isEmpty ? "nobody eligible" : eligible.joined(separator: ", "))"
+                    )
+                }
             }
             for exclusion in plan.exclusions {
                 print("  may not decide: \(exclusion.identity) (\(exclusion.role.rawValue), separation of duties)")
             }
-            let deadline = Date().addingTimeInterval(plan.timeout.seconds)
+            let opened = Gate(
+                id: .generate(), request: GateRequest(service: service, environment: environment, artifact: "-", commit: "0"),
+                openedBy: "explain",
+                plan: GatePlan(
+                    gated: true, rule: plan.rule, tier: plan.tier, stages: plan.stages, exclusions: plan.exclusions, timeout: plan.timeout,
+                    onTimeout: plan.onTimeout, failOpenReason: plan.failOpenReason, channel: plan.channel, policyHash: plan.policyHash,
+                    reminder: plan.reminder, escalation: plan.escalation), createdAt: now)
+            let deadline = opened.deadline ?? now.addingTimeInterval(plan.timeout.seconds)
+            let then = plan.onTimeout == .reject ? "reject" : "approve (fail-open: \(plan.failOpenReason ?? "no reason given"))"
             print(
-                "  deadline: \(plan.timeout) after the request (if opened now: \(Timestamp.format(deadline))), then \(plan.onTimeout == .reject ? "reject" : "approve (fail-open)")"
-            )
+                "  deadline: \(plan.timeout) after the request (if opened at \(Timestamp.format(now)): \(Timestamp.format(deadline))), then \(then)")
+            if let reminder = opened.nextReminderAt {
+                print("  reminder: \(plan.reminder?.beforeDeadline.description ?? "") before the deadline (\(Timestamp.format(reminder)))")
+            }
+            if let escalation = opened.escalatesAt {
+                print("  escalation: to \((plan.escalation?.to ?? []).joined(separator: ", ")) at \(Timestamp.format(escalation))")
+            }
             print("  one authorized reject rejects; each person's approval counts once")
-            print("  policy: \(policy.source) (sha256 \(policy.hash))")
+        }
+
+        private func explainFreezes(_ policy: Policy, now: Date) {
+            let windows = policy.freezeWindows(for: environment)
+            guard !windows.isEmpty else {
+                print("  freeze windows: none")
+                return
+            }
+            print("  freeze windows:")
+            for window in windows {
+                let active = window.occurrence(containing: now).map { "ACTIVE until \(Timestamp.format($0.end))" }
+                let next = window.nextOccurrence(after: now).map { "next \(Timestamp.format($0.start)) → \(Timestamp.format($0.end))" }
+                print("    \(window.name): \([active, next].compactMap { $0 }.joined(separator: "; ").nilIfEmpty ?? "no occurrence ahead")")
+            }
         }
     }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the policy's tests: every *.test.yaml beside it. Prints a line per case; exits 1 if any fails.",
+            discussion: """
+                Each test file holds 'cases:', each with a 'name', a request under 'given' (service, environment, \
+                changed_paths, cost_delta_monthly, labels, author(s), triggered_by, at) and what the policy must say under \
+                'expect' (tier, rule, gated, stages, may_approve, may_not_approve, frozen, timeout, on_timeout). \
+                See examples/ for a policy with its tests.
+                """
+        )
+
+        @Argument(help: "The directory holding the policy and its *.test.yaml files.") var directory = "."
+        @Option(help: ArgumentHelp("The policy file (default: greenlight.yaml in the directory).", valueName: "file")) var config: String?
+
+        func run() async throws {
+            let policyPath = config ?? (directory as NSString).appendingPathComponent("greenlight.yaml")
+            let (policy, _) = try PolicyFile.parse(policyPath)
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".test.yaml") }.sorted()
+            } catch {
+                throw Exit.fail("cannot read the directory \(directory): \(error.localizedDescription)")
+            }
+            guard !names.isEmpty else { throw Exit.fail("no *.test.yaml files in \(directory); write one (see examples/)") }
+            var passed = 0
+            var failed = 0
+            for name in names {
+                let path = (directory as NSString).appendingPathComponent(name)
+                let suite: PolicyTestSuite
+                do {
+                    suite = try PolicyTestSuite(parsing: try String(contentsOfFile: path, encoding: .utf8), file: path)
+                } catch let error as PolicyValidationError {
+                    for diagnostic in error.diagnostics { printError(diagnostic.description) }
+                    throw Exit.usage
+                }
+                for result in suite.run(against: policy) {
+                    if result.passed {
+                        passed += 1
+                        print("ok    \(result.name)")
+                    } else {
+                        failed += 1
+                        print("FAIL  \(result.name) (\(result.place))")
+                        for failure in result.failures { print("        \(failure)") }
+                    }
+                }
+            }
+            print("\(passed + failed) case(s): \(passed) passed, \(failed) failed (policy \(policyPath), sha256 \(policy.hash.prefix(12)))")
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }

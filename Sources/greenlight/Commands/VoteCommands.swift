@@ -74,7 +74,17 @@ struct BreakGlassCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try server.client()
         do {
-            print(GateOutput.decision(try await client.breakGlass(gateID, reason: reason)))
+            let gate = try await client.breakGlass(gateID, reason: reason)
+            if gate.state == .rejected, let frozen = gate.frozen {
+                print(
+                    """
+                    \(gate.id): glass broken for the deploy the freeze '\(frozen.name)' stopped (\(gate.service) → \(gate.environment), \(gate.artifact)).
+                    Re-run the pipeline step within the hour: the same service, environment, artifact and commit are approved at once.
+                    Listed by 'greenlight audit query --break-glass' for review.
+                    """)
+            } else {
+                print(GateOutput.decision(gate))
+            }
         } catch {
             throw Exit.fail(error, server: client.server)
         }

@@ -14,7 +14,7 @@ enum GateOutput {
         if let frozen = gate.frozen {
             lines.append(
                 "\(gate.environment) is frozen ('\(frozen.name)') until \(frozen.endsAt). To deploy before then, someone the policy's "
-                    + "break_glass allows runs: greenlight break-glass \(gate.id) --reason \"…\"")
+                    + "break_glass allows runs: greenlight break-glass \(gate.id) --reason \"…\", then re-run this step")
         }
         if gate.breakGlass { lines.append("approved by break-glass: listed by 'greenlight audit query --break-glass' for review") }
         if gate.failOpen { lines.append("approved because nobody decided in time (fail-open\(gate.failOpenReason.map { ": \($0)" } ?? ""))") }
