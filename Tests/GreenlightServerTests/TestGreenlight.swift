@@ -14,12 +14,16 @@ final class TestGreenlight: Sendable {
           alice: { github: alice-gh }
         groups:
           leads: { members: [alice, bob, carol] }
+          sre: { members: [carol] }
         environments:
           production:
             require: [ { group: leads, count: 2 } ]
             timeout: 1h
           staging: { gate: none }
           quick: { require: [ { group: leads, count: 1 } ], timeout: 60s }
+          hotfix:
+            require: [ { group: leads, count: 2 } ]
+            break_glass: { allowed: [group: sre], reason: required, max_per_day: 1 }
         default: { require: [ { group: leads, count: 1 } ], timeout: 4h }
         """
 

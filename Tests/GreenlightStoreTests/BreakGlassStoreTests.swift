@@ -1,0 +1,134 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Testing
+
+@Suite("Break-glass in the store")
+struct BreakGlassStoreTests {
+    static func gate(commit: String = "0123456789abcdef", frozen: Bool = false, at offset: TimeInterval = 0, limit: Int = 2) -> Gate {
+        var template = StoreFixtures.gate(commit: commit, channel: "C0DEPLOYS")
+        template.plan.breakGlass = PlanBreakGlass(groups: ["sre-admins"], eligible: ["dan", "frank"], maxPerDay: limit)
+        if frozen { template.plan.frozen = ActiveFreeze(name: "holidays", endsAt: StoreFixtures.start.addingTimeInterval(86_400 * 10)) }
+        return Gate(
+            id: .generate(), request: template.request, openedBy: "ci", plan: template.plan, createdAt: StoreFixtures.start.addingTimeInterval(offset)
+        )
+    }
+
+    @Test("a break-glass approves a pending gate once, audited and announced; a refused attempt changes nothing but the log")
+    func approves() async throws {
+        let temporary = try TemporaryStore(outbox: OutboxKind.slack)
+        let store = temporary.store
+        let gate = try await store.open(Self.gate(), idempotencyKey: nil).gate
+        let at = StoreFixtures.start.addingTimeInterval(60)
+
+        guard case .refused(let refusal, _) = try await store.breakGlass(gate.id, person: "alice", reason: "SEV1", at: at) else {
+            Issue.record("alice is not allowed to break glass")
+            return
+        }
+        #expect(refusal.code == "break_glass_not_allowed")
+        #expect(try await store.gate(gate.id)?.state == .pending)
+
+        guard case .recorded(let broken) = try await store.breakGlass(gate.id, person: "dan", reason: "SEV1: checkout down", at: at) else {
+            Issue.record("dan may break glass")
+            return
+        }
+        #expect(broken.state == .approved)
+        #expect(broken.breakGlass)
+        let stored = try #require(try await store.gate(gate.id))
+        #expect(stored.breakGlass)
+        #expect(stored.decidedBy == "dan")
+
+        let events = try await store.auditEvents(AuditQuery(gateID: gate.id.rawValue))
+        #expect(events.map(\.action).suffix(3) == ["break_glass.refused", "gate.break_glass", "gate.decided"])
+        #expect(events.last?.details["break_glass"] == "true")
+        let listed = try await store.auditEvents(AuditQuery(action: AuditAction.breakGlass.rawValue))
+        #expect(listed.map(\.actor) == ["dan"])
+        #expect(listed.first?.details["reason"] == "SEV1: checkout down")
+        #expect(try await store.dueOutboxItems(at: at.addingTimeInterval(1), limit: 10).map(\.kind).contains(.slackBreakGlass))
+        #expect(try await store.verifyAudit().isIntact)
+    }
+
+    @Test("max_per_day counts the environment's uses over a rolling 24 hours")
+    func dailyLimit() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        var gates: [Gate] = []
+        for index in 0..<3 { gates.append(try await store.open(Self.gate(commit: "c\(index)abcdef"), idempotencyKey: nil).gate) }
+        let at = StoreFixtures.start.addingTimeInterval(60)
+        for gate in gates.prefix(2) {
+            guard case .recorded = try await store.breakGlass(gate.id, person: "dan", reason: "SEV1", at: at) else {
+                Issue.record("under the limit")
+                return
+            }
+        }
+        guard case .refused(let refusal, _) = try await store.breakGlass(gates[2].id, person: "frank", reason: "SEV1", at: at) else {
+            Issue.record("the third use in a day must be refused")
+            return
+        }
+        #expect(refusal == .breakGlassLimitReached(environment: "production", limit: 2))
+        #expect(try await store.gate(gates[2].id)?.state == .pending)
+        // A day after the first two, the count has room again (the gate's own deadline is far off).
+        let later = try await store.open(Self.gate(commit: "d0abcdef", at: 86_000), idempotencyKey: nil).gate
+        guard case .recorded = try await store.breakGlass(later.id, person: "frank", reason: "SEV2", at: at.addingTimeInterval(86_401)) else {
+            Issue.record("the 24 hours have passed")
+            return
+        }
+    }
+
+    @Test("break-glass on a deploy the freeze rejected lets the same deploy through when it is opened again, once")
+    func frozenRetry() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        #expect(frozen.state == .rejected)
+        #expect(frozen.reason == "frozen:holidays")
+
+        // Without a break-glass, the retry is frozen out like the first attempt.
+        let retried = try await store.open(Self.gate(frozen: true, at: 30), idempotencyKey: nil).gate
+        #expect(retried.state == .rejected)
+
+        guard
+            case .recorded(let unchanged) = try await store.breakGlass(
+                frozen.id, person: "dan", reason: "hotfix for SEV1", at: StoreFixtures.start.addingTimeInterval(60))
+        else {
+            Issue.record("dan may break glass on a frozen-out deploy")
+            return
+        }
+        #expect(unchanged.state == .rejected)  // decided once: the rejection stands
+
+        // A different deploy is not let through.
+        let other = try await store.open(Self.gate(commit: "fedcba9876543210", frozen: true, at: 90), idempotencyKey: nil).gate
+        #expect(other.state == .rejected)
+
+        let through = try await store.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+        #expect(through.state == .approved)
+        #expect(through.breakGlass)
+        #expect(through.decidedBy == "dan")
+        #expect(through.reason?.contains("hotfix for SEV1") == true)
+
+        // The grant is used up.
+        let again = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
+        #expect(again.state == .rejected)
+
+        // A second break-glass on the same frozen gate is refused.
+        guard case .refused = try await store.breakGlass(frozen.id, person: "frank", reason: "again", at: StoreFixtures.start.addingTimeInterval(200))
+        else {
+            Issue.record("one grant per frozen gate")
+            return
+        }
+        let actions = try await store.auditEvents(AuditQuery(action: AuditAction.breakGlass.rawValue)).map(\.gateID)
+        #expect(actions == [frozen.id.rawValue, through.id.rawValue])
+        #expect(try await store.verifyAudit().isIntact)
+    }
+
+    @Test("a grant expires after an hour")
+    func grantExpires() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+        let late = try await store.open(Self.gate(frozen: true, at: 60 + 3_600), idempotencyKey: nil).gate
+        #expect(late.state == .rejected)
+    }
+}
