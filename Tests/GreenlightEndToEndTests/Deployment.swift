@@ -11,8 +11,10 @@ final class Deployment: @unchecked Sendable {
           bob: { slack: U0BOB }
           carol: { slack: U0CAROL }
           mallory: { slack: U0MALLORY }
+          dan: { github: dan-gh }
         groups:
           leads: { members: [alice, bob, carol] }
+          finance: { members: [dan] }
           oncall: { slack_usergroup: S0ONCALL }
         environments:
           production:
@@ -32,6 +34,15 @@ final class Deployment: @unchecked Sendable {
             timeout: 1h
             escalate: { after: 1s, to: [group: oncall] }
             remind: { before_deadline: 3599s, mention: [group: leads] }
+          frozen:
+            require: [ { group: leads, count: 1 } ]
+            freeze:
+              - { name: maintenance, from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" }
+            break_glass: { allowed: [group: leads], reason: required, max_per_day: 2 }
+          costly:
+            stages:
+              - { name: platform, require: [ { group: leads, count: 1 } ] }
+              - { name: finance, require: [ { group: finance, count: 1 } ] }
         default: { require: [ { group: leads, count: 1 } ], timeout: 4h }
         """
 
@@ -53,6 +64,7 @@ final class Deployment: @unchecked Sendable {
         port = try FreePort.find()
         for (name, kind, user) in [
             ("ci", "pipeline", nil), ("alice", "approver", "alice"), ("bob", "approver", "bob"), ("carol", "approver", "carol"),
+            ("dan", "approver", "dan"),
         ] {
             var arguments = ["token", "create", "--name", name, "--kind", kind, "--database", database]
             if let user { arguments += ["--user", user] }

@@ -23,8 +23,11 @@ enum GateOutput {
     }
 
     /// What a pending gate still needs: "1 of 2 from platform-leads (approved so far: alice)".
+    /// With several stages, the open one is named: "1 of 1 from finance, in stage 2 of 2 (finance)".
     static func needs(_ gate: GateResource) -> String {
-        gate.requirements.map { Tally.summary(group: $0.group, count: $0.count, approvals: $0.approvals) }.joined(separator: "; ")
+        let needs = gate.requirements.map { Tally.summary(group: $0.group, count: $0.count, approvals: $0.approvals) }.joined(separator: "; ")
+        guard gate.stages.count > 1, let open = gate.openStage, let index = gate.stages.firstIndex(where: { $0.name == open }) else { return needs }
+        return "\(needs), in stage \(index + 1) of \(gate.stages.count) (\(open))"
     }
 
     static func json(_ gate: GateResource) -> String {
