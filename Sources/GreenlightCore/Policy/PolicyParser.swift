@@ -19,16 +19,7 @@ public struct PolicyParser {
     /// Parses `text`. Returns the policy and its warnings, or throws every error found.
     public func parse(_ text: String) throws(PolicyValidationError) -> (policy: Policy, warnings: [PolicyDiagnostic]) {
         var reader = Reader(file: file)
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw PolicyValidationError(diagnostics: [reader.syntaxError(error)])
-        }
-        guard let root, let top = reader.mapping(root, at: "") else {
-            if root == nil { reader.error(line: 1, key: "", "the policy is empty; it needs at least a 'default' rule") }
-            throw PolicyValidationError(diagnostics: reader.diagnostics)
-        }
+        let top = try reader.document(text, ifEmpty: "the policy is empty; it needs at least a 'default' rule")
         reader.allowOnly(["version", "people", "groups", "environments", "tiers", "default"], in: top, at: "")
 
         if let version = top["version"] {
@@ -167,6 +158,21 @@ extension PolicyParser {
     struct Reader {
         let file: String
         var diagnostics: [PolicyDiagnostic] = []
+
+        /// The top-level mapping of a YAML document, or the error that there is none (`ifEmpty` for an empty one).
+        mutating func document(_ text: String, ifEmpty: String) throws(PolicyValidationError) -> Fields {
+            let root: Node?
+            do {
+                root = try Yams.compose(yaml: text)
+            } catch {
+                throw PolicyValidationError(diagnostics: [syntaxError(error)])
+            }
+            guard let root, let top = mapping(root, at: "") else {
+                if root == nil { self.error(line: 1, key: "", ifEmpty) }
+                throw PolicyValidationError(diagnostics: diagnostics)
+            }
+            return top
+        }
 
         mutating func error(line: Int?, key: String, _ message: String) {
             diagnostics.append(PolicyDiagnostic(file: file, line: line, key: key, message: message))

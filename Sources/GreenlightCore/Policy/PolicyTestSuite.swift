@@ -61,16 +61,7 @@ public struct PolicyTestSuite: Sendable {
     /// Reads the cases of one test file, or every problem with it (file:line, like a policy's).
     public init(parsing text: String, file: String) throws(PolicyValidationError) {
         var reader = PolicyParser.Reader(file: file)
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw PolicyValidationError(diagnostics: [reader.syntaxError(error)])
-        }
-        guard let root, let top = reader.mapping(root, at: "") else {
-            if root == nil { reader.error(line: 1, key: "", "the file is empty; write 'cases: [ … ]'") }
-            throw PolicyValidationError(diagnostics: reader.diagnostics)
-        }
+        let top = try reader.document(text, ifEmpty: "the file is empty; write 'cases: [ … ]'")
         reader.allowOnly(["cases"], in: top, at: "")
         var cases: [Case] = []
         if let entry = top["cases"], case .sequence(let items) = entry.node {
