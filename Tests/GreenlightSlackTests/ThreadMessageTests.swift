@@ -53,4 +53,37 @@ struct ThreadMessageTests {
         #expect(long.count <= BlockKitLimits.messageText)
         #expect(long.contains("more"))
     }
+
+    @Test("a staged gate's card and reminder name the open stage")
+    func stagedCard() throws {
+        var gate = gate()
+        gate.plan.stages = [
+            PlanStage(name: "platform", requirements: [ApprovalRequirement(group: "leads", count: 1, eligible: ["alice", "bob"])]),
+            PlanStage(name: "finance", requirements: [ApprovalRequirement(group: "finance", count: 1, eligible: ["erin"])]),
+        ]
+        #expect(GateCard.needs(gate) == "1 of 1 from leads, in stage 1 of 2 (platform)")
+        let leads = try gate.recording(Vote(voter: "alice", decision: .approve, at: gate.createdAt.addingTimeInterval(60)))
+        #expect(GateCard.needs(leads) == "1 of 1 from finance, in stage 2 of 2 (finance)")
+        #expect(ThreadMessage.reminder(for: leads, mentions: []).contains("in stage 2 of 2 (finance)"))
+    }
+
+    @Test("a break-glass is announced to the whole channel, with who, what, why and where to review it; claimed text is escaped")
+    func breakGlass() throws {
+        var gate = gate(service: "<!channel> shop")
+        gate.plan.breakGlass = PlanBreakGlass(groups: ["sre"], eligible: ["dan"], maxPerDay: 1)
+        let broken = try gate.breakingGlass(by: "dan", reason: "SEV1 <!everyone>", at: gate.createdAt.addingTimeInterval(60))
+        let text = ThreadMessage.breakGlass(for: broken)
+        #expect(text.hasPrefix("<!here> :rotating_light: *Break-glass:* dan approved"))
+        #expect(text.contains("2 of leads"))
+        #expect(text.contains("greenlight audit query --break-glass"))
+        #expect(!text.contains("<!channel>") && !text.contains("<!everyone>"))
+        #expect(GateCard.status(broken).contains("Approved (break-glass)"))
+
+        var frozenPlan = gate.plan
+        frozenPlan.frozen = ActiveFreeze(name: "holidays", endsAt: gate.createdAt.addingTimeInterval(86_400))
+        let frozen = Gate(id: .generate(), request: gate.request, openedBy: "ci", plan: frozenPlan, createdAt: gate.createdAt)
+        let grant = ThreadMessage.breakGlassGrant(for: frozen, person: "dan", reason: "hotfix")
+        #expect(grant.contains("broke the freeze 'holidays'"))
+        #expect(grant.contains("next attempt at this deploy is approved"))
+    }
 }
