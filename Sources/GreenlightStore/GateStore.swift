@@ -15,7 +15,9 @@ public protocol GateStore: GateOutbox {
     /// Stores a new gate and its `gate.opened` (and, when not gated, `gate.decided`) audit events.
     ///
     /// With an `idempotencyKey`, a second call by the same pipeline returns the first gate instead of opening another;
-    /// the same key with a different request is refused with ``StoreError/idempotencyKeyReused(_:)``.
+    /// the same key with a different request is refused with ``StoreError/idempotencyKeyReused(_:)``. A gate a freeze
+    /// rejected is the exception: the key moves to a new gate, evaluated afresh, so that a pipeline's retry after the
+    /// freeze ends or a break-glass is not handed the old rejection.
     func open(_ gate: Gate, idempotencyKey: String?) async throws -> OpenedGate
 
     /// The gate with `id`, or `nil`.

@@ -13,7 +13,9 @@ struct PolicyEndToEndTests {
     func frozenThenBreakGlass() async throws {
         let deployment = try await Deployment()
         try await deployment.start()
-        let frozen = try await deployment.run(Self.request("frozen"), as: "ci")
+        // With --run-url the CLI derives its idempotency key from the run, as a re-run of the same job would.
+        let request = Self.request("frozen") + ["--run-url", "https://ci.example.com/runs/42"]
+        let frozen = try await deployment.run(request, as: "ci")
         #expect(frozen.status == 1, "\(frozen.output)")
         #expect(frozen.stdout.contains("frozen:maintenance"))
         #expect(frozen.stdout.contains("until 2100-01-01T00:00:00.000Z"))
@@ -30,7 +32,7 @@ struct PolicyEndToEndTests {
         #expect(broken.status == 0, "\(broken.output)")
         #expect(broken.stdout.contains("Re-run the pipeline step"))
 
-        let retried = try await deployment.run(Self.request("frozen"), as: "ci")
+        let retried = try await deployment.run(request, as: "ci")
         #expect(retried.status == 0, "\(retried.output)")
         #expect(retried.stdout.contains("break-glass by alice"))
         #expect(retried.stdout.contains("SEV1: checkout is down"))

@@ -122,6 +122,33 @@ struct BreakGlassStoreTests {
         #expect(try await store.verifyAudit().isIntact)
     }
 
+    @Test("a retry under the same idempotency key after a break-glass gets the deploy through, not the old rejection")
+    func retryWithSameKey() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: "run:42").gate
+        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+        guard case .created(let through) = try await store.open(Self.gate(frozen: true, at: 120), idempotencyKey: "run:42") else {
+            Issue.record("a frozen-out gate is not replayed")
+            return
+        }
+        #expect(through.state == .approved)
+        #expect(through.breakGlass)
+        // From now on the key is the new gate's.
+        guard case .replayed(let replayed) = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: "run:42") else {
+            Issue.record("an approved gate is replayed")
+            return
+        }
+        #expect(replayed.id == through.id)
+        // A pending or decided gate that no freeze rejected is replayed as before.
+        let normal = try await store.open(Self.gate(commit: "abcdef0123"), idempotencyKey: "run:43").gate
+        guard case .replayed(let same) = try await store.open(Self.gate(commit: "abcdef0123", at: 10), idempotencyKey: "run:43") else {
+            Issue.record("replayed")
+            return
+        }
+        #expect(same.id == normal.id)
+    }
+
     @Test("a grant expires after an hour")
     func grantExpires() async throws {
         let temporary = try TemporaryStore()

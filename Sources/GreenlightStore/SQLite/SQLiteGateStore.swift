@@ -55,7 +55,10 @@ public final class SQLiteGateStore: GateStore {
                 let existing = GateID(unchecked: row["id"])
                 guard row["request_fingerprint"] == fingerprint else { throw StoreError.idempotencyKeyReused(existing) }
                 guard let stored = try SQLiteRows.fetchGate(db, existing) else { throw StoreError.gateNotFound(existing) }
-                return .replayed(stored)
+                guard stored.isFrozenOut else { return .replayed(stored) }
+                // A freeze's refusal is final for that gate, not for the deploy: asking again is a new question (the
+                // freeze may have ended, or a break-glass let the deploy through), so the key moves to the new gate.
+                try db.execute(sql: "UPDATE gate SET idempotency_key = NULL WHERE id = ?", arguments: [existing.rawValue])
             }
             var gate = gate
             // A deploy the freeze stopped, and a break-glass holder let through since: this attempt is approved.
