@@ -101,7 +101,7 @@ extension PolicyParser.Reader {
             error(line: fields.line, key: "\(path).tz", "missing: the IANA time zone the times are in, e.g. America/New_York")
         }
         if let from, let to, from == to {
-            error(line: fields["to"]?.line, key: "\(path).to", "is the same as 'from'; the window would be empty")
+            error(line: fields["to"]?.line, key: "\(path).to", "is the same as 'from'; for a whole day write from: \"00:00\", to: \"24:00\"")
             return nil
         }
         guard let from, let to, let timeZone, !days.isEmpty else { return nil }
