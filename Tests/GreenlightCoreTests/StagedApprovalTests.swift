@@ -144,4 +144,30 @@ struct StagedApprovalTests {
         #expect(plan.stages.map(\.name) == ["approval"])
         #expect(plan.requirements.map(\.group) == ["g"])
     }
+
+    @Test("a reject counts from anyone who may vote in any stage; an approval from a met stage's person is refused as such")
+    func rejectsFromAnyStage() throws {
+        let gate = Fixtures.gate(Self.twoStages())
+        let early = try gate.recording(Fixtures.reject("erin"))
+        #expect(early.state == .rejected)
+        let leads = try gate.recording(Fixtures.approve("alice", at: 600))
+        let plan = Self.twoStages()
+        var withCarol = plan
+        withCarol.stages[0].requirements[0].eligible.append("carol")
+        let staged = try Fixtures.gate(withCarol).recording(Fixtures.approve("alice", at: 600))
+        #expect(throws: VoteRefusal.stageMet(person: "carol", stage: "leads", openStage: "finance")) {
+            try staged.recording(Fixtures.approve("carol", at: 700))
+        }
+        #expect(try staged.recording(Vote(voter: "carol", decision: .reject, at: Fixtures.start.addingTimeInterval(700))).state == .rejected)
+        #expect(leads.state == .pending)
+    }
+
+    @Test("a freeze stops ungated deploys too")
+    func freezeStopsUngated() {
+        var plan = Fixtures.plan([("leads", 1, ["alice"])], gated: false)
+        plan.frozen = ActiveFreeze(name: "holidays", endsAt: Fixtures.start.addingTimeInterval(3_600))
+        let gate = Fixtures.gate(plan)
+        #expect(gate.state == .rejected)
+        #expect(gate.reason == "frozen:holidays")
+    }
 }

@@ -52,6 +52,7 @@ struct TierTests {
         arguments: [
             (request(paths: ["db/migrations/2026/0042.sql"]), "schema-migration"),
             (request(paths: ["src/db/migrations/0042.sql"]), "production"),  // a glob is anchored at the start
+            (request(paths: ["./db//migrations/0042.sql"]), "schema-migration"),  // however the pipeline spells the path
             (request(environment: "staging", paths: ["db/migrations/0042.sql"]), "staging"),  // both keys must match
             (request(service: "payments-api", paths: ["db/migrations/1.sql"]), "schema-migration"),  // first match wins
             (request(service: "payments-api"), "payments"),
@@ -113,6 +114,8 @@ struct TierTests {
             ("tiers: [ { name: t, when: { cost_delta_monthly: { above: 5 } } } ]", 5, "tiers.t.when.cost_delta_monthly.above", "unknown key"),
             ("tiers: [ { name: t, when: { cost_delta_monthly: { gt: lots } } } ]", 5, "tiers.t.when.cost_delta_monthly.gt", "expected an amount"),
             ("tiers: [ { name: t, when: { any: [] } } ]", 5, "tiers.t.when.any", "non-empty list"),
+            ("tiers: [ { name: t, when: { labels: {} }, gate: none } ]", 5, "tiers.t.when.labels", "would match every gate"),
+            ("environments:\n  p: { require: [ { group: ops, count: 1000000000 } ] }", 6, "environments.p.require[0].count", "cannot be meant"),
             ("tiers: [ { name: t, when: { environment: p }, freeze: [] } ]", 5, "tiers.t.freeze", "belongs to an environment"),
             ("tiers:\n  - { name: t, when: { environment: p } }\n  - { name: t, when: { environment: q } }", 7, "tiers.t.name", "already defined"),
             (
@@ -175,6 +178,18 @@ struct TierTests {
             #expect(
                 error.diagnostics.contains { $0.line == line && $0.key == key && $0.message.contains(message) }, "got: \(error.diagnostics)")
         }
+    }
+
+    @Test("policy check warns when a tier lets deploys through without naming the environments")
+    func ungatedTierWarning() throws {
+        let yaml = """
+            groups: { ops: { members: [a] } }
+            tiers:
+              - { name: flags, when: { labels: { change: flag } }, gate: none }
+              - { name: staging-flags, when: { environment: staging, labels: { change: flag } }, gate: none }
+            default: { require: [ { group: ops } ] }
+            """
+        #expect(try PolicyParser(file: "p.yaml").parse(yaml).warnings.map(\.key) == ["tiers.flags.gate"])
     }
 
     @Test("policy check warns when a production-like environment fails open, and only then")

@@ -111,7 +111,7 @@ struct BreakGlassAPITests {
         #expect(reopened.plan.approvers.contains("dan"))
 
         try "default: { require: [ { group: nobody } ] }".write(toFile: path, atomically: true, encoding: .utf8)
-        guard case .refused(let errors) = await reloader.reload() else {
+        guard case .refused(_, let errors) = await reloader.reload() else {
             Issue.record("an invalid policy must be refused")
             return
         }

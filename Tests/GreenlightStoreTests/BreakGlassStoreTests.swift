@@ -158,4 +158,22 @@ struct BreakGlassStoreTests {
         let late = try await store.open(Self.gate(frozen: true, at: 60 + 3_600), idempotencyKey: nil).gate
         #expect(late.state == .rejected)
     }
+
+    @Test("a grant does not let through an attempt its holder may not approve (here: they triggered it), and that is audited")
+    func grantChecksTheNewGate() async throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+        var retry = Self.gate(frozen: true, at: 120)
+        retry.plan.exclusions = [Exclusion(identity: "dan", role: .triggerer)]
+        let refused = try await store.open(retry, idempotencyKey: nil).gate
+        #expect(refused.state == .rejected)
+        #expect(!refused.breakGlass)
+        let events = try await store.auditEvents(AuditQuery(gateID: refused.id.rawValue)).map(\.action)
+        #expect(events == ["gate.opened", "break_glass.refused", "gate.decided"])
+        // The grant is still there for an attempt dan may approve.
+        let through = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
+        #expect(through.state == .approved)
+    }
 }

@@ -45,8 +45,9 @@ public struct Gate: Sendable, Equatable, Codable {
         self.failOpen = false
         self.breakGlass = false
         self.version = 1
-        if plan.gated, let frozen = plan.frozen {
-            // Opened inside a freeze: refused at once, with the window's name as the reason pipelines can read.
+        if let frozen = plan.frozen {
+            // Opened inside a freeze: refused at once, with the window's name as the reason pipelines can read. A
+            // freeze says when an environment may ship at all, so it stops ungated deploys too.
             self.state = .rejected
             self.outcome = .rejected
             self.decidedAt = createdAt
@@ -101,11 +102,17 @@ public struct Gate: Sendable, Equatable, Codable {
         }
         let open = min(stages.open, plan.stages.count - 1)
         func eligible(_ stage: PlanStage) -> Bool { stage.requirements.contains { $0.eligible.contains(vote.voter) } }
-        guard eligible(plan.stages[open]) else {
-            if let later = plan.stages.indices.first(where: { $0 > open && eligible(plan.stages[$0]) }) {
+        guard plan.stages.contains(where: eligible) else {
+            throw .notAnApprover(person: vote.voter, groups: plan.requirements.map(\.group))
+        }
+        // A reject, the fail-safe answer, counts from anyone who may vote in any stage; an approval only in the open one.
+        if vote.decision == .approve, !eligible(plan.stages[open]) {
+            let theirs = plan.stages.indices.filter { eligible(plan.stages[$0]) }
+            if let later = theirs.first(where: { $0 > open }) {
                 throw .stageNotOpen(person: vote.voter, stage: plan.stages[later].name, openStage: plan.stages[open].name)
             }
-            throw .notAnApprover(person: vote.voter, groups: plan.requirements.map(\.group))
+            let earlier = theirs.last ?? open
+            throw .stageMet(person: vote.voter, stage: plan.stages[earlier].name, openStage: plan.stages[open].name)
         }
         if let earlier = votes.first(where: { $0.voter == vote.voter }) {
             throw .alreadyVoted(person: vote.voter, decision: earlier.decision, at: earlier.at)
@@ -177,9 +184,10 @@ public struct Gate: Sendable, Equatable, Codable {
         return next
     }
 
-    /// The deploy a gate is about, as a break-glass grant matches it: the same service, environment, artifact and commit.
+    /// The attempt a break-glass grant matches: the same pipeline's, at the same service, environment, artifact and
+    /// commit.
     public var deployKey: String {
-        [request.service, request.environment, request.artifact, request.commit].joined(separator: "\u{1F}")
+        [openedBy, request.service, request.environment, request.artifact, request.commit].joined(separator: "\u{1F}")
     }
 
     /// When a gate whose `stage` opened at `stageOpenedAt` decides itself: the gate's own timeout, or the stage's if

@@ -12,6 +12,8 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case alreadyVoted(person: String, decision: VoteDecision, at: Date)
     /// The person approves in a later stage, which is not open yet.
     case stageNotOpen(person: String, stage: String, openStage: String)
+    /// The person approves in an earlier stage, which is met already.
+    case stageMet(person: String, stage: String, openStage: String)
     /// The gate's environment has no `break_glass` in its policy.
     case breakGlassNotConfigured(environment: String)
     /// The person is not in the groups `break_glass.allowed` names.
@@ -29,6 +31,7 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .notAnApprover: "not_an_approver"
         case .alreadyVoted: "already_voted"
         case .stageNotOpen: "stage_not_open"
+        case .stageMet: "stage_met"
         case .breakGlassNotConfigured: "break_glass_not_configured"
         case .breakGlassNotAllowed: "break_glass_not_allowed"
         case .breakGlassReasonMissing: "reason_required"
@@ -51,6 +54,9 @@ public enum VoteRefusal: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(person) already voted \(decision.rawValue) at \(Timestamp.format(at)); each person's vote counts once"
         case .stageNotOpen(let person, let stage, let openStage):
             return "\(person) approves in stage '\(stage)', which opens once stage '\(openStage)' is met; vote again then"
+        case .stageMet(let person, let stage, let openStage):
+            return
+                "\(person) approves in stage '\(stage)', which is met already; stage '\(openStage)' is open, for others to approve (a reject still counts)"
         case .breakGlassNotConfigured(let environment):
             return "the policy allows no break-glass for '\(environment)'; get the approvals the gate asks for"
         case .breakGlassNotAllowed(let person, let groups):

@@ -111,7 +111,8 @@ extension Policy.EnvironmentRule {
             remind: remind ?? defaults.remind,
             escalate: escalate ?? defaults.escalate,
             stages: ownsApprovals ? stages : defaults.stages,
-            failOpenReason: onTimeout != nil ? failOpenReason : (failOpenReason ?? defaults.failOpenReason),
+            // The reason travels with the `on_timeout` it explains; alone it is ignored (and `policy check` says so).
+            failOpenReason: onTimeout != nil ? failOpenReason : defaults.failOpenReason,
             freeze: freeze ?? defaults.freeze,
             breakGlass: breakGlass ?? defaults.breakGlass
         )

@@ -25,6 +25,11 @@ extension PolicyParser.Reader {
                 error(line: fields.line, key: "\(tierPath).when", "missing: when the tier applies, e.g. 'when: {environment: production}'")
             }
             let rule = self.rule(fields, at: tierPath, groups: groups, kind: .tier)
+            if rule.gated == false, let condition, !condition.namesEnvironment {
+                warning(
+                    line: fields["gate"]?.line, key: "\(tierPath).gate",
+                    "gate: none lets matching deploys through in every environment, production too; name the environments in 'when'")
+            }
             if let name, let condition { tiers.append(Tier(name: name, when: condition, rule: rule)) }
         }
         return tiers
@@ -50,6 +55,9 @@ extension PolicyParser.Reader {
                 conditions.append(.changedPaths(globs(strings(value, at: keyPath), at: keyPath, line: line)))
             case "labels":
                 guard let labels = mapping(value, at: keyPath) else { continue }
+                if labels.entries.isEmpty {
+                    error(line: line, key: keyPath, "is empty and would match every gate; name a label, e.g. {change: feature-flag}")
+                }
                 var pairs: [String: String] = [:]
                 for (label, labelValue, _) in labels.entries {
                     if let text = string(labelValue, at: "\(keyPath).\(label)") { pairs[label] = text }

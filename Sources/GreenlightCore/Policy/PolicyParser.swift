@@ -433,6 +433,9 @@ extension PolicyParser {
             return names
         }
 
+        /// The most approvals one rule may ask for: a typo such as `count: 1000000000` is refused, not allocated.
+        static let maximumCount = 100
+
         mutating func approvalRules(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [Policy.ApprovalRule] {
             guard case .sequence(let sequence) = node else {
                 error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(describe(node))")
@@ -457,6 +460,8 @@ extension PolicyParser {
                 }
                 if count < 1 {
                     error(line: fields["count"]?.line, key: "\(itemPath).count", "must be at least 1")
+                } else if count > Self.maximumCount {
+                    error(line: fields["count"]?.line, key: "\(itemPath).count", "\(count) approvals cannot be meant; at most \(Self.maximumCount)")
                 } else if group.slackUsergroup == nil, count > group.members.count {
                     error(
                         line: fields["count"]?.line, key: "\(itemPath).count",

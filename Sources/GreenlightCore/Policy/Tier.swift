@@ -56,12 +56,30 @@ public indirect enum TierCondition: Sendable, Equatable {
         }
     }
 
+    /// Whether every way the condition can match names the environment: a tier that lowers the bar should.
+    public var namesEnvironment: Bool {
+        switch self {
+        case .environment: true
+        case .all(let conditions): conditions.contains { $0.namesEnvironment }
+        case .any(let conditions): conditions.allSatisfy { $0.namesEnvironment }
+        default: false
+        }
+    }
+
+    /// A changed path as globs read it: `./db//migrations/1.sql` is `db/migrations/1.sql`, so that the way a
+    /// pipeline spells a path cannot drop a change into a lower tier.
+    static func normalized(_ path: String) -> String {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        if segments.isEmpty { segments = [Substring(path)] }
+        return segments.joined(separator: "/")
+    }
+
     /// Whether `request` meets the condition.
     public func matches(_ request: GateRequest) -> Bool {
         switch self {
         case .environment(let names): names.contains(request.environment)
         case .service(let globs): globs.contains { $0.matches(request.service) }
-        case .changedPaths(let globs): request.changedPaths.contains { path in globs.contains { $0.matches(path) } }
+        case .changedPaths(let globs): request.changedPaths.map(Self.normalized).contains { path in globs.contains { $0.matches(path) } }
         case .labels(let labels): labels.allSatisfy { request.labels[$0.key] == $0.value }
         case .costDeltaMonthly(let bounds): request.costDeltaMonthly.map { cost in bounds.allSatisfy { $0.admits(cost) } } ?? false
         case .all(let conditions): conditions.allSatisfy { $0.matches(request) }

@@ -31,7 +31,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     /// not, 422 without a reason, 429 past the daily break-glass limit.
     static func refusal(_ refusal: VoteRefusal) -> APIError {
         switch refusal {
-        case .gateDecided, .alreadyVoted, .stageNotOpen: .conflict(refusal.description, code: refusal.code)
+        case .gateDecided, .alreadyVoted, .stageNotOpen, .stageMet: .conflict(refusal.description, code: refusal.code)
         case .separationOfDuties, .notAnApprover, .breakGlassNotConfigured, .breakGlassNotAllowed: .forbidden(refusal.description, code: refusal.code)
         case .breakGlassReasonMissing: .unprocessable(refusal.description, code: refusal.code)
         case .breakGlassLimitReached: .init(.tooManyRequests, code: refusal.code, message: refusal.description)

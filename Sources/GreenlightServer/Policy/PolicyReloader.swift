@@ -40,7 +40,8 @@ public struct PolicyReloader: Service {
         /// The file holds the policy already in force (or the one last refused).
         case unchanged
         case loaded(hash: String)
-        case refused(errors: [String])
+        /// The edit with this hash did not validate.
+        case refused(hash: String, errors: [String])
         /// The file could not be read; the policy in force stays.
         case unreadable(String)
     }
@@ -73,7 +74,9 @@ public struct PolicyReloader: Service {
         }
     }
 
-    /// Serializes checks, and remembers a refused edit so that it is reported once, not every poll.
+    /// Serializes checks, and remembers a refused edit so that it is reported once, not every poll. The file is read,
+    /// parsed and put in force inside the actor without suspending, so a SIGHUP during a poll cannot let an older read
+    /// replace a newer one.
     actor Checker {
         let reloader: PolicyReloader
         var lastRefusedHash: String?
@@ -84,10 +87,9 @@ public struct PolicyReloader: Service {
 
         @discardableResult
         func check() async -> Outcome {
-            let outcome = await reloader.reload(unlessRefused: lastRefusedHash)
-            if case .refused = outcome, let text = try? String(contentsOfFile: reloader.path, encoding: .utf8) {
-                lastRefusedHash = Policy.hash(of: text)
-            }
+            let (outcome, draft) = reloader.evaluate(unlessRefused: lastRefusedHash)
+            if case .refused(let hash, _) = outcome { lastRefusedHash = hash }
+            await reloader.record(draft)
             return outcome
         }
     }
@@ -96,15 +98,22 @@ public struct PolicyReloader: Service {
     ///
     /// - Parameter unlessRefused: the hash of an edit already refused, which is not refused (and audited) again.
     public func reload(unlessRefused refusedHash: String? = nil) async -> Outcome {
+        let (outcome, draft) = evaluate(unlessRefused: refusedHash)
+        await record(draft)
+        return outcome
+    }
+
+    /// The synchronous part of a reload: read, parse, put in force, log. Returns the audit event to record.
+    func evaluate(unlessRefused refusedHash: String?) -> (Outcome, AuditDraft?) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            return .unreadable("\(error)")
+            return (.unreadable("\(error)"), nil)
         }
         let hash = Policy.hash(of: text)
         let current = livePolicy.current
-        guard hash != current.hash, hash != refusedHash else { return .unchanged }
+        guard hash != current.hash, hash != refusedHash else { return (.unchanged, nil) }
         let now = clock.now()
         do {
             let (policy, warnings) = try PolicyParser(file: path).parse(text)
@@ -114,24 +123,30 @@ public struct PolicyReloader: Service {
             logger.notice(
                 "policy reloaded: new gates open under sha256 \(policy.hash.prefix(12)) (was \(current.hash.prefix(12))); open gates keep theirs",
                 metadata: ["path": "\(path)"])
-            try? await store.record(
-                AuditDraft(
-                    at: now, actor: "greenlight", action: .policyLoaded,
-                    details: ["source": policy.source, "policy_hash": policy.hash, "previous_hash": current.hash, "trigger": "reload"]))
-            return .loaded(hash: policy.hash)
+            let draft = AuditDraft(
+                at: now, actor: "greenlight", action: .policyLoaded,
+                details: ["source": policy.source, "policy_hash": policy.hash, "previous_hash": current.hash, "trigger": "reload"])
+            return (.loaded(hash: policy.hash), draft)
         } catch {
             let errors = error.diagnostics.map(\.description)
             logger.error(
                 "the edited policy does not validate; the policy in force (sha256 \(current.hash.prefix(12))) stays:\n\(errors.joined(separator: "\n"))",
                 metadata: ["path": "\(path)"])
-            try? await store.record(
-                AuditDraft(
-                    at: now, actor: "greenlight", action: .policyRefused,
-                    details: [
-                        "source": path, "refused_hash": hash, "policy_hash": current.hash,
-                        "errors": errors.prefix(20).joined(separator: "\n"),
-                    ]))
-            return .refused(errors: errors)
+            let draft = AuditDraft(
+                at: now, actor: "greenlight", action: .policyRefused,
+                details: [
+                    "source": path, "refused_hash": hash, "policy_hash": current.hash, "errors": errors.prefix(20).joined(separator: "\n"),
+                ])
+            return (.refused(hash: hash, errors: errors), draft)
+        }
+    }
+
+    func record(_ draft: AuditDraft?) async {
+        guard let draft else { return }
+        do {
+            try await store.record(draft)
+        } catch {
+            logger.error("could not audit the policy reload: \(error)", metadata: ["action": "\(draft.action)"])
         }
     }
 }

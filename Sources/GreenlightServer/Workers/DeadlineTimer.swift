@@ -9,7 +9,8 @@ import ServiceLifecycle
 ///
 /// Deadlines and timers live in the store, so one that passed while the server was down fires as soon as the timer
 /// starts, and once: the store marks each in the transaction that acts on it. Between them the timer sleeps until the
-/// earliest, and is woken early when a new gate (perhaps with an earlier one) is opened; it never polls.
+/// earliest, and is woken early when a new gate (perhaps with an earlier one) is opened, or a staged gate changes (a
+/// stage that opens brings its own deadline and timers); it never polls.
 struct DeadlineTimer: Service {
     let gatekeeper: Gatekeeper
     let logger: Logger
@@ -24,7 +25,7 @@ struct DeadlineTimer: Service {
             try await cancelWhenGracefulShutdown {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await gate in opened where gate.state == .pending && gate.version == 1 {
+                        for await gate in opened where gate.state == .pending && (gate.version == 1 || gate.plan.stages.count > 1) {
                             wake.ring()
                         }
                     }

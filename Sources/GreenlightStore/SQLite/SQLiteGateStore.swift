@@ -61,9 +61,19 @@ public final class SQLiteGateStore: GateStore {
                 try db.execute(sql: "UPDATE gate SET idempotency_key = NULL WHERE id = ?", arguments: [existing.rawValue])
             }
             var gate = gate
-            // A deploy the freeze stopped, and a break-glass holder let through since: this attempt is approved.
-            let grant = gate.isFrozenOut ? try Self.takeGrant(for: gate, db: db) : nil
-            if let grant { gate = gate.openedUnderBreakGlass(grantedBy: grant.person, reason: grant.reason, forGate: grant.gate) }
+            // A deploy the freeze stopped, and a break-glass holder let through since: this attempt is approved, if this
+            // gate's own plan still lets that person break glass on it (its authors and triggerer may differ).
+            var grant = gate.isFrozenOut ? try Self.takeGrant(for: gate, db: db) : nil
+            var refusedGrant: (person: String, refusal: VoteRefusal, gate: GateID)?
+            if let found = grant {
+                switch Result(catching: { () throws(VoteRefusal) -> String in try gate.breakGlassReason(by: found.person, found.reason) }) {
+                case .success:
+                    gate = gate.openedUnderBreakGlass(grantedBy: found.person, reason: found.reason, forGate: found.gate)
+                case .failure(let refusal):
+                    refusedGrant = (found.person, refusal, found.gate)
+                    grant = nil
+                }
+            }
             try SQLiteRows.insert(gate, idempotencyKey: idempotencyKey, fingerprint: fingerprint, db: db)
             try Self.armTimers(of: gate, db: db)
             try SQLiteAuditLog.append(
@@ -73,6 +83,13 @@ public final class SQLiteGateStore: GateStore {
                 try db.execute(sql: "UPDATE break_glass_grant SET used_by = ? WHERE gate_id = ?", arguments: [gate.id.rawValue, grant.gate.rawValue])
                 let details = ["reason": grant.reason, "granted_on": grant.gate.rawValue, "frozen": gate.plan.frozen?.name ?? ""]
                 try SQLiteAuditLog.append(.init(at: gate.createdAt, actor: grant.person, action: .breakGlass, gate: gate, details: details), db: db)
+            }
+            if let refusedGrant {
+                let details = [
+                    "reason": refusedGrant.refusal.code, "message": refusedGrant.refusal.description, "granted_on": refusedGrant.gate.rawValue,
+                ]
+                try SQLiteAuditLog.append(
+                    .init(at: gate.createdAt, actor: refusedGrant.person, action: .breakGlassRefused, gate: gate, details: details), db: db)
             }
             if gate.state.isDecided {
                 try SQLiteAuditLog.append(Self.decidedDraft(gate), db: db)
@@ -195,14 +212,22 @@ public final class SQLiteGateStore: GateStore {
         return change
     }
 
-    /// Writes the reminder and escalation of `gate`'s open stage, replacing those of an earlier stage (fired or not).
+    /// Writes the reminder and escalation of `gate`'s open stage over those of an earlier stage. A timer due at the same
+    /// moment as before keeps its row, fired or not, so that it cannot fire twice; one the new stage does not have goes.
     static func armTimers(of gate: Gate, db: Database) throws {
-        try db.execute(sql: "DELETE FROM gate_timer WHERE gate_id = ?", arguments: [gate.id.rawValue])
-        for timer in gate.timers {
+        let timers = gate.timers
+        for timer in timers {
             try db.execute(
-                sql: "INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (?, ?, ?)",
+                sql: """
+                    INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (?, ?, ?)
+                    ON CONFLICT (gate_id, kind) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL WHERE due_at != excluded.due_at
+                    """,
                 arguments: [gate.id.rawValue, timer.kind.rawValue, SQLiteRows.millis(timer.due)])
         }
+        let kept = timers.map(\.kind.rawValue)
+        try db.execute(
+            sql: "DELETE FROM gate_timer WHERE gate_id = ? AND fired_at IS NULL AND kind NOT IN (\(kept.map { _ in "?" }.joined(separator: ", ")))",
+            arguments: StatementArguments([gate.id.rawValue] + kept))
     }
 
     /// How long a break-glass on a frozen-out deploy waits for the pipeline to open that deploy again.

@@ -49,7 +49,9 @@ enum SQLiteRows {
         gate.failOpen = row["fail_open"]
         gate.breakGlass = row["break_glass"]
         gate.version = row["version"]
-        gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY at, rowid"), arguments: [id.rawValue])
+        // In the order the votes were recorded (one writer): the order the gate was decided in, which staged approvals
+        // replay. Their timestamps were taken before the write, so two racing votes may carry them the other way round.
+        gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY rowid"), arguments: [id.rawValue])
             .map { vote in
                 Vote(
                     voter: vote["voter"],
