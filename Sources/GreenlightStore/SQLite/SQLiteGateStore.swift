@@ -13,6 +13,8 @@ public final class SQLiteGateStore: GateStore {
     let pool: DatabasePool
     /// Gate changes, outbox updates and audit records go through here, so that those arriving together share a commit.
     let writer: GroupCommit
+    /// Keeps the write-ahead log short, beside the writers (held for the store's lifetime).
+    let checkpointer: WALCheckpointer
     /// The outbound work each gate change enqueues (none when nothing is configured to deliver it).
     private let outboxKinds: Set<OutboxKind>
 
@@ -32,11 +34,16 @@ public final class SQLiteGateStore: GateStore {
         configuration.prepareDatabase { db in
             // FULL: a decision returned to a pipeline survives a power cut, not just a crash.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Checkpoints run beside the writers (WALCheckpointer), not inside a commit.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
+        let checkpointer = try WALCheckpointer(path: path)
+        pool.add(transactionObserver: checkpointer, extent: .databaseLifetime)
+        self.checkpointer = checkpointer
         writer = GroupCommit(pool: pool)
     }
 

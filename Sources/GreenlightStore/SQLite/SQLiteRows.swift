@@ -33,13 +33,10 @@ enum SQLiteRows {
 
     static func gate(from row: Row, db: Database) throws -> Gate {
         let id = GateID(unchecked: row["id"])
-        var gate = Gate(
-            id: id,
-            request: try decode(GateRequest.self, row["request"]),
-            openedBy: row["opened_by"],
-            plan: try decode(GatePlan.self, row["plan"]),
-            createdAt: date(row["created_at"])
-        )
+        let (request, plan) = try frozenParts.parts(of: id) {
+            (try decode(GateRequest.self, row["request"]), try decode(GatePlan.self, row["plan"]))
+        }
+        var gate = Gate(id: id, request: request, openedBy: row["opened_by"], plan: plan, createdAt: date(row["created_at"]))
         gate.state = GateState(rawValue: row["state"]) ?? .pending
         gate.outcome = (row["outcome"] as String?).flatMap(Outcome.init(rawValue:))
         gate.deadline = (row["deadline"] as Int64?).map(date)
@@ -64,7 +61,12 @@ enum SQLiteRows {
         return gate
     }
 
+    /// Decoded requests and plans by gate: both are written once, when the gate opens, and never updated, so a vote
+    /// need not decode their JSON again (it was most of a vote's CPU time).
+    static let frozenParts = FrozenGateParts()
+
     static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
+        defer { frozenParts.remember(gate) }
         try db.execute(
             sql: """
                 INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
