@@ -25,21 +25,21 @@ struct WALCheckpointTests {
         #expect(try await store.verifyAudit().isIntact)
     }
 
-    @Test("the memo decodes a gate's request and plan once, and forgets the oldest beyond its capacity")
+    @Test("the write-once memo computes a value once, and forgets the oldest beyond its capacity")
     func memo() throws {
-        let memo = FrozenGateParts()
+        let memo = WriteOnceMemo<GateID, (GateRequest, GatePlan)>(capacity: 64)
         let gate = StoreFixtures.gate()
         var decoded = 0
         func decode() -> (GateRequest, GatePlan) {
             decoded += 1
             return (gate.request, gate.plan)
         }
-        let ids = (0...FrozenGateParts.capacity).map { _ in GateID.generate() }
-        for id in ids { _ = memo.parts(of: id, decode: decode) }
+        let ids = (0...memo.capacity).map { _ in GateID.generate() }
+        for id in ids { _ = memo.value(for: id, make: decode) }
         #expect(decoded == ids.count)
-        _ = memo.parts(of: ids[1], decode: decode)
+        _ = memo.value(for: ids[1], make: decode)
         #expect(decoded == ids.count, "a remembered gate is not decoded again")
-        _ = memo.parts(of: ids[0], decode: decode)
+        _ = memo.value(for: ids[0], make: decode)
         #expect(decoded == ids.count + 1, "the oldest was forgotten")
     }
 }

@@ -36,6 +36,8 @@ public final class SQLiteGateStore: GateStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the writers (WALCheckpointer), not inside a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            // Savepoints (one per write in a group commit) keep their statement journals in memory, not temporary files.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -5,6 +5,9 @@ import GreenlightCore
 
 /// The outbox's rows, always read and written inside a transaction the caller holds.
 enum SQLiteOutbox {
+    /// Posted cards by gate, for clicks: an address never changes once recorded.
+    static let postedCards = WriteOnceMemo<GateID, PostedCard>()
+
     /// Makes the gate's item of `kind` due at `date`; a pending item gets its generation bumped and is brought
     /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
     static func enqueueCard(_ gate: GateID, at date: Date, db: Database) throws {
@@ -116,11 +119,15 @@ extension SQLiteGateStore {
         changes.ringOutbox()
     }
 
+    /// A card's address is written once (the table keeps the first), so a click on a known card needs no read.
     public func postedCard(for gate: GateID) async throws -> PostedCard? {
-        try await pool.read { db in
+        if let card = SQLiteOutbox.postedCards[gate] { return card }
+        let card = try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT channel, ts FROM slack_card WHERE gate_id = ?", arguments: [gate.rawValue]).map {
                 PostedCard(channel: $0["channel"], ts: $0["ts"])
             }
         }
+        if let card { SQLiteOutbox.postedCards.remember(card, for: gate) }
+        return card
     }
 }

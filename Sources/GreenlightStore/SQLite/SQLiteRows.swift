@@ -33,7 +33,7 @@ enum SQLiteRows {
 
     static func gate(from row: Row, db: Database) throws -> Gate {
         let id = GateID(unchecked: row["id"])
-        let (request, plan) = try frozenParts.parts(of: id) {
+        let (request, plan) = try frozenParts.value(for: id) {
             (try decode(GateRequest.self, row["request"]), try decode(GatePlan.self, row["plan"]))
         }
         var gate = Gate(id: id, request: request, openedBy: row["opened_by"], plan: plan, createdAt: date(row["created_at"]))
@@ -63,10 +63,10 @@ enum SQLiteRows {
 
     /// Decoded requests and plans by gate: both are written once, when the gate opens, and never updated, so a vote
     /// need not decode their JSON again (it was most of a vote's CPU time).
-    static let frozenParts = FrozenGateParts()
+    static let frozenParts = WriteOnceMemo<GateID, (GateRequest, GatePlan)>()
 
     static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
-        defer { frozenParts.remember(gate) }
+        defer { frozenParts.remember((gate.request, gate.plan), for: gate.id) }
         try db.execute(
             sql: """
                 INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
