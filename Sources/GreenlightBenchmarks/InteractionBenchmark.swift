@@ -14,6 +14,7 @@ import Synchronization
 /// it measures the time from sending the request to its 200 (which the server sends once the vote is committed), and
 /// to the commit itself (seen on the store's change feed). Signing happens before the clock starts; verifying is
 /// measured. The simulator answers `chat.update` with 429 as Slack would at this rate, unless `--serve-updates 1`.
+/// `clicking` on standard error marks the start of the measured phase, for a profiler to attach (`perf record -p`).
 enum InteractionBenchmark {
     static let policy = """
         version: 1
@@ -93,6 +94,7 @@ enum InteractionBenchmark {
 
         let acked = Timings()
         let sent = Timings()
+        FileHandle.standardError.write(Data("clicking\n".utf8))
         let cpuStart = Self.processCPUSeconds()
         let clockStart = ContinuousClock.now
         let interval = Duration.seconds(1) / rate
