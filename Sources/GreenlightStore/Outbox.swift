@@ -59,12 +59,11 @@ public struct PostedCard: Sendable, Equatable {
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
 /// outage of the receiver (Slack) delays it but never loses it, and never holds up a decision (invariant 3).
 public protocol GateOutbox: Sendable {
-    /// Items due at or before `now`, oldest first. With `skippingCardUpdates`, cards already posted are left out: while
-    /// Slack rate-limits `chat.update`, they wait without being read.
-    func dueOutboxItems(at now: Date, limit: Int, skippingCardUpdates: Bool) async throws -> [OutboxItem]
+    /// Items due at or before `now`, oldest first.
+    func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem]
 
-    /// When the next item falls due (leaving out posted cards, with `skippingCardUpdates`).
-    func nextOutboxDue(skippingCardUpdates: Bool) async throws -> Date?
+    /// When the next item falls due.
+    func nextOutboxDue() async throws -> Date?
 
     /// Marks `item` done (unless the gate changed since it was read), remembering where a card was posted and
     /// appending `audit` in the same transaction.
@@ -89,13 +88,4 @@ public protocol GateOutbox: Sendable {
 }
 
 extension GateOutbox {
-    /// Every item due at or before `now`, oldest first.
-    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
-        try await dueOutboxItems(at: now, limit: limit, skippingCardUpdates: false)
-    }
-
-    /// When the next item falls due.
-    public func nextOutboxDue() async throws -> Date? {
-        try await nextOutboxDue(skippingCardUpdates: false)
-    }
 }

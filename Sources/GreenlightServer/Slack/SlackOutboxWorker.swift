@@ -23,6 +23,8 @@ struct SlackOutboxWorker: Service {
     let logger: Logger
     /// The shortest time between two passes over the outbox.
     static let coalescing: TimeInterval = 0.1
+    /// The most items one pass reads: a storm of decisions is worked through a few hundred at a time.
+    static let passLimit = 200
     /// A thread message waits for its card this many attempts (backing off to 5 minutes: about 2 hours in all, longer
     /// than a gate usually waits), then is given up with an audit event.
     static let threadAttempts = 30
@@ -50,11 +52,11 @@ struct SlackOutboxWorker: Service {
             let passStarted = clock.now()
             do {
                 let now = clock.now()
-                // While chat.update waits out a 429, posted cards are not even read: under a storm of decisions,
-                // reading every one only to put it back would cost more than the votes.
-                let updatesBlockedUntil = blockedUntil["chat.update"].flatMap { $0 > now ? $0 : nil }
+                // While chat.update waits out a 429, a card changed since the last pass is put off until then with the
+                // others (`waiting`), without reading its gate; the ones already put off are not due, so no pass reads
+                // them again. Each pass costs what changed since the last one, not the whole backlog.
                 var waiting: [String: [OutboxItem]] = [:]
-                let due = try await store.dueOutboxItems(at: now, limit: 50, skippingCardUpdates: updatesBlockedUntil != nil)
+                let due = try await store.dueOutboxItems(at: now, limit: Self.passLimit)
                 for item in due where !Task.isCancelled {
                     try await deliver(item, blockedUntil: &blockedUntil, waiting: &waiting)
                 }
@@ -62,8 +64,7 @@ struct SlackOutboxWorker: Service {
                 for (method, items) in waiting {
                     try await store.deferOutboxItems(items, until: blockedUntil[method] ?? now, reason: "waiting out Slack's rate limit on \(method)")
                 }
-                next = try await store.nextOutboxDue(skippingCardUpdates: updatesBlockedUntil != nil)
-                if let updatesBlockedUntil { next = min(next ?? updatesBlockedUntil, updatesBlockedUntil) }
+                next = try await store.nextOutboxDue()
             } catch {
                 logger.error("delivering Slack messages failed", metadata: ["error": "\(error)"])
                 next = clock.now().addingTimeInterval(5)

@@ -28,11 +28,6 @@ enum SQLiteOutbox {
         )
     }
 
-    /// The condition that leaves out cards already posted (their next call is `chat.update`).
-    static func skipping(_ cardUpdates: Bool) -> String {
-        cardUpdates ? "AND NOT (kind = 'slack.card' AND gate_id IN (SELECT gate_id FROM slack_card))" : ""
-    }
-
     /// The kinds this version knows, as an SQL list.
     static let knownKinds = OutboxKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
 
@@ -46,12 +41,12 @@ enum SQLiteOutbox {
 }
 
 extension SQLiteGateStore {
-    public func dueOutboxItems(at now: Date, limit: Int, skippingCardUpdates: Bool) async throws -> [OutboxItem] {
+    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds)) \(SQLiteOutbox.skipping(skippingCardUpdates))
+                    SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds))
                     ORDER BY due_at, id LIMIT ?
                     """,
                 arguments: [SQLiteRows.millis(now), limit]
@@ -60,11 +55,11 @@ extension SQLiteGateStore {
         }
     }
 
-    public func nextOutboxDue(skippingCardUpdates: Bool) async throws -> Date? {
+    public func nextOutboxDue() async throws -> Date? {
         // Only kinds this version delivers: a row a newer version wrote must not keep the worker awake forever.
         try await pool.read { db in
             try Int64.fetchOne(
-                db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds)) \(SQLiteOutbox.skipping(skippingCardUpdates))"
+                db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds))"
             ).map(SQLiteRows.date)
         }
     }
