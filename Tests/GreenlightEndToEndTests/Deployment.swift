@@ -35,6 +35,7 @@ final class Deployment: @unchecked Sendable {
             escalate: { after: 1s, to: [group: oncall] }
             remind: { before_deadline: 3599s, mention: [group: leads] }
           frozen:
+            channel: C0DEPLOYS
             require: [ { group: leads, count: 1 } ]
             freeze:
               - { name: maintenance, from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" }

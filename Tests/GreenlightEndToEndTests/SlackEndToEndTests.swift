@@ -74,4 +74,26 @@ struct SlackEndToEndTests {
         let events = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "gate.notified"]).finished()
         #expect(events.stdout.split(separator: "\n").count == 1, "\(events.output)")
     }
+
+    @Test("a break-glass is announced to the whole channel, outside the card's thread")
+    func breakGlassAnnounced() async throws {
+        let slack = SlackSimulator()
+        defer { slack.stop() }
+        let deployment = try await Deployment()
+        try await start(deployment, slack)
+        let frozen = try await deployment.run(
+            ["request", "--service", "shop", "--env", "frozen", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci")
+        #expect(frozen.status == 1, "\(frozen.output)")
+        let id = try #require(Deployment.gateID(in: frozen.stdout))
+        #expect(try await deployment.run(["break-glass", id, "--reason", "SEV1: checkout is down"], as: "alice").status == 0)
+        // The frozen gate's card, then the announcement.
+        await slack.waitForCalls(to: "chat.postMessage", count: 2)
+        let announcement = try #require(slack.calls(to: "chat.postMessage").last)
+        let text = announcement.arguments["text"]?.stringValue ?? ""
+        #expect(text.hasPrefix("<!here>"), "\(text)")
+        #expect(text.contains("alice broke the freeze 'maintenance'"))
+        #expect(text.contains("SEV1: checkout is down"))
+        #expect(announcement.arguments["channel"] == .string("C0DEPLOYS"))
+        #expect(announcement.arguments["thread_ts"] == nil)
+    }
 }

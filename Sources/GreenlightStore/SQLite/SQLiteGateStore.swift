@@ -218,6 +218,8 @@ public final class SQLiteGateStore: GateStore {
             return (.recorded(next), next)
         }
         if let changed { changes.publish(changed) }
+        // A grant on a frozen-out gate changes no gate, but its announcement waits in the outbox.
+        if case .recorded = change { changes.ringOutbox() }
         return change
     }
 
