@@ -75,7 +75,7 @@ public enum GateCard {
         let needs = gate.tally.progress.map(\.summary).joined(separator: "; ")
         guard gate.plan.stages.count > 1 else { return needs }
         let open = min(gate.stages.open, gate.plan.stages.count - 1)
-        return "\(needs), in stage \(open + 1) of \(gate.plan.stages.count) (\(gate.plan.stages[open].name))"
+        return Tally.inStage(needs, open: open, of: gate.plan.stages.count, named: gate.plan.stages[open].name)
     }
 
     static func status(_ gate: Gate) -> String {

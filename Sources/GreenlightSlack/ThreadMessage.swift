@@ -30,7 +30,7 @@ public enum ThreadMessage {
     public static func breakGlass(for gate: Gate) -> String {
         let who = SlackText.escape(gate.decidedBy ?? "someone")
         let artifact = SlackText.escape(gate.request.artifact)
-        let bypassed = SlackText.escape(gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "))
+        let bypassed = SlackText.escape(gate.plan.requirementsSummary)
         let frozen = gate.plan.frozen.map { " during the freeze '\(SlackText.escape($0.name))'" } ?? ""
         return SlackText.truncate(
             "<!here> :rotating_light: *Break-glass:* \(who) approved \(target(gate)) (`\(artifact)`)\(frozen) without the usual approvals "

@@ -197,8 +197,10 @@ extension GateResource {
         self.failOpenReason = gate.plan.onTimeout == .approve ? gate.plan.failOpenReason : nil
         self.breakGlass = gate.breakGlass
         self.frozen = gate.plan.frozen.map { FreezeRecord(name: $0.name, endsAt: Timestamp.format($0.endsAt)) }
-        self.nextReminderAt = gate.nextReminderAt.map(Timestamp.format)
-        self.escalatesAt = gate.escalatesAt.map(Timestamp.format)
+        // One computation of the open stage's timers for both fields.
+        let timers = gate.timers
+        self.nextReminderAt = timers.first { $0.kind == .reminder }.map { Timestamp.format($0.due) }
+        self.escalatesAt = timers.first { $0.kind == .escalation }.map { Timestamp.format($0.due) }
         self.createdAt = Timestamp.format(gate.createdAt)
         self.openedBy = gate.openedBy
         self.decidedAt = gate.decidedAt.map(Timestamp.format)

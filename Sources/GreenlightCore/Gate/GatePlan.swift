@@ -208,6 +208,11 @@ public struct GatePlan: Sendable, Equatable, Codable {
     /// Every rule of every stage.
     public var requirements: [ApprovalRequirement] { stages.flatMap(\.requirements) }
 
+    /// What the plan asks, as the audit log and Slack word it: "1 of platform-leads; then 1 of finance".
+    public var requirementsSummary: String {
+        stages.map { stage in stage.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", ") }.joined(separator: "; then ")
+    }
+
     /// Everyone who may vote in some stage: members of any required group who are not barred by separation of duties.
     public var approvers: [String] {
         var seen = Set<String>()

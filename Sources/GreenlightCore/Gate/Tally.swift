@@ -21,6 +21,11 @@ public struct Tally: Sendable, Equatable {
         return "\(max(0, count - approvals.count)) of \(count) from \(group)\(sofar)"
     }
 
+    /// Names the open stage after what it still needs, when a gate has several: "…, in stage 2 of 2 (finance)".
+    public static func inStage(_ needs: String, open index: Int, of count: Int, named name: String) -> String {
+        count > 1 ? "\(needs), in stage \(index + 1) of \(count) (\(name))" : needs
+    }
+
     public let progress: [Progress]
 
     /// Whether every rule has all its seats filled.

@@ -117,7 +117,7 @@ extension PolicyParser.Reader {
             } else {
                 error(line: fields.line, key: "\(itemPath).require", "missing: whose approval the stage needs, e.g. [{group: finance, count: 1}]")
             }
-            let timeout = fields["timeout"].flatMap { _ in duration(fields["timeout"], at: "\(itemPath).timeout", line: fields.line) }
+            let timeout = fields["timeout"] == nil ? nil : duration(fields["timeout"], at: "\(itemPath).timeout", line: fields.line)
             if let name { stages.append(ApprovalStage(name: name, require: rules, timeout: timeout)) }
         }
         return stages

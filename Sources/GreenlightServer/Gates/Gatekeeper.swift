@@ -128,16 +128,8 @@ public struct Gatekeeper: Sendable {
     /// Records `token`'s person's vote.
     public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: String) async throws -> Gate {
         guard token.kind == .approver, let person = token.user else {
-            let message = "only approver tokens vote; '\(token.name)' is a \(token.kind.rawValue) token"
-            let gate = try await store.gate(id)
-            var draft = AuditDraft(
-                at: clock.now(), actor: token.actor, action: .voteRefused, gateID: id.rawValue,
-                details: ["decision": body.decision.rawValue, "reason": "not_an_approver_token", "message": message])
-            draft.service = gate?.request.service
-            draft.environment = gate?.request.environment
-            draft.artifact = gate?.request.artifact
-            try await store.record(draft)
-            throw APIError.forbidden("only approver tokens vote; '\(token.name)' is a \(token.kind.rawValue) token", code: "not_an_approver_token")
+            throw try await refuseNonPerson(
+                token, on: id, doing: "vote", action: .voteRefused, details: ["decision": body.decision.rawValue])
         }
         if let comment = body.comment, comment.count > GateRequest.Limits.textLength {
             throw APIError.unprocessable("comment must be at most \(GateRequest.Limits.textLength) characters")
@@ -178,16 +170,7 @@ public struct Gatekeeper: Sendable {
     /// Approves a pending gate at once for `token`'s person, if the gate's policy lets them break glass.
     public func breakGlass(_ id: GateID, reason: String?, token: AccessToken) async throws -> Gate {
         guard token.kind == .approver, let person = token.user else {
-            let message = "only approver tokens of people break glass; '\(token.name)' is a \(token.kind.rawValue) token"
-            let gate = try await store.gate(id)
-            var draft = AuditDraft(
-                at: clock.now(), actor: token.actor, action: .breakGlassRefused, gateID: id.rawValue,
-                details: ["reason": "not_an_approver_token", "message": message])
-            draft.service = gate?.request.service
-            draft.environment = gate?.request.environment
-            draft.artifact = gate?.request.artifact
-            try await store.record(draft)
-            throw APIError.forbidden(message, code: "not_an_approver_token")
+            throw try await refuseNonPerson(token, on: id, doing: "break glass", action: .breakGlassRefused, details: [:])
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
         do {
@@ -198,6 +181,23 @@ public struct Gatekeeper: Sendable {
         } catch StoreError.gateNotFound {
             throw APIError.notFound("no gate \(id)")
         }
+    }
+
+    /// Audits and returns the refusal of a token that names no person (a pipeline's or an auditor's) trying to act
+    /// as one on gate `id`: only approver tokens vote or break glass.
+    private func refuseNonPerson(
+        _ token: AccessToken, on id: GateID, doing what: String, action: AuditAction, details: [String: String]
+    ) async throws -> APIError {
+        let message = "only approver tokens \(what); '\(token.name)' is a \(token.kind.rawValue) token"
+        let gate = try await store.gate(id)
+        var draft = AuditDraft(
+            at: clock.now(), actor: token.actor, action: action, gateID: id.rawValue,
+            details: details.merging(["reason": "not_an_approver_token", "message": message]) { first, _ in first })
+        draft.service = gate?.request.service
+        draft.environment = gate?.request.environment
+        draft.artifact = gate?.request.artifact
+        try await store.record(draft)
+        return APIError.forbidden(message, code: "not_an_approver_token")
     }
 
     /// Releases every long-poll at once (their clients reconnect); called when the server begins shutting down.

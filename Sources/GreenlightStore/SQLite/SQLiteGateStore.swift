@@ -136,7 +136,7 @@ public final class SQLiteGateStore: GateStore {
                 // Unreachable with one writer; with several, the other writer's change wins and this one rolls back.
                 throw StoreError.corruptRow("gate \(id) changed under a vote")
             }
-            if !next.state.isDecided, next.stages.open != gate.stages.open {
+            if !next.state.isDecided, next.plan.stages.count > 1, next.stages.open != gate.stages.open {
                 // A new stage opened: its reminder and escalation count from now and from its own deadline.
                 try Self.armTimers(of: next, db: db)
             }
@@ -197,30 +197,46 @@ public final class SQLiteGateStore: GateStore {
             case .success(let gate): next = gate
             case .failure(let refusal): return try refuse(refusal)
             }
-            let limit = next.plan.breakGlass?.maxPerDay ?? 0
-            let used = try Self.breakGlassUses(environment: gate.request.environment, since: date.addingTimeInterval(-86_400), db: db)
-            if used >= limit {
-                return try refuse(.breakGlassLimitReached(environment: gate.request.environment, limit: limit))
+            let uses: BreakGlassUses
+            switch try Self.breakGlassUses(for: gate, at: date, db: db) {
+            case .success(let counted): uses = counted
+            case .failure(let refusal): return try refuse(refusal)
             }
             guard try SQLiteRows.update(next, from: gate.version, db: db) else {
                 throw StoreError.corruptRow("gate \(id) changed under a break-glass")
             }
-            let details = [
-                "reason": reason.trimmingCharacters(in: .whitespacesAndNewlines), "uses_in_24h": String(used + 1), "max_per_day": String(limit),
-                "bypassed": gate.plan.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", "),
-            ]
+            var details = uses.details
+            details["reason"] = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            details["bypassed"] = gate.plan.requirementsSummary
             try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlass, gate: next, details: details), db: db)
             try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
             try enqueue(next, db: db)
-            if outboxKinds.contains(.slackBreakGlass), next.plan.channel != nil {
-                try SQLiteOutbox.enqueueMessage(.slackBreakGlass, gate: id, payload: nil, at: date, db: db)
-            }
+            try announceBreakGlass(on: next, payload: nil, at: date, db: db)
             return (.recorded(next), next)
         }
         if let changed { changes.publish(changed) }
-        // A grant on a frozen-out gate changes no gate, but its announcement waits in the outbox.
-        if case .recorded = change { changes.ringOutbox() }
         return change
+    }
+
+    /// A break-glass use counted against `max_per_day`, for its audit event.
+    struct BreakGlassUses {
+        var used: Int
+        var limit: Int
+        var details: [String: String] { ["uses_in_24h": String(used + 1), "max_per_day": String(limit)] }
+    }
+
+    /// The environment's break-glass uses in the 24 hours before `date`, or the refusal once `max_per_day` is reached.
+    static func breakGlassUses(for gate: Gate, at date: Date, db: Database) throws -> Result<BreakGlassUses, VoteRefusal> {
+        let limit = gate.plan.breakGlass?.maxPerDay ?? 0
+        let used = try breakGlassUses(environment: gate.request.environment, since: date.addingTimeInterval(-86_400), db: db)
+        guard used < limit else { return .failure(.breakGlassLimitReached(environment: gate.request.environment, limit: limit)) }
+        return .success(BreakGlassUses(used: used, limit: limit))
+    }
+
+    /// Queues the channel-wide announcement of a break-glass, when Slack is set up and the gate has a channel.
+    private func announceBreakGlass(on gate: Gate, payload: String?, at date: Date, db: Database) throws {
+        guard outboxKinds.contains(.slackBreakGlass), gate.plan.channel != nil else { return }
+        try SQLiteOutbox.enqueueMessage(.slackBreakGlass, gate: gate.id, payload: payload, at: date, db: db, ringing: changes)
     }
 
     /// Writes the reminder and escalation of `gate`'s open stage over those of an earlier stage. A timer due at the same
@@ -257,10 +273,10 @@ public final class SQLiteGateStore: GateStore {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM break_glass_grant WHERE gate_id = ?", arguments: [gate.id.rawValue]) == true {
             return try refuse(.gateDecided(state: gate.state, decidedBy: gate.decidedBy, decidedAt: gate.decidedAt))
         }
-        let limit = gate.plan.breakGlass?.maxPerDay ?? 0
-        let used = try Self.breakGlassUses(environment: gate.request.environment, since: date.addingTimeInterval(-86_400), db: db)
-        if used >= limit {
-            return try refuse(.breakGlassLimitReached(environment: gate.request.environment, limit: limit))
+        let uses: BreakGlassUses
+        switch try Self.breakGlassUses(for: gate, at: date, db: db) {
+        case .success(let counted): uses = counted
+        case .failure(let refusal): return try refuse(refusal)
         }
         let expires = date.addingTimeInterval(Self.grantLifetime)
         try db.execute(
@@ -271,15 +287,13 @@ public final class SQLiteGateStore: GateStore {
             arguments: [
                 gate.id.rawValue, gate.request.environment, gate.deployKey, person, trimmed, SQLiteRows.millis(date), SQLiteRows.millis(expires),
             ])
-        let details = [
-            "reason": trimmed, "frozen": gate.plan.frozen?.name ?? "", "uses_in_24h": String(used + 1), "max_per_day": String(limit),
-            "applies_to": "the same deploy opened again before \(Timestamp.format(expires))",
-        ]
+        var details = uses.details
+        details["reason"] = trimmed
+        details["frozen"] = gate.plan.frozen?.name ?? ""
+        details["applies_to"] = "the same deploy opened again before \(Timestamp.format(expires))"
         try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlass, gate: gate, details: details), db: db)
-        if outboxKinds.contains(.slackBreakGlass), gate.plan.channel != nil {
-            let notice = try SQLiteRows.json(["person": person, "reason": trimmed, "expires_at": Timestamp.format(expires)])
-            try SQLiteOutbox.enqueueMessage(.slackBreakGlass, gate: gate.id, payload: notice, at: date, db: db)
-        }
+        let notice = try SQLiteRows.json(["person": person, "reason": trimmed, "expires_at": Timestamp.format(expires)])
+        try announceBreakGlass(on: gate, payload: notice, at: date, db: db)
         return (.recorded(gate), nil)
     }
 
@@ -359,13 +373,12 @@ public final class SQLiteGateStore: GateStore {
                 try SQLiteAuditLog.append(Self.timerDraft(gate, timer, at: now), db: db)
                 let outboxKind: OutboxKind = kind == .reminder ? .slackReminder : .slackEscalation
                 if outboxKinds.contains(outboxKind), gate.plan.channel != nil {
-                    try SQLiteOutbox.enqueueMessage(outboxKind, gate: id, payload: nil, at: now, db: db)
+                    try SQLiteOutbox.enqueueMessage(outboxKind, gate: id, payload: nil, at: now, db: db, ringing: changes)
                 }
                 fired.append(FiredTimer(gate: gate, timer: timer))
             }
             return fired
         }
-        if !fired.isEmpty { changes.ringOutbox() }
         return fired
     }
 
@@ -452,9 +465,7 @@ public final class SQLiteGateStore: GateStore {
             "rule": gate.plan.rule,
             "tier": gate.plan.tier,
             "policy_hash": gate.plan.policyHash,
-            "requirements": gate.plan.stages.map { stage in
-                stage.requirements.map { "\($0.count) of \($0.group)" }.joined(separator: ", ")
-            }.joined(separator: "; then "),
+            "requirements": gate.plan.requirementsSummary,
             "on_timeout": gate.plan.onTimeout.rawValue,
         ]
         details["deadline"] = gate.deadline.map(Timestamp.format)

@@ -20,12 +20,15 @@ enum SQLiteOutbox {
         ).execute(arguments: [gate.rawValue, OutboxKind.slackCard.rawValue, SQLiteRows.millis(date)])
     }
 
-    /// Adds one message: unlike the card, every message is its own item.
-    static func enqueueMessage(_ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, db: Database) throws {
+    /// Adds one message: unlike the card, every message is its own item. Once the caller's transaction commits,
+    /// `feed` rings the outbox worker: a message follows no gate change, so no published gate would wake it.
+    static func enqueueMessage(_ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, db: Database, ringing feed: GateChangeFeed) throws
+    {
         try db.execute(
             sql: "INSERT INTO outbox (gate_id, kind, due_at, payload) VALUES (?, ?, ?, ?)",
             arguments: [gate?.rawValue, kind.rawValue, SQLiteRows.millis(date), payload]
         )
+        db.afterNextTransaction { _ in feed.ringOutbox() }
     }
 
     /// The kinds this version knows, as an SQL list.
@@ -110,8 +113,9 @@ extension SQLiteGateStore {
     }
 
     public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
-        try await writer.write { db in try SQLiteOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, db: db) }
-        changes.ringOutbox()
+        try await writer.write { [changes] db in
+            try SQLiteOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, db: db, ringing: changes)
+        }
     }
 
     /// A card's address is written once (the table keeps the first), so a click on a known card needs no read.

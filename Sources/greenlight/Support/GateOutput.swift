@@ -26,8 +26,8 @@ enum GateOutput {
     /// With several stages, the open one is named: "1 of 1 from finance, in stage 2 of 2 (finance)".
     static func needs(_ gate: GateResource) -> String {
         let needs = gate.requirements.map { Tally.summary(group: $0.group, count: $0.count, approvals: $0.approvals) }.joined(separator: "; ")
-        guard gate.stages.count > 1, let open = gate.openStage, let index = gate.stages.firstIndex(where: { $0.name == open }) else { return needs }
-        return "\(needs), in stage \(index + 1) of \(gate.stages.count) (\(open))"
+        guard let open = gate.openStage, let index = gate.stages.firstIndex(where: { $0.name == open }) else { return needs }
+        return Tally.inStage(needs, open: index, of: gate.stages.count, named: open)
     }
 
     static func json(_ gate: GateResource) -> String {
