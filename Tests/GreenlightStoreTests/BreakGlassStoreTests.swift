@@ -176,4 +176,21 @@ struct BreakGlassStoreTests {
         let through = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
         #expect(through.state == .approved)
     }
+
+    @Test("a break-glass racing the deciding vote on another replica: the gate is decided once (invariant 1)")
+    func racesAVote() async throws {
+        let temporary = try TemporaryStore()
+        let other = try SQLiteGateStore(path: temporary.path)
+        var template = Self.gate()
+        template.plan.stages[0].requirements[0].count = 1
+        let gate = try await temporary.store.open(template, idempotencyKey: nil).gate
+        async let broken = temporary.store.breakGlass(gate.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
+        async let voted = other.castVote(StoreFixtures.vote("alice", offset: 60), on: gate.id)
+        let outcomes = try await [broken, voted]
+        let recorded = outcomes.filter { if case .recorded = $0 { true } else { false } }
+        #expect(recorded.count == 1, "\(outcomes)")
+        let decided = try await temporary.store.auditEvents(AuditQuery(gateID: gate.id.rawValue, action: AuditAction.gateDecided.rawValue))
+        #expect(decided.count == 1)
+        #expect(try await temporary.store.verifyAudit().isIntact)
+    }
 }

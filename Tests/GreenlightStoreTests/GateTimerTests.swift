@@ -98,4 +98,52 @@ struct GateTimerTests {
         #expect(await iterator.next() != nil)
         #expect(try await store.postedCard(for: gate.id) == PostedCard(channel: "C0DEPLOYS", ts: "1.2"))
     }
+
+    /// Leads first, then finance (with `financeTimeout`, if any); a reminder 10 minutes before the deadline.
+    func stagedGate(financeTimeout: Double? = nil) -> Gate {
+        var gate = gate()
+        gate.plan.escalation = nil
+        gate.plan.stages = [
+            PlanStage(name: "leads", requirements: [ApprovalRequirement(group: "leads", count: 1, eligible: ["alice", "bob"])]),
+            PlanStage(
+                name: "finance", requirements: [ApprovalRequirement(group: "finance", count: 1, eligible: ["erin"])],
+                timeout: financeTimeout.map(PolicyDuration.init(seconds:))),
+        ]
+        return Gate(id: .generate(), request: gate.request, openedBy: "ci", plan: gate.plan, createdAt: StoreFixtures.start)
+    }
+
+    @Test("a stage that opens keeps a reminder already fired when its time is unchanged, even for a vote stamped before it fired")
+    func stageKeepsFiredReminder() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let store = fixture.store
+        let gate = stagedGate()
+        _ = try await store.open(gate, idempotencyKey: nil)
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_001)).map(\.timer.kind) == [.reminder])
+        // Stamped a moment before the reminder was due, written just after it fired: the stage opens, its reminder is due
+        // at the same moment (the stage has no timeout of its own), and it must not fire again (invariant 8).
+        let late = Vote(voter: "alice", decision: .approve, at: StoreFixtures.start.addingTimeInterval(2_999))
+        guard case .recorded(let staged) = try await store.castVote(late, on: gate.id) else {
+            Issue.record("alice approves the first stage")
+            return
+        }
+        #expect(staged.stages.open == 1)
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_002)).isEmpty)
+        let reminders = try await store.auditEvents(AuditQuery(gateID: gate.id.rawValue, action: AuditAction.gateReminded.rawValue))
+        #expect(reminders.count == 1)
+    }
+
+    @Test("a stage with its own deadline gets its own reminder in place of the first stage's, and it fires once")
+    func stageGetsItsOwnReminder() async throws {
+        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+        let store = fixture.store
+        let gate = stagedGate(financeTimeout: 1_200)
+        _ = try await store.open(gate, idempotencyKey: nil)
+        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
+        _ = try await store.castVote(Vote(voter: "alice", decision: .approve, at: StoreFixtures.start.addingTimeInterval(1_000)), on: gate.id)
+        // Finance has until 1,000 + 1,200 s (before the gate's own hour); its reminder is due 600 s before that.
+        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_600))
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_600)).map(\.timer.kind) == [.reminder])
+        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100)).isEmpty, "the first stage's reminder is gone")
+        #expect(try await store.verifyAudit().isIntact)
+    }
 }
