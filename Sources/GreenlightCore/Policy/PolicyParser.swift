@@ -12,10 +12,6 @@ public struct PolicyParser {
         self.file = file
     }
 
-    /// Keys that later versions of Greenlight may understand. A policy using them is refused rather than half-applied:
-    /// silently ignoring such a key could pass deploys the author meant to stop.
-    static let laterKeys: [String: String] = [:]
-
     /// Parses `text`. Returns the policy and its warnings, or throws every error found.
     public func parse(_ text: String) throws(PolicyValidationError) -> (policy: Policy, warnings: [PolicyDiagnostic]) {
         var reader = Reader(file: file)
@@ -218,14 +214,8 @@ extension PolicyParser {
 
         mutating func allowOnly(_ keys: Set<String>, in fields: Fields, at path: String) {
             for entry in fields.entries where !keys.contains(entry.key) {
-                let key = join(path, entry.key)
-                if let feature = PolicyParser.laterKeys[entry.key] {
-                    error(
-                        line: entry.line, key: key,
-                        "\(feature) are not supported by this version of Greenlight; remove the key rather than have it ignored")
-                } else {
-                    error(line: entry.line, key: key, "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
-                }
+                // Refused, not ignored: a misspelt `freze` silently skipped would pass deploys the author meant to stop.
+                error(line: entry.line, key: join(path, entry.key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
             }
         }
 

@@ -66,7 +66,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 )
             }
             if plan.gated {
-                explainApprovals(plan, now: now)
+                explainApprovals(plan, request: request, now: now)
             } else {
                 print("  no approval needed (gate: none): the request is recorded and passes")
             }
@@ -81,7 +81,7 @@ struct PolicyCommand: AsyncParsableCommand {
             print("  policy: \(policy.source) (sha256 \(policy.hash))")
         }
 
-        private func explainApprovals(_ plan: GatePlan, now: Date) {
+        private func explainApprovals(_ plan: GatePlan, request: GateRequest, now: Date) {
             for (index, stage) in plan.stages.enumerated() {
                 let prefix: String
                 if plan.stages.count > 1 {
@@ -102,13 +102,10 @@ struct PolicyCommand: AsyncParsableCommand {
             for exclusion in plan.exclusions {
                 print("  may not decide: \(exclusion.identity) (\(exclusion.role.rawValue), separation of duties)")
             }
-            let opened = Gate(
-                id: .generate(), request: GateRequest(service: service, environment: environment, artifact: "-", commit: "0"),
-                openedBy: "explain",
-                plan: GatePlan(
-                    gated: true, rule: plan.rule, tier: plan.tier, stages: plan.stages, exclusions: plan.exclusions, timeout: plan.timeout,
-                    onTimeout: plan.onTimeout, failOpenReason: plan.failOpenReason, channel: plan.channel, policyHash: plan.policyHash,
-                    reminder: plan.reminder, escalation: plan.escalation), createdAt: now)
+            // The gate as if opened now outside any freeze, for its deadline and timers.
+            var unfrozen = plan
+            unfrozen.frozen = nil
+            let opened = Gate(id: .generate(), request: request, openedBy: "explain", plan: unfrozen, createdAt: now)
             let deadline = opened.deadline ?? now.addingTimeInterval(plan.timeout.seconds)
             let then = plan.onTimeout == .reject ? "reject" : "approve (fail-open: \(plan.failOpenReason ?? "no reason given"))"
             print(
