@@ -67,6 +67,7 @@ public enum GreenlightApplication {
         let configured = settings.publicURL != nil
         let app = Application(
             router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
+            server: .http1OnEventLoop(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "greenlight"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port

@@ -1,0 +1,49 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1, with each connection's requests handled on the connection's own event loop thread.
+    ///
+    /// Hummingbird runs a connection's handler as a task on the global concurrent executor, so every request crosses
+    /// threads twice: from the event loop that read it to a pool thread, and back to write the response. On a small
+    /// machine those wake-ups cost more than the work of a short request (a Slack click is mostly waiting for its
+    /// commit). Preferring the event loop as the task's executor keeps the request on the thread that read it; the
+    /// handlers await their I/O (the store's writer runs on its own queue) and never block the loop.
+    static func http1OnEventLoop(configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+        .init { responder in
+            EventLoopAffineChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
+        }
+    }
+}
+
+/// A child channel whose `handle` runs with the channel's event loop as the preferred task executor.
+struct EventLoopAffineChildChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+
+    let base: Base
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: value.channel.eventLoop)) {
+            await base.handle(value: value, logger: logger)
+        }
+    }
+}
+
+/// Runs a task's jobs on a NIO event loop.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
