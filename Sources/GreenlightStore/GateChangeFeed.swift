@@ -11,6 +11,8 @@ public final class GateChangeFeed: Sendable {
         var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
         var all: [UInt64: AsyncStream<Gate>.Continuation] = [:]
         var outbox: [UInt64: AsyncStream<Void>.Continuation] = [:]
+        var changeObservers: [UInt64: @Sendable (Gate) -> Void] = [:]
+        var outboxObservers: [UInt64: @Sendable () -> Void] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -40,19 +42,39 @@ public final class GateChangeFeed: Sendable {
         register(in: \.all, buffering: 1_024)
     }
 
-    /// Tells every subscriber of `gate` (and of all gates) its new state. Call only after the change committed.
+    /// Calls `onChange` with every change from now on, on the thread that published it, until the observation is
+    /// cancelled.
+    ///
+    /// For a worker that only needs to know that something changed (to ring its wake signal): a stream wakes its
+    /// consumer's task for every change, a thread hop per vote under load, where this costs the publisher a function
+    /// call. `onChange` must return at once: it runs before the change's writer gets its answer.
+    public func observeAll(_ onChange: @escaping @Sendable (Gate) -> Void) -> FeedObservation {
+        observe(in: \.changeObservers, onChange)
+    }
+
+    /// Calls `onRing` on every ``ringOutbox()`` from now on, on the ringing thread, until the observation is cancelled;
+    /// `onRing` must return at once.
+    public func observeOutboxRings(_ onRing: @escaping @Sendable () -> Void) -> FeedObservation {
+        observe(in: \.outboxObservers, onRing)
+    }
+
+    /// Tells every subscriber and observer of `gate` (and of all gates) its new state. Call only after the change
+    /// committed.
     public func publish(_ gate: Gate) {
-        let targets = subscribers.withLock { state in
-            Array(state.byGate[gate.id]?.values ?? [:].values) + Array(state.all.values)
+        let (targets, observers) = subscribers.withLock { state in
+            (Array(state.byGate[gate.id]?.values ?? [:].values) + Array(state.all.values), Array(state.changeObservers.values))
         }
         for continuation in targets { continuation.yield(gate) }
+        for observer in observers { observer(gate) }
     }
 
     /// Rings after outbox work that follows no gate change was enqueued (telling a person why a click was refused, a
     /// reminder) or a card was posted, so that the outbox worker looks again; gate changes ring through
     /// ``subscribeToAll()``.
     public func ringOutbox() {
-        for continuation in subscribers.withLock({ Array($0.outbox.values) }) { continuation.yield() }
+        let (streams, observers) = subscribers.withLock { (Array($0.outbox.values), Array($0.outboxObservers.values)) }
+        for continuation in streams { continuation.yield() }
+        for observer in observers { observer() }
     }
 
     /// Every ``ringOutbox()`` from now on.
@@ -77,9 +99,33 @@ public final class GateChangeFeed: Sendable {
         return stream
     }
 
+    private func observe<Handler>(
+        in list: any WritableKeyPath<Subscribers, [UInt64: Handler]> & Sendable, _ handler: Handler
+    ) -> FeedObservation {
+        let token = subscribers.withLock { state -> UInt64 in
+            state.nextID += 1
+            state[keyPath: list][state.nextID] = handler
+            return state.nextID
+        }
+        return FeedObservation { [weak self] in
+            self?.subscribers.withLock { _ = $0[keyPath: list].removeValue(forKey: token) }
+        }
+    }
+
     /// How many subscribers are waiting on one gate (for tests).
     public func subscriberCount(for id: GateID) -> Int {
         subscribers.withLock { $0.byGate[id]?.count ?? 0 }
+    }
+}
+
+/// An observer registered with ``GateChangeFeed/observeAll(_:)`` or ``GateChangeFeed/observeOutboxRings(_:)``, called
+/// until ``cancel()``.
+public struct FeedObservation: Sendable {
+    let remove: @Sendable () -> Void
+
+    /// Stops the calls; the observer is released.
+    public func cancel() {
+        remove()
     }
 }
 

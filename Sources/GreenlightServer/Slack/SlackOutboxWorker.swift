@@ -30,18 +30,16 @@ struct SlackOutboxWorker: Service {
     static let threadAttempts = 30
 
     func run() async throws {
-        let changes = store.changes.subscribeToAll()
-        let rings = store.changes.outboxRings()
         let wake = WakeSignal()
+        // Every committed change enqueued a card in its transaction, and messages ring the outbox: look again.
+        let changes = store.changes.observeAll { _ in wake.ring() }
+        let rings = store.changes.observeOutboxRings { wake.ring() }
+        defer {
+            changes.cancel()
+            rings.cancel()
+        }
         await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                // Every committed change enqueued a card in its transaction, and messages ring the outbox: look again.
-                group.addTask { for await _ in changes { wake.ring() } }
-                group.addTask { for await _ in rings { wake.ring() } }
-                group.addTask { await loop(wake: wake) }
-                await group.next()
-                group.cancelAll()
-            }
+            await loop(wake: wake)
         }
     }
 

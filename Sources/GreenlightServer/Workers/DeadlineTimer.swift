@@ -19,22 +19,14 @@ struct DeadlineTimer: Service {
         let store = gatekeeper.store
         let clock = gatekeeper.clock
         let wake = WakeSignal()
-        // Subscribed before the loop's first read of the next deadline, so that no gate opened in between is missed.
-        let opened = store.changes.subscribeToAll()
+        // Observed before the loop's first read of the next deadline, so that no gate opened in between is missed.
+        let opened = store.changes.observeAll { gate in
+            if gate.state == .pending && (gate.version == 1 || gate.plan.stages.count > 1) { wake.ring() }
+        }
+        defer { opened.cancel() }
         try await withGracefulShutdownHandler {
             try await cancelWhenGracefulShutdown {
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await gate in opened where gate.state == .pending && (gate.version == 1 || gate.plan.stages.count > 1) {
-                            wake.ring()
-                        }
-                    }
-                    group.addTask {
-                        await loop(store: store, clock: clock, wake: wake)
-                    }
-                    await group.next()
-                    group.cancelAll()
-                }
+                await loop(store: store, clock: clock, wake: wake)
             }
         } onGracefulShutdown: {
             // Long-polls would otherwise hold the drain for up to their full wait; their clients reconnect.
