@@ -19,7 +19,7 @@ import Synchronization
 /// 3. signed Slack clicks (``InteractionBenchmark``): request → 200 and request → vote committed, at `--rate` per second.
 ///
 /// Run: `swift run -c release greenlight-bench` (options: `--waiters 1000 --decisions 1000 --gates 5000 --concurrency 32
-/// --clicks 3000 --rate 1000 --serve-updates 0`).
+/// --clicks 3000 --warmup 300 --rate 1000 --serve-updates 0`).
 @main
 struct GreenlightBenchmarks {
     static func main() async throws {
@@ -59,7 +59,8 @@ struct GreenlightBenchmarks {
         server.cancel()
         _ = try? await server.value
         try await http.shutdown()
-        try await InteractionBenchmark.run(clicks: options.clicks, rate: options.rate, serveUpdates: options.serveUpdates, directory: directory)
+        try await InteractionBenchmark.run(
+            clicks: options.clicks, warmup: options.warmup, rate: options.rate, serveUpdates: options.serveUpdates, directory: directory)
     }
 
     // MARK: Decision latency
@@ -160,6 +161,7 @@ struct GreenlightBenchmarks {
         var gates = 5_000
         var concurrency = 32
         var clicks = 3_000
+        var warmup = 300
         var rate = 1_000
         var serveUpdates = false
 
@@ -173,6 +175,7 @@ struct GreenlightBenchmarks {
                 case "--gates": gates = value
                 case "--concurrency": concurrency = value
                 case "--clicks": clicks = value
+                case "--warmup": warmup = value
                 case "--rate": rate = value
                 case "--serve-updates": serveUpdates = value != 0
                 default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
