@@ -50,16 +50,23 @@ final class OpenLoopSender: @unchecked Sendable {
         }
     }
 
-    /// Sends `requests[i]` at `start + interval × i`; returns once every request has been answered or has failed.
-    func send(_ requests: [Request], start: NIODeadline, interval: TimeAmount) async throws {
+    /// Sends `requests[i]` at `start + interval × i`, recording that appointed time as its sending time. Returns once
+    /// every request has been answered, its connection lost, or `patience` has passed after the last appointed time;
+    /// the requests then unanswered are simply not recorded in `answered`.
+    func send(_ requests: [Request], start: ContinuousClock.Instant, interval: Duration, patience: Duration = .seconds(30)) async throws {
+        // NIO schedules on its own monotonic clock: the same instants, offset once.
+        let offset = NIODeadline.now() + TimeAmount(start - ContinuousClock.now)
+        func deadline(_ since: Duration) -> NIODeadline { offset + TimeAmount(since) }
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
             let finished = self.loop.makePromise(of: Void.self)
             self.finished = finished
             self.outstanding = requests.count
             for (index, request) in requests.enumerated() {
-                self.loop.scheduleTask(deadline: start + interval * Int64(index)) { self.dispatch(request) }
+                let appointed = interval * index
+                self.loop.scheduleTask(deadline: deadline(appointed)) { self.dispatch(request, appointed: start + appointed) }
             }
-            if requests.isEmpty { finished.succeed() }
+            self.loop.scheduleTask(deadline: deadline(interval * requests.count + patience)) { self.finish() }
+            if requests.isEmpty { self.finish() }
             return finished.futureResult
         }.get()
     }
@@ -70,8 +77,10 @@ final class OpenLoopSender: @unchecked Sendable {
         for channel in channels ?? [] { try? await channel.close() }
     }
 
-    private func dispatch(_ request: Request) {
-        sent.record(request.key)
+    private func dispatch(_ request: Request, appointed: ContinuousClock.Instant) {
+        // The appointed time, not now: a send that this loop could not make on time (busy with the server's own
+        // connections) counts against the server's latency.
+        sent.record(request.key, at: appointed)
         guard let channel = idle.popLast() else {
             backlog.append(request)
             return
@@ -99,13 +108,22 @@ final class OpenLoopSender: @unchecked Sendable {
 
     fileprivate func lost(_ channel: any Channel) {
         idle.removeAll { $0 === channel }
-        guard inFlight.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
-        done()
+        if inFlight.removeValue(forKey: ObjectIdentifier(channel)) != nil { done() }
+        // With no connection left, nothing queued will be sent.
+        if inFlight.isEmpty && idle.isEmpty {
+            for _ in backlog { done() }
+            backlog.removeAll()
+        }
     }
 
     private func done() {
         outstanding -= 1
-        if outstanding == 0 { finished?.succeed() }
+        if outstanding == 0 { finish() }
+    }
+
+    private func finish() {
+        finished?.succeed()
+        finished = nil
     }
 
     /// Reports each response's status to the sender once the whole response has been read.

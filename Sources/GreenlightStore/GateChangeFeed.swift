@@ -2,10 +2,11 @@ import GreenlightCore
 import Synchronization
 
 /// Announces committed changes to gates, in process, to whoever waits on them: long-polling clients, the deadline
-/// timer, server-sent events.
+/// timer, the Slack outbox worker, server-sent events.
 ///
-/// Subscribers get an `AsyncStream`; nothing polls. Subscribe *before* reading the gate's current state, so that a
-/// change committed between the read and the subscription is not missed.
+/// Subscribers get an `AsyncStream`; observers (``observeAll(_:)``) get a synchronous call; nothing polls. Subscribe
+/// or observe *before* reading the gate's current state, so that a change committed between the read and the
+/// subscription is not missed.
 public final class GateChangeFeed: Sendable {
     private struct Subscribers {
         var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
@@ -47,13 +48,15 @@ public final class GateChangeFeed: Sendable {
     ///
     /// For a worker that only needs to know that something changed (to ring its wake signal): a stream wakes its
     /// consumer's task for every change, a thread hop per vote under load, where this costs the publisher a function
-    /// call. `onChange` must return at once: it runs before the change's writer gets its answer.
+    /// call. `onChange` must return at once and must not call the store: it runs on whichever thread publishes
+    /// (several at once), before the change's writer gets its answer.
     public func observeAll(_ onChange: @escaping @Sendable (Gate) -> Void) -> FeedObservation {
         observe(in: \.changeObservers, onChange)
     }
 
-    /// Calls `onRing` on every ``ringOutbox()`` from now on, on the ringing thread, until the observation is cancelled;
-    /// `onRing` must return at once.
+    /// Calls `onRing` on every ``ringOutbox()`` from now on, on the ringing thread, until the observation is cancelled.
+    /// `onRing` must return at once and must not call the store: the store rings from its writer's queue, as a
+    /// transaction commits.
     public func observeOutboxRings(_ onRing: @escaping @Sendable () -> Void) -> FeedObservation {
         observe(in: \.outboxObservers, onRing)
     }
@@ -69,8 +72,8 @@ public final class GateChangeFeed: Sendable {
     }
 
     /// Rings after outbox work that follows no gate change was enqueued (telling a person why a click was refused, a
-    /// reminder) or a card was posted, so that the outbox worker looks again; gate changes ring through
-    /// ``subscribeToAll()``.
+    /// reminder) or a card was posted, so that the outbox worker looks again; gate changes reach it through
+    /// ``observeAll(_:)``.
     public func ringOutbox() {
         let (streams, observers) = subscribers.withLock { (Array($0.outbox.values), Array($0.outboxObservers.values)) }
         for continuation in streams { continuation.yield() }
@@ -123,7 +126,8 @@ public final class GateChangeFeed: Sendable {
 public struct FeedObservation: Sendable {
     let remove: @Sendable () -> Void
 
-    /// Stops the calls; the observer is released.
+    /// Stops the calls and releases the observer. A publish already under way when this is called may still make its
+    /// call.
     public func cancel() {
         remove()
     }

@@ -8,8 +8,13 @@ extension HTTPServerBuilder {
     /// Hummingbird runs a connection's handler as a task on the global concurrent executor, so every request crosses
     /// threads twice: from the event loop that read it to a pool thread, and back to write the response. On a small
     /// machine those wake-ups cost more than the work of a short request (a Slack click is mostly waiting for its
-    /// commit). Preferring the event loop as the task's executor keeps the request on the thread that read it; the
-    /// handlers await their I/O (the store's writer runs on its own queue) and never block the loop.
+    /// commit). Preferring the event loop as the task's executor keeps the request on the thread that read it. The
+    /// handlers await their I/O (the store's reads and writes run on its own queues) and do no synchronous I/O; their
+    /// CPU work (verifying, decoding, encoding a page of JSON) now holds up the other connections on the same loop
+    /// while it runs, as NIO's own handlers do.
+    ///
+    /// The event loop group must outlive the server: a job sent to a loop that has shut down is dropped, and its task
+    /// would never resume. The server runs on NIO's singleton group, which never shuts down.
     static func http1OnEventLoop(configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
         .init { responder in
             EventLoopAffineChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
