@@ -56,7 +56,7 @@ final class OpenLoopSender: @unchecked Sendable {
     func send(_ requests: [Request], start: ContinuousClock.Instant, interval: Duration, patience: Duration = .seconds(30)) async throws {
         // NIO schedules on its own monotonic clock: the same instants, offset once.
         let offset = NIODeadline.now() + TimeAmount(start - ContinuousClock.now)
-        func deadline(_ since: Duration) -> NIODeadline { offset + TimeAmount(since) }
+        let deadline: @Sendable (Duration) -> NIODeadline = { offset + TimeAmount($0) }
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
             let finished = self.loop.makePromise(of: Void.self)
             self.finished = finished
