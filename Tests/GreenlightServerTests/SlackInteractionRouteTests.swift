@@ -80,6 +80,27 @@ struct SlackInteractionRouteTests {
         #expect(try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRefused.rawValue)).isEmpty, "nothing was handled")
     }
 
+    @Test("a flood of forged requests is answered 401 throughout, but audited only within the budget, with a count of the rest")
+    func forgedFlood() async throws {
+        let app = try await TestGreenlight()
+        let slack = integration(app)
+        var (body, headers) = try simulator.signedRequest(payload: Self.click, timestamp: app.clock.now())
+        headers["X-Slack-Signature"] = "v0=" + String(repeating: "ab", count: 32)
+        let budget = RefusalAuditBudget()
+        try await app.test(slack: slack) { [body, headers] client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<(budget.perRemote + 5) { statuses.append(try await post(client, body: body, headers: headers).status) }
+            app.clock.advance(by: budget.window)
+            statuses.append(try await post(client, body: body, headers: headers).status)
+            #expect(statuses == Array(repeating: .unauthorized, count: budget.perRemote + 6))
+        }
+        let events = try await app.store.auditEvents(AuditQuery(action: AuditAction.slackRequestRefused.rawValue))
+        #expect(events.count == budget.perRemote + 1)
+        #expect(events.last?.details["suppressed_since_last"] == "5", "the five over the budget are counted in the next event")
+        #expect(events.dropLast().allSatisfy { $0.details["suppressed_since_last"] == nil })
+        #expect(try await app.store.verifyAudit().isIntact)
+    }
+
     @Test("a signed body that is not an interaction is 400; a type Greenlight does not handle is acknowledged")
     func unreadable() async throws {
         let app = try await TestGreenlight()

@@ -10,7 +10,7 @@ import Logging
 /// `POST /slack/interactions`: Slack's Request URL for the card's buttons and the reason modal.
 ///
 /// The signature is checked on the raw body before anything is decoded; a forged, stale or unsigned request is answered
-/// 401 and audited, and changes nothing. A genuine one is decoded and handed to ``SlackApprovals``, and answered 200
+/// 401 and audited (within a ``RefusalAuditBudget``), and changes nothing. A genuine one is decoded and handed to ``SlackApprovals``, and answered 200
 /// once the vote is committed (a millisecond or two): a 200 then means the click is stored, and a crash cannot lose an
 /// acknowledged click. Slack shows the clicker an error after three seconds; handling stays well inside that, the one
 /// outside call (`views.open`) being bounded by the trigger's own three seconds. The vote shows on the card, and
@@ -20,6 +20,7 @@ struct SlackInteractionRoutes {
     let approvals: SlackApprovals
     let store: any GateStore
     let clock: any WallClock
+    let refusals = RefusalAuditBudget()
 
     func register(on router: Router<GreenlightRequestContext>) {
         router.post("slack/interactions", use: receive)
@@ -33,11 +34,19 @@ struct SlackInteractionRoutes {
             try verifier.verify(body: body, timestamp: timestamp, signature: signature)
         }) {
             // Audited: a forged or replayed click is evidence someone tried to decide a gate without Slack.
-            try await store.record(
-                AuditDraft(
-                    at: clock.now(), actor: "unverified", action: .slackRequestRefused,
-                    details: ["reason": error.code, "message": error.description, "remote": context.remoteAddress ?? "unknown"]))
-            context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)"])
+            let remote = context.remoteAddress ?? "unknown"
+            switch refusals.admit(remote: remote, at: clock.now()) {
+            case .audit(let suppressed):
+                var details = ["reason": error.code, "message": error.description, "remote": remote]
+                if suppressed > 0 { details["suppressed_since_last"] = String(suppressed) }
+                try await store.record(AuditDraft(at: clock.now(), actor: "unverified", action: .slackRequestRefused, details: details))
+                context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)", "remote": "\(remote)"])
+            case .suppress(let first):
+                let level: Logger.Level = first ? .warning : .debug
+                context.logger.log(
+                    level: level, "refused a Slack request, not audited: over the audit budget for refused requests from this address",
+                    metadata: ["reason": "\(error)", "remote": "\(remote)"])
+            }
             throw APIError(.unauthorized, code: "invalid_slack_signature", message: error.description)
         }
         let interaction: SlackInteraction
