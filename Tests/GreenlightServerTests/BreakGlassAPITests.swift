@@ -85,6 +85,30 @@ struct BreakGlassAPITests {
         }
     }
 
+    @Test("the running reloader picks up an edit to the file by itself, without a signal", .timeLimit(.minutes(1)))
+    func reloadOnEdit() async throws {
+        let app = try await TestGreenlight()
+        let path = app.directory.appendingPathComponent("greenlight.yaml").path
+        try TestGreenlight.policyYAML.write(toFile: path, atomically: true, encoding: .utf8)
+        let (reloads, reloaded) = AsyncStream<String>.makeStream()
+        let reloader = PolicyReloader(
+            path: path, livePolicy: app.gatekeeper.livePolicy, store: app.store, clock: app.clock, pollInterval: .milliseconds(20),
+            logger: Logger(label: "test")
+        ) { policy in reloaded.yield(policy.hash) }
+        let running = Task { try await reloader.run() }
+
+        let edited = TestGreenlight.policyYAML.replacingOccurrences(of: "members: [alice, bob, carol]", with: "members: [alice, bob, dan]")
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        var next = reloads.makeAsyncIterator()
+        #expect(await next.next() == Policy.hash(of: edited), "the first reload is the edit: the unchanged file reloaded nothing")
+        #expect(app.gatekeeper.policy.hash == Policy.hash(of: edited))
+        // Stopping waits for the check in progress, which audits the reload after putting it in force.
+        running.cancel()
+        _ = await running.result
+        let loaded = try await app.store.auditEvents(AuditQuery(action: AuditAction.policyLoaded.rawValue))
+        #expect(loaded.map { $0.details["previous_hash"] } == [Policy.hash(of: TestGreenlight.policyYAML)])
+    }
+
     @Test("an edited policy that validates applies to new gates only; one that does not is refused once, audited, and changes nothing")
     func reload() async throws {
         let app = try await TestGreenlight()
