@@ -115,7 +115,13 @@ struct Serve: AsyncParsableCommand {
                     """.utf8)
             )
         }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // Most often the address: another process listens on the port. Say so, and stop cleanly.
+            try? await slackHTTP?.shutdown()
+            throw Exit.fail("the server on \(host):\(port) stopped: \(error)", code: Exit.unavailable)
+        }
         try await slackHTTP?.shutdown()
     }
 }
