@@ -120,20 +120,31 @@ final class Deployment: @unchecked Sendable {
 }
 
 /// A TCP port nobody listens on right now, so that a restarted server can come back on the same address.
+///
+/// Chosen below the kernel's ephemeral range (32768–60999 here): a port from that range, free when found, can be taken
+/// as the local port of any outgoing connection (the tests' own HTTP clients, the simulators') before the server binds
+/// it. Below it, only another test choosing the same random one of 12,000 ports at the same moment could.
 enum FreePort {
     static func find() throws -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20_000..<32_000)
+            if available(port) { return port }
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    /// Whether `port` on 127.0.0.1 can be bound now.
+    static func available(_ port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw POSIXError(.EMFILE) }
+        guard socket >= 0 else { return false }
         defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 }
         }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
