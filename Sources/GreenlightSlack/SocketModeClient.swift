@@ -61,6 +61,7 @@ public struct SocketModeClient: Sendable {
             do {
                 url = try await api.openSocketModeConnection()
             } catch {
+                if Task.isCancelled { return }  // stopping, not failing
                 switch error {
                 case .api(let code) where SocketModeError.unrecoverableCodes.contains(code):
                     let refusal = SocketModeError.appTokenRefused(code: code)

@@ -64,6 +64,8 @@ struct SlackOutboxWorker: Service {
                 }
                 next = try await store.nextOutboxDue()
             } catch {
+                // Stopping (the server shuts down): not a failure; what was not delivered stays in the outbox.
+                if Task.isCancelled { return }
                 logger.error("delivering Slack messages failed", metadata: ["error": "\(error)"])
                 next = clock.now().addingTimeInterval(5)
             }

@@ -37,6 +37,7 @@ struct SlackUsergroupSync: Service {
                             level: first ? .notice : .debug, "read Slack user group \(usergroup): \(members.count) member(s)")
                         failures = 0
                     } catch {
+                        if Task.isCancelled { return }  // stopping, not failing
                         let kept =
                             directory.hasMembers(of: usergroup) ? "keeping the last list read" : "its members are unknown until a read succeeds"
                         logger.error(

@@ -51,6 +51,8 @@ struct DeadlineTimer: Service {
                 next = [deadline, timer].compactMap { $0 }.min()
                 failures = 0
             } catch {
+                // Stopping (the server shuts down): not a failure of the store.
+                if Task.isCancelled { return }
                 // The store is unreachable: try again with backoff, up to 30 s apart.
                 logger.error("deciding expired gates failed", metadata: ["error": "\(error)", "attempt": "\(failures + 1)"])
                 let retry = Backoff.delay(afterFailures: failures, initial: 0.5, maximum: 30)
