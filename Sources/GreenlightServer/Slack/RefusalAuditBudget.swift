@@ -1,35 +1,69 @@
 import Foundation
+import GreenlightCore
 import Synchronization
 
-/// How many refused Slack requests are written to the audit log: each one, up to a budget; beyond it, a count.
+/// How many refused Slack requests are written to the audit log one by one; beyond that, a count per minute.
 ///
 /// A forged or stale request is evidence that someone tried to decide a gate without Slack, so it is audited. But an
 /// audit event is a durable write, and these requests come from anyone who can reach the URL: unbounded, a sender with
-/// no secret could grow the log at will and keep the store's single writer busy while genuine votes wait. So each
-/// remote address has `perRemote` refusals audited per `window`, and all addresses together `total`. A refusal beyond
-/// the budget is still answered 401 and logged; it is counted, and the next audited refusal from the same address
-/// says how many were not written before it (`suppressed_since_last`).
+/// no secret could grow the log at will and keep the store's single writer busy while genuine votes wait. So in each
+/// minute (a fixed `window`), each remote address has `perRemote` refusals audited and all addresses together `total`.
+/// A refusal beyond the budget is still answered 401; the first one of the minute is logged as a warning, and all of
+/// them are counted. The count is written as one event, ``Summary``, with the first refusal that arrives after that
+/// minute (there is no timer: until another refusal comes, the warning in the log is the trace).
 final class RefusalAuditBudget: Sendable {
     /// What to do with one refusal.
     enum Admission: Equatable {
-        /// Write it, saying how many refusals from the same address went unwritten since the last one written.
-        case audit(suppressedSinceLast: Int)
-        /// Count it without writing; `firstInWindow` is true for the address's first such refusal in this window (log it
-        /// as a warning then, and quietly after).
+        /// Write it.
+        case audit
+        /// Count it without writing; `firstInWindow` is true for the minute's first such refusal (log it as a warning
+        /// then, and quietly after).
         case suppress(firstInWindow: Bool)
     }
 
-    /// Addresses whose unwritten refusals are counted one by one; beyond that, they share one count.
+    /// The refusals of one past minute that were counted but not written.
+    struct Summary: Equatable {
+        let from: Date
+        let to: Date
+        /// How many refusals were not written.
+        let unwritten: Int
+        /// From how many remote addresses (counted one by one, up to ``countedAddresses``).
+        let addresses: Int
+        /// Of `unwritten`, those from addresses beyond ``countedAddresses``.
+        let fromUncountedAddresses: Int
+        /// The addresses that sent the most, with their counts, most first (at most ``topAddresses``).
+        let top: [(address: String, count: Int)]
+
+        static func == (lhs: Summary, rhs: Summary) -> Bool {
+            lhs.from == rhs.from && lhs.to == rhs.to && lhs.unwritten == rhs.unwritten && lhs.addresses == rhs.addresses
+                && lhs.fromUncountedAddresses == rhs.fromUncountedAddresses && lhs.top.map(\.address) == rhs.top.map(\.address)
+                && lhs.top.map(\.count) == rhs.top.map(\.count)
+        }
+
+        /// The audit event's details.
+        var details: [String: String] {
+            var details = [
+                "reason": "over_audit_budget", "unwritten": String(unwritten), "addresses": String(addresses),
+                "from": Timestamp.format(from), "to": Timestamp.format(to),
+                "top": top.map { "\($0.address) ×\($0.count)" }.joined(separator: ", "),
+            ]
+            if fromUncountedAddresses > 0 { details["from_uncounted_addresses"] = String(fromUncountedAddresses) }
+            return details
+        }
+    }
+
+    /// Addresses counted one by one in a minute; beyond that, their refusals are counted together.
     static let countedAddresses = 1_024
-    /// Where unwritten refusals from addresses beyond ``countedAddresses`` are counted.
-    static let otherAddresses = "other addresses"
+    /// How many addresses a summary names.
+    static let topAddresses = 5
 
     private struct State {
         var window: Int64 = .min
         var audited: [String: Int] = [:]
         var auditedTotal = 0
-        var warned: Set<String> = []
         var unwritten: [String: Int] = [:]
+        var unwrittenTotal = 0
+        var fromUncountedAddresses = 0
     }
 
     let perRemote: Int
@@ -43,24 +77,37 @@ final class RefusalAuditBudget: Sendable {
         self.window = window
     }
 
-    func admit(remote: String, at now: Date) -> Admission {
+    /// Whether to audit a refusal from `remote` at `now`, and the summary of an earlier minute that is due (write it
+    /// first).
+    func admit(remote: String, at now: Date) -> (admission: Admission, due: Summary?) {
         state.withLock { state in
+            var due: Summary?
             let current = Int64((now.timeIntervalSince1970 / window).rounded(.down))
             if current != state.window {
-                state.window = current
-                state.audited = [:]
-                state.auditedTotal = 0
-                state.warned = []
+                due = summary(of: state)
+                state = State(window: current)
             }
             if state.audited[remote, default: 0] < perRemote && state.auditedTotal < total {
                 state.audited[remote, default: 0] += 1
                 state.auditedTotal += 1
-                return .audit(suppressedSinceLast: state.unwritten.removeValue(forKey: remote) ?? 0)
+                return (.audit, due)
             }
-            let key = state.unwritten[remote] != nil || state.unwritten.count < Self.countedAddresses ? remote : Self.otherAddresses
-            state.unwritten[key, default: 0] += 1
-            let first = state.warned.count < Self.countedAddresses && state.warned.insert(remote).inserted
-            return .suppress(firstInWindow: first)
+            if state.unwritten[remote] != nil || state.unwritten.count < Self.countedAddresses {
+                state.unwritten[remote, default: 0] += 1
+            } else {
+                state.fromUncountedAddresses += 1
+            }
+            state.unwrittenTotal += 1
+            return (.suppress(firstInWindow: state.unwrittenTotal == 1), due)
         }
+    }
+
+    private func summary(of state: State) -> Summary? {
+        guard state.unwrittenTotal > 0 else { return nil }
+        let start = Date(timeIntervalSince1970: Double(state.window) * window)
+        let top = state.unwritten.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(Self.topAddresses)
+        return Summary(
+            from: start, to: start.addingTimeInterval(window), unwritten: state.unwrittenTotal,
+            addresses: state.unwritten.count, fromUncountedAddresses: state.fromUncountedAddresses, top: top.map { ($0.key, $0.value) })
     }
 }

@@ -35,16 +35,22 @@ struct SlackInteractionRoutes {
         }) {
             // Audited: a forged or replayed click is evidence someone tried to decide a gate without Slack.
             let remote = context.remoteAddress ?? "unknown"
-            switch refusals.admit(remote: remote, at: clock.now()) {
-            case .audit(let suppressed):
-                var details = ["reason": error.code, "message": error.description, "remote": remote]
-                if suppressed > 0 { details["suppressed_since_last"] = String(suppressed) }
+            let (admission, due) = refusals.admit(remote: remote, at: clock.now())
+            if let due {
+                try await store.record(AuditDraft(at: clock.now(), actor: "unverified", action: .slackRequestRefused, details: due.details))
+                context.logger.warning(
+                    "\(due.unwritten) refused Slack request(s) from \(due.addresses) address(es) were over the audit budget; audited as one count",
+                    metadata: ["from": "\(Timestamp.format(due.from))", "top": "\(due.details["top"] ?? "")"])
+            }
+            switch admission {
+            case .audit:
+                let details = ["reason": error.code, "message": error.description, "remote": remote]
                 try await store.record(AuditDraft(at: clock.now(), actor: "unverified", action: .slackRequestRefused, details: details))
                 context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)", "remote": "\(remote)"])
             case .suppress(let first):
-                let level: Logger.Level = first ? .warning : .debug
                 context.logger.log(
-                    level: level, "refused a Slack request, not audited: over the audit budget for refused requests from this address",
+                    level: first ? .warning : .debug,
+                    "refused a Slack request over the audit budget for refused requests: this minute's others are counted, and audited as one count",
                     metadata: ["reason": "\(error)", "remote": "\(remote)"])
             }
             throw APIError(.unauthorized, code: "invalid_slack_signature", message: error.description)
