@@ -141,12 +141,16 @@ public struct PolicyReloader: Service {
         }
     }
 
+    /// Audits a reload. Not cancelled with the reloader: the policy is already in force, and a shutdown arriving now
+    /// must not lose the evidence of it.
     func record(_ draft: AuditDraft?) async {
         guard let draft else { return }
-        do {
-            try await store.record(draft)
-        } catch {
-            logger.error("could not audit the policy reload: \(error)", metadata: ["action": "\(draft.action)"])
-        }
+        await Task { [store, logger] in
+            do {
+                try await store.record(draft)
+            } catch {
+                logger.error("could not audit the policy reload: \(error)", metadata: ["action": "\(draft.action)"])
+            }
+        }.value
     }
 }
