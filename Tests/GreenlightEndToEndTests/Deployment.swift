@@ -121,13 +121,18 @@ final class Deployment: @unchecked Sendable {
 
 /// A TCP port nobody listens on right now, so that a restarted server can come back on the same address.
 ///
-/// Chosen below the kernel's ephemeral range (32768–60999 here): a port from that range, free when found, can be taken
-/// as the local port of any outgoing connection (the tests' own HTTP clients, the simulators') before the server binds
-/// it. Below it, only another test choosing the same random one of 12,000 ports at the same moment could.
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by default): a port from that range,
+/// free when found, can be taken as the local port of any outgoing connection (the tests' own HTTP clients, the
+/// simulators') before the server binds it. Below it, only another test choosing the same random one of thousands of
+/// ports at the same moment could.
 enum FreePort {
     static func find() throws -> Int {
+        let ephemeral =
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32_768
+        let below = max(ephemeral, 2_048)
         for _ in 0..<100 {
-            let port = Int.random(in: 20_000..<32_000)
+            let port = Int.random(in: max(1_024, below - 12_000)..<below)
             if available(port) { return port }
         }
         throw POSIXError(.EADDRINUSE)

@@ -149,9 +149,10 @@ struct EndToEndTests {
     func portTaken() async throws {
         let deployment = try await Deployment()
         try await deployment.start()
-        // With Slack on, so that the stop also closes the Slack client cleanly.
+        // With Slack on, so that the stop also closes the Slack client cleanly; on a database of its own.
+        let database = deployment.database + "-second.db"
         let second = try await RunningCommand(
-            ["serve", "--config", deployment.config, "--database", deployment.database, "--port", "\(deployment.port)"],
+            ["serve", "--config", deployment.config, "--database", database, "--port", "\(deployment.port)"],
             environment: ["SLACK_BOT_TOKEN": "xoxb-unused", "GREENLIGHT_SLACK_API_URL": "http://127.0.0.1:9/api/"]
         ).finished()
         #expect(second.status == 69, "\(second.output)")
