@@ -16,7 +16,9 @@ struct Serve: AsyncParsableCommand {
             approval from the 'admins' group, whose member is the person 'admin'; 4 hours, then reject), and \
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
 
-            With --config, the policy file is read again on SIGHUP and whenever it changes: an edit that validates             applies to gates opened from then on (open gates keep the rules they opened with); one that does not is             logged and audited, and the policy in force stays. GET /v1/policy shows the policy in force and its hash.
+            With --config, the policy file is read again on SIGHUP and whenever it changes: an edit that validates \
+            applies to gates opened from then on (open gates keep the rules they opened with); one that does not is \
+            logged and audited, and the policy in force stays. GET /v1/policy shows the policy in force and its hash.
 
             Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date \
             through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides \
