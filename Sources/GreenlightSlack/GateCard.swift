@@ -72,10 +72,10 @@ public enum GateCard {
     /// "Needs 1 of 2 from platform-leads (approved so far: alice)", with the open stage when there are several:
     /// "Needs 1 of 1 from finance, in stage 2 of 2 (finance)".
     static func needs(_ gate: Gate) -> String {
-        let needs = gate.tally.progress.map(\.summary).joined(separator: "; ")
+        let staged = gate.stages
+        let needs = staged.currentTally.progress.map(\.summary).joined(separator: "; ")
         guard gate.plan.stages.count > 1 else { return needs }
-        let open = min(gate.stages.open, gate.plan.stages.count - 1)
-        return Tally.inStage(needs, open: open, of: gate.plan.stages.count, named: gate.plan.stages[open].name)
+        return Tally.inStage(needs, open: staged.current, of: gate.plan.stages.count, named: gate.plan.stages[staged.current].name)
     }
 
     static func status(_ gate: Gate) -> String {

@@ -179,8 +179,7 @@ extension GateResource {
         self.commit = gate.request.commit
         self.tier = gate.plan.tier
         self.rule = gate.plan.rule
-        let current = min(staged.open, gate.plan.stages.count - 1)
-        self.requirements = gate.plan.stages.isEmpty ? [] : records(gate.plan.stages[current], staged.tallies[current])
+        self.requirements = gate.plan.stages.isEmpty ? [] : records(gate.plan.stages[staged.current], staged.currentTally)
         self.stages = zip(gate.plan.stages, staged.tallies).enumerated().map { index, pair in
             StageRecord(
                 name: pair.0.name, state: index < staged.open ? "met" : index == staged.open ? "open" : "waiting",

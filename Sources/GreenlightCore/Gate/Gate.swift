@@ -67,10 +67,7 @@ public struct Gate: Sendable, Equatable, Codable {
     }
 
     /// Progress against each rule of the open stage (of the last stage, once every stage is met).
-    public var tally: Tally {
-        let staged = stages
-        return staged.tallies[min(staged.open, staged.tallies.count - 1)]
-    }
+    public var tally: Tally { stages.currentTally }
 
     /// Progress through the plan's stages. Approvals are replayed in the order they were cast, each counting in the
     /// stage that was open at the time, so the stored votes alone say which stage is open and since when.
@@ -100,7 +97,7 @@ public struct Gate: Sendable, Equatable, Codable {
         if let exclusion = plan.exclusion(for: vote.voter) {
             throw .separationOfDuties(person: vote.voter, role: exclusion.role)
         }
-        let open = min(stages.open, plan.stages.count - 1)
+        let open = stages.current
         func eligible(_ stage: PlanStage) -> Bool { stage.requirements.contains { $0.eligible.contains(vote.voter) } }
         guard plan.stages.contains(where: eligible) else {
             throw .notAnApprover(person: vote.voter, groups: plan.requirements.map(\.group))
@@ -204,10 +201,10 @@ public struct Gate: Sendable, Equatable, Codable {
         var next = self
         next.version += 1
         let staged = stages
-        let tally = tally
+        let tally = staged.currentTally
         var progress = "\(tally.progress.flatMap(\.approvals).count) approval(s), \(tally.missing) more needed"
         if plan.stages.count > 1 {
-            progress = "stage \(staged.open + 1) of \(plan.stages.count) '\(plan.stages[min(staged.open, plan.stages.count - 1)].name)': \(progress)"
+            progress = "stage \(staged.open + 1) of \(plan.stages.count) '\(plan.stages[staged.current].name)': \(progress)"
         }
         switch plan.onTimeout {
         case .reject:
@@ -254,4 +251,10 @@ public struct StageProgress: Sendable, Equatable {
     public var open: Int
     public var openedAt: Date
     public var tallies: [Tally]
+
+    /// The stage the views show: the open one, or the last once every stage is met.
+    public var current: Int { min(open, tallies.count - 1) }
+
+    /// The progress of the ``current`` stage.
+    public var currentTally: Tally { tallies[current] }
 }

@@ -47,11 +47,11 @@ extension Gate {
 
     /// Who can still approve: eligible for a rule that is not yet met, not barred, and not yet voted. Reminders mention them.
     public var awaitedApprovers: [String] {
-        let tally = tally
+        let staged = stages
         let voted = Set(votes.map(\.voter))
         var seen = Set<String>()
-        let stage = plan.stages[min(stages.open, plan.stages.count - 1)]
-        return zip(stage.requirements, tally.progress).filter { !$0.1.isMet }.flatMap(\.0.eligible)
+        let stage = plan.stages[staged.current]
+        return zip(stage.requirements, staged.currentTally.progress).filter { !$0.1.isMet }.flatMap(\.0.eligible)
             .filter { !voted.contains($0) && plan.exclusion(for: $0) == nil && seen.insert($0).inserted }
     }
 }
