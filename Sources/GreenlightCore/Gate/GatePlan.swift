@@ -160,7 +160,10 @@ public struct GatePlan: Sendable, Equatable, Codable {
     private enum CodingKeys: String, CodingKey {
         case gated, rule, tier, stages, exclusions, timeout, onTimeout, failOpenReason, channel, policyHash, reminder, escalation
         case breakGlass, frozen
-        /// Plans stored before staged approvals had one list of requirements.
+    }
+
+    /// Read only: plans stored before staged approvals had one list of requirements instead of `stages`.
+    private enum LegacyKeys: String, CodingKey {
         case requirements
     }
 
@@ -172,7 +175,7 @@ public struct GatePlan: Sendable, Equatable, Codable {
         if let stages = try container.decodeIfPresent([PlanStage].self, forKey: .stages) {
             self.stages = stages
         } else {
-            let requirements = try container.decode([ApprovalRequirement].self, forKey: .requirements)
+            let requirements = try decoder.container(keyedBy: LegacyKeys.self).decode([ApprovalRequirement].self, forKey: .requirements)
             stages = [PlanStage(name: ApprovalStage.singleStageName, requirements: requirements)]
         }
         exclusions = try container.decode([Exclusion].self, forKey: .exclusions)
@@ -185,24 +188,6 @@ public struct GatePlan: Sendable, Equatable, Codable {
         escalation = try container.decodeIfPresent(Policy.Escalation.self, forKey: .escalation)
         breakGlass = try container.decodeIfPresent(PlanBreakGlass.self, forKey: .breakGlass)
         frozen = try container.decodeIfPresent(ActiveFreeze.self, forKey: .frozen)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(gated, forKey: .gated)
-        try container.encode(rule, forKey: .rule)
-        try container.encode(tier, forKey: .tier)
-        try container.encode(stages, forKey: .stages)
-        try container.encode(exclusions, forKey: .exclusions)
-        try container.encode(timeout, forKey: .timeout)
-        try container.encode(onTimeout, forKey: .onTimeout)
-        try container.encodeIfPresent(failOpenReason, forKey: .failOpenReason)
-        try container.encodeIfPresent(channel, forKey: .channel)
-        try container.encode(policyHash, forKey: .policyHash)
-        try container.encodeIfPresent(reminder, forKey: .reminder)
-        try container.encodeIfPresent(escalation, forKey: .escalation)
-        try container.encodeIfPresent(breakGlass, forKey: .breakGlass)
-        try container.encodeIfPresent(frozen, forKey: .frozen)
     }
 
     /// Every rule of every stage.
