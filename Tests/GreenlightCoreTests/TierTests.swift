@@ -81,6 +81,36 @@ struct TierTests {
         #expect(plan.timeout == PolicyDuration(seconds: 7_200))
     }
 
+    @Test("fail-open layers with its reason (invariant 4): inherited together, dropped together, never from a reason alone")
+    func failOpenLayering() throws {
+        let policy = try PolicyParser(file: "fail-open.yaml").parse(
+            """
+            version: 1
+            groups:
+              leads: { members: [alice, bob, carol] }
+            environments:
+              canary: { require: [ { group: leads, count: 1 } ], on_timeout: approve, fail_open_reason: the canary rolls back }
+              production: { require: [ { group: leads, count: 1 } ] }
+            tiers:
+              - { name: inherits, when: { labels: { t: inherits } }, require: [ { group: leads, count: 2 } ] }
+              - { name: strict, when: { labels: { t: strict } }, on_timeout: reject }
+              - { name: reason-only, when: { labels: { t: reason } }, fail_open_reason: another reason }
+            default: { require: [ { group: leads, count: 1 } ] }
+            """
+        ).policy
+        let inherits = policy.plan(for: Self.request(environment: "canary", labels: ["t": "inherits"]))
+        #expect(inherits.onTimeout == .approve)
+        #expect(inherits.failOpenReason == "the canary rolls back")
+        let strict = policy.plan(for: Self.request(environment: "canary", labels: ["t": "strict"]))
+        #expect(strict.onTimeout == .reject)
+        #expect(strict.failOpenReason == nil)
+        let reasonOnly = policy.plan(for: Self.request(environment: "production", labels: ["t": "reason"]))
+        #expect(reasonOnly.onTimeout == .reject, "a reason alone does not make a gate fail open")
+        #expect(reasonOnly.failOpenReason == nil)
+        let unnamed = policy.plan(for: Self.request(environment: "qa"))
+        #expect(unnamed.gated && unnamed.onTimeout == .reject, "an environment the policy does not name is gated by default")
+    }
+
     @Test("a tier can lower the bar: gate: none records the deploy without gating it")
     func lowering() {
         let plan = Self.policy.plan(for: Self.request(environment: "staging", labels: ["change": "feature-flag"]))
