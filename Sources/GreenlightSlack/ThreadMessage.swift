@@ -26,15 +26,15 @@ public enum ThreadMessage {
             to: BlockKitLimits.messageText)
     }
 
-    /// The channel-wide announcement of a break-glass: `@here`, who, what, why, and where the review starts.
-    public static func breakGlass(for gate: Gate) -> String {
+    /// The channel-wide announcement of a break-glass on a pending gate: `@here`, who, what, why (`reason` as the person
+    /// gave it; without it, the gate's reason), and where the review starts.
+    public static func breakGlass(for gate: Gate, reason: String? = nil) -> String {
         let who = SlackText.escape(gate.decidedBy ?? "someone")
         let artifact = SlackText.escape(gate.request.artifact)
         let bypassed = SlackText.escape(gate.plan.requirementsSummary)
-        let frozen = gate.plan.frozen.map { " during the freeze '\(SlackText.escape($0.name))'" } ?? ""
         return SlackText.truncate(
-            "<!here> :rotating_light: *Break-glass:* \(who) approved \(target(gate)) (`\(artifact)`)\(frozen) without the usual approvals "
-                + "(\(bypassed)).\n*Reason:* \(SlackText.escape(gate.reason ?? "")) \n"
+            "<!here> :rotating_light: *Break-glass:* \(who) approved \(target(gate)) (`\(artifact)`) without the usual approvals "
+                + "(\(bypassed)).\n*Reason:* \(SlackText.escape(reason ?? gate.reason ?? ""))\n"
                 + "Review it after the incident: `greenlight audit query --break-glass`",
             to: BlockKitLimits.messageText)
     }

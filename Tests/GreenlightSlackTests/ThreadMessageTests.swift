@@ -78,6 +78,8 @@ struct ThreadMessageTests {
         #expect(text.contains("greenlight audit query --break-glass"))
         #expect(!text.contains("<!channel>") && !text.contains("<!everyone>"))
         #expect(GateCard.status(broken).contains("Approved (break-glass)"))
+        let given = ThreadMessage.breakGlass(for: broken, reason: "SEV1")
+        #expect(given.contains("*Reason:* SEV1\n"), "the reason as given, not the gate's 'break-glass by dan: …'")
 
         var frozenPlan = gate.plan
         frozenPlan.frozen = ActiveFreeze(name: "holidays", endsAt: gate.createdAt.addingTimeInterval(86_400))

@@ -174,11 +174,13 @@ struct SlackOutboxWorker: Service {
         case .slackBreakGlass:
             // In the channel itself, not the thread: a break-glass is everyone's business.
             guard let gate, let channel = gate.plan.channel else { return .nothing }
+            // Who and why, as the person gave them (items queued before the payload existed fall back to the gate's reason).
+            let notice = item.payload.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
             let text: String
             if gate.breakGlass {
-                text = ThreadMessage.breakGlass(for: gate)
-            } else if gate.isFrozenOut, let grant = try? JSONDecoder().decode([String: String].self, from: Data((item.payload ?? "").utf8)) {
-                text = ThreadMessage.breakGlassGrant(for: gate, person: grant["person"] ?? "someone", reason: grant["reason"] ?? "")
+                text = ThreadMessage.breakGlass(for: gate, reason: notice?["reason"])
+            } else if gate.isFrozenOut, let notice {
+                text = ThreadMessage.breakGlassGrant(for: gate, person: notice["person"] ?? "someone", reason: notice["reason"] ?? "")
             } else {
                 return .nothing
             }

@@ -211,7 +211,7 @@ public final class SQLiteGateStore: GateStore {
             try SQLiteAuditLog.append(.init(at: date, actor: person, action: .breakGlass, gate: next, details: details), db: db)
             try SQLiteAuditLog.append(Self.decidedDraft(next), db: db)
             try enqueue(next, db: db)
-            try announceBreakGlass(on: next, payload: nil, at: date, db: db)
+            try announceBreakGlass(on: next, payload: SQLiteRows.json(["person": person, "reason": details["reason"] ?? ""]), at: date, db: db)
             return (.recorded(next), next)
         }
         if let changed { changes.publish(changed) }
