@@ -177,6 +177,21 @@ struct BreakGlassStoreTests {
         #expect(through.state == .approved)
     }
 
+    @Test("two replicas opening the same frozen-out deploy at once: the grant lets exactly one attempt through (invariant 1)")
+    func grantRacesOnReplicas() async throws {
+        let temporary = try TemporaryStore()
+        let other = try SQLiteGateStore(path: temporary.path)
+        let frozen = try await temporary.store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await temporary.store.breakGlass(frozen.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
+        async let first = temporary.store.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+        async let second = other.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+        let attempts = try await [first, second]
+        #expect(attempts.filter { $0.state == .approved }.count == 1, "\(attempts.map(\.state))")
+        let uses = try await temporary.store.auditEvents(AuditQuery(action: AuditAction.breakGlass.rawValue))
+        #expect(uses.map(\.gateID) == [frozen.id.rawValue] + attempts.filter(\.breakGlass).map(\.id.rawValue))
+        #expect(try await temporary.store.verifyAudit().isIntact)
+    }
+
     @Test("a break-glass racing the deciding vote on another replica: the gate is decided once (invariant 1)")
     func racesAVote() async throws {
         let temporary = try TemporaryStore()

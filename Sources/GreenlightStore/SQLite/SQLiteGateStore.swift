@@ -89,7 +89,11 @@ public final class SQLiteGateStore: GateStore {
                 .init(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: Self.openedDetails(gate)),
                 db: db)
             if let grant {
-                try db.execute(sql: "UPDATE break_glass_grant SET used_by = ? WHERE gate_id = ?", arguments: [gate.id.rawValue, grant.gate.rawValue])
+                // Conditional, like every decision the store writes: a grant lets one attempt through (invariant 1).
+                try db.execute(
+                    sql: "UPDATE break_glass_grant SET used_by = ? WHERE gate_id = ? AND used_by IS NULL",
+                    arguments: [gate.id.rawValue, grant.gate.rawValue])
+                guard db.changesCount == 1 else { throw StoreError.corruptRow("break-glass grant on \(grant.gate) used under this attempt") }
                 let details = ["reason": grant.reason, "granted_on": grant.gate.rawValue, "frozen": gate.plan.frozen?.name ?? ""]
                 try SQLiteAuditLog.append(.init(at: gate.createdAt, actor: grant.person, action: .breakGlass, gate: gate, details: details), db: db)
             }
