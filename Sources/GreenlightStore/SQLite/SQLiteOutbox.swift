@@ -68,12 +68,14 @@ extension SQLiteGateStore {
     }
 
     public func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws {
-        try await writer.write { db in
+        let recorded = try await writer.write { db -> Bool in
+            var recorded = false
             if let posted, let gate = item.gateID {
                 try db.execute(
                     sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, ?, ?) ON CONFLICT(gate_id) DO NOTHING",
                     arguments: [gate.rawValue, posted.channel, posted.ts]
                 )
+                recorded = db.changesCount == 1
             }
             // Only the generation that was delivered: a change since then keeps the item due.
             try db.execute(sql: "DELETE FROM outbox WHERE id = ? AND generation = ?", arguments: [item.id, item.generation])
@@ -81,7 +83,10 @@ extension SQLiteGateStore {
                 try db.execute(sql: "UPDATE outbox SET attempts = 0, last_error = NULL WHERE id = ?", arguments: [item.id])
             }
             if let audit { try SQLiteAuditLog.append(audit, db: db) }
+            return recorded
         }
+        // Committed: the first click on the card needs no read of its address.
+        if recorded, let posted, let gate = item.gateID { SQLiteOutbox.postedCards.remember(posted, for: gate) }
         // A card now has an address: thread messages waiting for it, and clicks that raced it, can go on.
         if posted != nil { changes.ringOutbox() }
     }
