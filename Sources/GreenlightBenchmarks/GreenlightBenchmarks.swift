@@ -10,7 +10,7 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// Measures the two figures the README quotes, on a real server over loopback with a real SQLite file:
+/// Measures the figures the README quotes, on a real server over loopback with a real SQLite file:
 ///
 /// 1. decision latency: from the start of the deciding vote's transaction to the return of the client long-polling
 ///    that gate, while `--waiters` other clients are also waiting (an upper bound of commit → return, since it
@@ -168,7 +168,11 @@ struct GreenlightBenchmarks {
         init(_ arguments: ArraySlice<String>) {
             var iterator = arguments.makeIterator()
             while let flag = iterator.next() {
-                guard let value = iterator.next().flatMap(Int.init), value > 0 else { fatalError("\(flag) needs a positive number") }
+                // 0 is a choice for --warmup and --serve-updates; the others count or divide by what they are given.
+                let zeroAllowed = flag == "--warmup" || flag == "--serve-updates"
+                guard let value = iterator.next().flatMap(Int.init), value > 0 || (zeroAllowed && value == 0) else {
+                    fatalError("\(flag) needs a \(zeroAllowed ? "number, 0 or more" : "positive number")")
+                }
                 switch flag {
                 case "--waiters": waiters = value
                 case "--decisions": decisions = value

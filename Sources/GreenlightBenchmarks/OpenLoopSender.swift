@@ -71,12 +71,6 @@ final class OpenLoopSender: @unchecked Sendable {
         }.get()
     }
 
-    /// Closes the connections.
-    func close() async {
-        let channels = try? await loop.submit { self.idle }.get()
-        for channel in channels ?? [] { try? await channel.close() }
-    }
-
     private func dispatch(_ request: Request, appointed: ContinuousClock.Instant) {
         // The appointed time, not now: a send that this loop could not make on time (busy with the server's own
         // connections) counts against the server's latency.
