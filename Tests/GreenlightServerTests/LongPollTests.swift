@@ -100,6 +100,29 @@ struct DeadlineTimerTests {
         #expect(try await app.store.gate(production.id)?.state == .pending)
     }
 
+    @Test("a vote that opens a stage wakes the timer for the stage's own, earlier deadline (invariant 8)")
+    func wakesForOpenedStage() async throws {
+        let app = try await TestGreenlight()
+        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let gate = try await app.gatekeeper.open(
+            GateRequest(service: "shop", environment: "staged", artifact: "a", commit: "0123abcd"), token: ci, idempotencyKey: nil
+        ).gate
+        // Started after the gate opened, so that nothing but the vote below can wake it.
+        let timer = Task { try await DeadlineTimer(gatekeeper: app.gatekeeper, logger: .init(label: "test")).run() }
+        defer { timer.cancel() }
+        await app.clock.waitForSleepers(1)  // asleep until the gate's deadline, two hours away
+        let changes = app.store.changes.subscribe(to: gate.id)
+        let alice = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: app.clock.now())
+        _ = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: "api")
+        // Without a wake, the timer would sleep on until the gate's own deadline and this wait would never end.
+        app.clock.advance(by: 60)
+        var iterator = changes.makeAsyncIterator()
+        while let changed = await iterator.next(), !changed.state.isDecided {}
+        let decided = try await app.store.gate(gate.id)
+        #expect(decided?.state == .timedOut)
+        #expect(decided?.reason?.contains("stage 2 of 2 'sre'") == true)
+    }
+
     @Test("a deadline that passed while the server was down is decided as soon as the timer starts")
     func decidesOverdueAtStart() async throws {
         let app = try await TestGreenlight()

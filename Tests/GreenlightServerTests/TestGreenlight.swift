@@ -21,6 +21,11 @@ final class TestGreenlight: Sendable {
             timeout: 1h
           staging: { gate: none }
           quick: { require: [ { group: leads, count: 1 } ], timeout: 60s }
+          staged:
+            timeout: 2h
+            stages:
+              - { name: leads, require: [ { group: leads, count: 1 } ] }
+              - { name: sre, require: [ { group: sre, count: 1 } ], timeout: 60s }
           hotfix:
             require: [ { group: leads, count: 2 } ]
             break_glass: { allowed: [group: sre], reason: required, max_per_day: 1 }

@@ -86,6 +86,13 @@ public struct Gate: Sendable, Equatable, Codable {
         return StageProgress(open: open, openedAt: openedAt, tallies: tallies)
     }
 
+    /// Whether the last vote met a stage and so opened the next (with its own timeout, reminder and escalation).
+    public var lastVoteOpenedStage: Bool {
+        guard let last = votes.last, last.decision == .approve else { return false }
+        let staged = stages
+        return staged.open > 0 && staged.openedAt == last.at
+    }
+
     /// The gate after `vote`, or the reason the vote is refused.
     ///
     /// The checks run in the order a person would want to hear them: a decided gate first (nothing can change it),

@@ -20,8 +20,10 @@ struct DeadlineTimer: Service {
         let clock = gatekeeper.clock
         let wake = WakeSignal()
         // Observed before the loop's first read of the next deadline, so that no gate opened in between is missed.
+        // A new gate brings a deadline and timers, and so does a vote that opens a stage; other votes bring none, and
+        // waking for them would cost the writer two empty transactions per vote.
         let opened = store.changes.observeAll { gate in
-            if gate.state == .pending && (gate.version == 1 || gate.plan.stages.count > 1) { wake.ring() }
+            if gate.state == .pending && (gate.version == 1 || (gate.plan.stages.count > 1 && gate.lastVoteOpenedStage)) { wake.ring() }
         }
         defer { opened.cancel() }
         try await withGracefulShutdownHandler {
