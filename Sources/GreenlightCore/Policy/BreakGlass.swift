@@ -7,13 +7,12 @@ public struct BreakGlass: Sendable, Equatable, Codable {
     /// Groups whose members may break glass.
     public var allowed: [String]
     /// Uses allowed per environment in any 24 hours (a rolling day, so that midnight does not reset the count).
+    /// A reason is always required (policies may only write `reason: required`): an unexplained break-glass is not
+    /// evidence.
     public var maxPerDay: Int
-    /// Whether a reason must be given. Policies may only write `required`: an unexplained break-glass is not evidence.
-    public var reasonRequired: Bool
 
-    public init(allowed: [String], maxPerDay: Int, reasonRequired: Bool = true) {
+    public init(allowed: [String], maxPerDay: Int) {
         self.allowed = allowed
         self.maxPerDay = maxPerDay
-        self.reasonRequired = reasonRequired
     }
 }
