@@ -20,8 +20,8 @@ public struct FreezeWindow: Sendable, Equatable {
         /// One-off: from `from` (inclusive) to `to` (exclusive).
         case once(from: Date, to: Date)
         /// Every week on `days`, from local time `from` to local time `to` in the IANA time zone `timeZone`.
-        /// If `to` is not after `from`, the window runs overnight and ends at `to` on the next day
-        /// (so equal times mean 24 hours). The day in `days` is the day the window starts.
+        /// If `to` is before `from`, the window runs overnight and ends at `to` on the next day (equal times would mean
+        /// 24 hours, but the policy parser refuses them). The day in `days` is the day the window starts.
         case weekly(days: Set<Weekday>, from: LocalTime, to: LocalTime, timeZone: TimeZone)
     }
 
