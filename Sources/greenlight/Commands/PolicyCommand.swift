@@ -106,10 +106,14 @@ struct PolicyCommand: AsyncParsableCommand {
             var unfrozen = plan
             unfrozen.frozen = nil
             let opened = Gate(id: .generate(), request: request, openedBy: "explain", plan: unfrozen, createdAt: now)
-            let deadline = opened.deadline ?? now.addingTimeInterval(plan.timeout.seconds)
+            let deadline = now.addingTimeInterval(plan.timeout.seconds)
             let then = plan.onTimeout == .reject ? "reject" : "approve (fail-open: \(plan.failOpenReason ?? "no reason given"))"
             print(
                 "  deadline: \(plan.timeout) after the request (if opened at \(Timestamp.format(now)): \(Timestamp.format(deadline))), then \(then)")
+            // A first stage with its own, shorter timeout decides the gate sooner.
+            if let first = plan.stages.first, let timeout = first.timeout, let sooner = opened.deadline, sooner < deadline {
+                print("  stage '\(first.name)' must be met within \(timeout) (\(Timestamp.format(sooner))), then \(then)")
+            }
             if let reminder = opened.nextReminderAt {
                 print("  reminder: \(plan.reminder?.beforeDeadline.description ?? "") before the deadline (\(Timestamp.format(reminder)))")
             }
