@@ -90,7 +90,8 @@ struct SlackOutboxWorker: Service {
     private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date], waiting: inout [String: [OutboxItem]]) async throws {
         let now = clock.now()
         // Where the gate's card is, for the kinds that need it: read once, here.
-        let card = item.kind == .slackEphemeral ? nil : try await item.gateID.asyncMap { try await store.postedCard(for: $0) } ?? nil
+        let needsCard = item.kind != .slackEphemeral && item.kind != .slackBreakGlass  // those two post outside the card's thread
+        let card = needsCard ? try await item.gateID.asyncMap { try await store.postedCard(for: $0) } ?? nil : nil
         // A card waiting out a 429 is put back before its gate is read: under a storm of decisions, reading every gate
         // only to put it back would cost more than the votes.
         let cardMethod = card == nil ? "chat.postMessage" : "chat.update"
