@@ -66,7 +66,6 @@ enum SQLiteRows {
     static let frozenParts = WriteOnceMemo<GateID, (GateRequest, GatePlan)>()
 
     static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
-        defer { frozenParts.remember((gate.request, gate.plan), for: gate.id) }
         try db.execute(
             sql: """
                 INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
@@ -79,6 +78,7 @@ enum SQLiteRows {
                 gate.reason, gate.failOpen, gate.breakGlass, gate.version, try json(gate.request), try json(gate.plan), idempotencyKey, fingerprint,
             ]
         )
+        frozenParts.remember((gate.request, gate.plan), for: gate.id)
     }
 
     /// Writes a changed gate, but only over the version it was read at and only while it is pending. Returns whether
