@@ -32,12 +32,11 @@ final class RefusalAuditBudget: Sendable {
         /// Of `unwritten`, those from addresses beyond ``countedAddresses``.
         let fromUncountedAddresses: Int
         /// The addresses that sent the most, with their counts, most first (at most ``topAddresses``).
-        let top: [(address: String, count: Int)]
+        let top: [Sender]
 
-        static func == (lhs: Summary, rhs: Summary) -> Bool {
-            lhs.from == rhs.from && lhs.to == rhs.to && lhs.unwritten == rhs.unwritten && lhs.addresses == rhs.addresses
-                && lhs.fromUncountedAddresses == rhs.fromUncountedAddresses && lhs.top.map(\.address) == rhs.top.map(\.address)
-                && lhs.top.map(\.count) == rhs.top.map(\.count)
+        struct Sender: Equatable {
+            let address: String
+            let count: Int
         }
 
         /// The audit event's details.
@@ -108,6 +107,7 @@ final class RefusalAuditBudget: Sendable {
         let top = state.unwritten.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(Self.topAddresses)
         return Summary(
             from: start, to: start.addingTimeInterval(window), unwritten: state.unwrittenTotal,
-            addresses: state.unwritten.count, fromUncountedAddresses: state.fromUncountedAddresses, top: top.map { ($0.key, $0.value) })
+            addresses: state.unwritten.count, fromUncountedAddresses: state.fromUncountedAddresses,
+            top: top.map { Summary.Sender(address: $0.key, count: $0.value) })
     }
 }
