@@ -22,15 +22,20 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     case gateReminded = "gate.reminded"
     /// A pending gate was escalated (details: to).
     case gateEscalated = "gate.escalated"
-    /// A request to `/slack/interactions` was refused: a forged, stale or unsigned request (details: reason).
+    /// A request to `/slack/interactions` was refused: a forged, stale or unsigned request (details: reason, message,
+    /// remote), or, beyond the audit budget, a minute's count of them (details: reason `over_audit_budget`, unwritten,
+    /// addresses, from, to, top).
     case slackRequestRefused = "slack.request_refused"
     /// A token was issued (its secret is never recorded).
     case tokenCreated = "token.created"
-    /// The server started with a policy, or reloaded an edited one (details: source, hash, previous_hash).
+    /// The server started with a policy, or reloaded an edited one (details: source, policy_hash; on a reload
+    /// previous_hash and trigger).
     case policyLoaded = "policy.loaded"
-    /// An edited policy did not validate and was not loaded; the previous one stays in force (details: errors).
+    /// An edited policy did not validate and was not loaded; the previous one stays in force (details: source,
+    /// refused_hash, policy_hash, errors).
     case policyRefused = "policy.refused"
-    /// A break-glass holder approved a gate past its quorum or a freeze (details: reason, uses_today, limit).
+    /// A break-glass holder approved a gate past its quorum or a freeze (details: reason, uses_in_24h,
+    /// max_per_day, and bypassed; or, for a deploy the freeze stopped, frozen, applies_to and granted_on).
     case breakGlass = "gate.break_glass"
     /// A break-glass attempt was refused: not allowed, no reason, over the daily limit, gate decided.
     case breakGlassRefused = "break_glass.refused"
