@@ -4,7 +4,6 @@ import GreenlightCore
 import GreenlightSlack
 import GreenlightStore
 import Logging
-import Synchronization
 
 /// Acts on what people do with the approval card in Slack: an Approve click votes; a Reject click opens the reason
 /// modal, whose submission votes; anything refused is told to the clicker alone, in an ephemeral message. The HTTP
@@ -25,7 +24,7 @@ struct SlackApprovals: Sendable {
     let directory: SlackDirectory
     let logger: Logger
     /// Clicks seen lately, shared by every path a click can arrive on (HTTP, Socket Mode).
-    let seen: RecentKeys
+    let seen: WriteOnceMemo<String, Void>
 
     /// Acts on one interaction. Errors are logged: the clicker sees the card unchanged and can click again.
     func handle(_ interaction: SlackInteraction) async {
@@ -50,7 +49,7 @@ struct SlackApprovals: Sendable {
 
     private func handle(_ click: SlackInteraction.ButtonClick) async throws {
         guard click.actionID == GateCard.approveActionID || click.actionID == GateCard.rejectActionID else { return }
-        guard seen.insert(click.deliveryKey) else {
+        guard seen.remember((), for: click.deliveryKey) else {
             logger.debug("ignoring a repeated delivery of a Slack click", metadata: ["key": "\(click.deliveryKey)"])
             return
         }
@@ -200,36 +199,5 @@ struct EphemeralNotice: Sendable, Equatable, Codable {
 
     static func decode(_ payload: String?) -> EphemeralNotice? {
         payload.flatMap { try? JSONDecoder().decode(EphemeralNotice.self, from: Data($0.utf8)) }
-    }
-}
-
-/// The most recent `capacity` keys seen, for dropping repeated deliveries.
-final class RecentKeys: Sendable {
-    private struct State {
-        var keys = Set<String>()
-        var order: [String] = []
-        var head = 0
-    }
-
-    private let capacity: Int
-    private let state = Mutex(State())
-
-    init(capacity: Int) {
-        self.capacity = capacity
-    }
-
-    /// `true` the first time `key` is seen (within the last `capacity` keys).
-    func insert(_ key: String) -> Bool {
-        state.withLock { state in
-            guard state.keys.insert(key).inserted else { return false }
-            if state.order.count < capacity {
-                state.order.append(key)
-            } else {
-                state.keys.remove(state.order[state.head])
-                state.order[state.head] = key
-                state.head = (state.head + 1) % capacity
-            }
-            return true
-        }
     }
 }

@@ -13,7 +13,7 @@ public struct SlackIntegration: Sendable {
     /// Receives interactions over Socket Mode (`SLACK_APP_TOKEN`), instead of or beside the HTTP route.
     public var socketMode: SocketModeClient?
     /// Clicks seen lately, to handle a click Slack delivers twice once.
-    let seen = RecentKeys(capacity: 10_000)
+    let seen = WriteOnceMemo<String, Void>(capacity: 10_000)
 
     public init(
         api: SlackWebAPI, directory: SlackDirectory, verifier: SlackRequestVerifier?, socketMode: SocketModeClient? = nil
