@@ -4,14 +4,12 @@ import Synchronization
 /// Announces committed changes to gates, in process, to whoever waits on them: long-polling clients, the deadline
 /// timer, the Slack outbox worker, server-sent events.
 ///
-/// Subscribers get an `AsyncStream`; observers (``observeAll(_:)``) get a synchronous call; nothing polls. Subscribe
-/// or observe *before* reading the gate's current state, so that a change committed between the read and the
-/// subscription is not missed.
+/// A gate's subscribers (long-polls, server-sent events) get an `AsyncStream`; observers of every change and of the
+/// outbox's rings (the workers) get a synchronous call; nothing polls. Subscribe or observe *before* reading the gate's
+/// current state, so that a change committed between the read and the subscription is not missed.
 public final class GateChangeFeed: Sendable {
     private struct Subscribers {
         var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
-        var all: [UInt64: AsyncStream<Gate>.Continuation] = [:]
-        var outbox: [UInt64: AsyncStream<Void>.Continuation] = [:]
         var changeObservers: [UInt64: @Sendable (Gate) -> Void] = [:]
         var outboxObservers: [UInt64: @Sendable () -> Void] = [:]
         var nextID: UInt64 = 0
@@ -38,11 +36,6 @@ public final class GateChangeFeed: Sendable {
         return GateSubscription(stream: stream, continuation: continuation)
     }
 
-    /// Changes to every gate, from now on.
-    public func subscribeToAll() -> AsyncStream<Gate> {
-        register(in: \.all, buffering: 1_024)
-    }
-
     /// Calls `onChange` with every change from now on, on the thread that published it, until the observation is
     /// cancelled.
     ///
@@ -61,11 +54,10 @@ public final class GateChangeFeed: Sendable {
         observe(in: \.outboxObservers, onRing)
     }
 
-    /// Tells every subscriber and observer of `gate` (and of all gates) its new state. Call only after the change
-    /// committed.
+    /// Tells `gate`'s subscribers and every observer its new state. Call only after the change committed.
     public func publish(_ gate: Gate) {
         let (targets, observers) = subscribers.withLock { state in
-            (Array(state.byGate[gate.id]?.values ?? [:].values) + Array(state.all.values), Array(state.changeObservers.values))
+            (Array(state.byGate[gate.id]?.values ?? [:].values), Array(state.changeObservers.values))
         }
         for continuation in targets { continuation.yield(gate) }
         for observer in observers { observer(gate) }
@@ -75,31 +67,7 @@ public final class GateChangeFeed: Sendable {
     /// reminder) or a card was posted, so that the outbox worker looks again; gate changes reach it through
     /// ``observeAll(_:)``.
     public func ringOutbox() {
-        let (streams, observers) = subscribers.withLock { (Array($0.outbox.values), Array($0.outboxObservers.values)) }
-        for continuation in streams { continuation.yield() }
-        for observer in observers { observer() }
-    }
-
-    /// Every ``ringOutbox()`` from now on.
-    public func outboxRings() -> AsyncStream<Void> {
-        register(in: \.outbox, buffering: 1)
-    }
-
-    /// A stream kept in `list` until its consumer ends it, keeping the newest `buffering` elements a slow consumer has
-    /// not read.
-    private func register<Element>(
-        in list: any WritableKeyPath<Subscribers, [UInt64: AsyncStream<Element>.Continuation]> & Sendable, buffering: Int
-    ) -> AsyncStream<Element> {
-        let (stream, continuation) = AsyncStream<Element>.makeStream(bufferingPolicy: .bufferingNewest(buffering))
-        let token = subscribers.withLock { state -> UInt64 in
-            state.nextID += 1
-            state[keyPath: list][state.nextID] = continuation
-            return state.nextID
-        }
-        continuation.onTermination = { [weak self] _ in
-            self?.subscribers.withLock { _ = $0[keyPath: list].removeValue(forKey: token) }
-        }
-        return stream
+        for observer in subscribers.withLock({ Array($0.outboxObservers.values) }) { observer() }
     }
 
     private func observe<Handler>(

@@ -78,7 +78,9 @@ struct DeadlineTimerTests {
     @Test("the timer decides a gate at its deadline, and wakes early for a new gate with an earlier one")
     func decidesAtDeadline() async throws {
         let app = try await TestGreenlight()
-        let decisions = app.store.changes.subscribeToAll()
+        let (decisions, publish) = AsyncStream<Gate>.makeStream()
+        let observation = app.store.changes.observeAll { publish.yield($0) }
+        defer { observation.cancel() }
         let timer = Task { try await DeadlineTimer(gatekeeper: app.gatekeeper, logger: .init(label: "test")).run() }
         defer { timer.cancel() }
         let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())

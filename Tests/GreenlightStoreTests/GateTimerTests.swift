@@ -2,6 +2,7 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
+import Synchronization
 import Testing
 
 /// Reminders and escalations: stored with the gate, fired once, only while the gate waits (invariant 8).
@@ -81,12 +82,14 @@ struct GateTimerTests {
         let store = fixture.store
         let gate = gate()
         _ = try await store.open(gate, idempotencyKey: nil)
-        let rings = store.changes.outboxRings()
-        var iterator = rings.makeAsyncIterator()
+        let rings = Mutex(0)
+        let observation = store.changes.observeOutboxRings { rings.withLock { $0 += 1 } }
+        defer { observation.cancel() }
         try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"one"}"#, at: StoreFixtures.start)
         try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"two"}"#, at: StoreFixtures.start)
         try await store.enqueueOutboxMessage(.slackEphemeral, gate: nil, payload: #"{"text":"no gate"}"#, at: StoreFixtures.start)
-        #expect(await iterator.next() != nil)
+        #expect(rings.withLock { $0 } > 0)
+        let rungBefore = rings.withLock { $0 }
         let items = try await store.dueOutboxItems(at: StoreFixtures.start, limit: 10)
         #expect(
             items.filter { $0.kind == .slackEphemeral }.compactMap(\.payload).sorted() == [
@@ -95,7 +98,7 @@ struct GateTimerTests {
         #expect(items.contains { $0.kind == .slackEphemeral && $0.gateID == nil })
         let card = try #require(items.first { $0.kind == .slackCard })
         try await store.completeOutboxItem(card, posted: PostedCard(channel: "C0DEPLOYS", ts: "1.2"), audit: nil)
-        #expect(await iterator.next() != nil)
+        #expect(rings.withLock { $0 } > rungBefore)
         #expect(try await store.postedCard(for: gate.id) == PostedCard(channel: "C0DEPLOYS", ts: "1.2"))
     }
 

@@ -117,24 +117,16 @@ struct SlackApprovals: Sendable {
     /// worker's recording of the card's address by a few milliseconds: then wait for it, a little.
     private func waitForCard(of gate: GateID, patience: TimeInterval = 2) async throws -> PostedCard? {
         let store = gatekeeper.store
-        let rings = store.changes.outboxRings()
-        if let card = try await store.postedCard(for: gate) { return card }
         let clock = gatekeeper.clock
+        // Observed before the first read, so that a card recorded in between still rings.
+        let wake = WakeSignal()
+        let rings = store.changes.observeOutboxRings { wake.ring() }
+        defer { rings.cancel() }
         let until = clock.now().addingTimeInterval(patience)
-        return try await withThrowingTaskGroup(of: PostedCard?.self) { group in
-            group.addTask {
-                for await _ in rings {
-                    if let card = try await store.postedCard(for: gate) { return card }
-                }
-                return nil
-            }
-            group.addTask {
-                try? await clock.sleep(until: until)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
+        while true {
+            if let card = try await store.postedCard(for: gate) { return card }
+            guard clock.now() < until, !Task.isCancelled else { return nil }
+            await wake.sleep(until: until, on: clock)
         }
     }
 
