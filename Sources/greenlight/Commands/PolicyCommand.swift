@@ -52,10 +52,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 service: service, environment: environment, artifact: "-", commit: "0000000", triggeredBy: triggeredBy, authors: authors)
             request.changedPaths = paths
             request.costDeltaMonthly = cost
-            for label in labels {
-                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-                request.labels[parts[0]] = parts.count > 1 ? parts[1] : ""
-            }
+            request.labels = labelValues(labels)
             let now = at.flatMap(Timestamp.parse) ?? Date()
             let plan = policy.plan(for: request, at: now)
             let unnamed = plan.rule == "default" ? " (the policy does not name '\(environment)')" : ""

@@ -51,15 +51,10 @@ struct RequestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try server.client()
-        var labelValues: [String: String] = [:]
-        for label in labels {
-            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-            labelValues[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
         let request = GateRequest(
             service: service, environment: environment, artifact: artifact, commit: commit, baseCommit: baseCommit,
             pullRequest: pullRequest, ticket: ticket, runURL: runURL, triggeredBy: triggeredBy, authors: authors, summary: summary,
-            changedPaths: changedPaths, costDeltaMonthly: costDeltaMonthly, labels: labelValues, callbackURL: callbackURL
+            changedPaths: changedPaths, costDeltaMonthly: costDeltaMonthly, labels: labelValues(labels), callbackURL: callbackURL
         )
         let key = idempotencyKey ?? runURL.map { "run:\($0)" } ?? UUID().uuidString
         let gate: GateResource

@@ -67,3 +67,14 @@ enum PolicyDurationArgument {
         return PolicyDuration(parsing: text)?.seconds
     }
 }
+
+/// Repeated `--label key=value` options as a dictionary (the last value of a repeated key wins; `key=` is an empty
+/// value). Each command's `validate()` has already refused a label without `=`.
+func labelValues(_ labels: [String]) -> [String: String] {
+    var values: [String: String] = [:]
+    for label in labels {
+        let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+        values[parts[0]] = parts.count > 1 ? parts[1] : ""
+    }
+    return values
+}
