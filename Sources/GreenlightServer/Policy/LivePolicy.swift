@@ -23,12 +23,8 @@ public final class LivePolicy: Sendable {
     /// When the current policy was loaded.
     public var loadedAt: Date { state.withLock { $0.loadedAt } }
 
-    /// Puts `policy` in force; returns the one it replaces.
-    @discardableResult
-    public func replace(with policy: Policy, at date: Date) -> Policy {
-        state.withLock { state in
-            defer { state = State(policy: policy, loadedAt: date) }
-            return state.policy
-        }
+    /// Puts `policy` in force.
+    public func replace(with policy: Policy, at date: Date) {
+        state.withLock { $0 = State(policy: policy, loadedAt: date) }
     }
 }
