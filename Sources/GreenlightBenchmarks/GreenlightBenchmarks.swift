@@ -8,7 +8,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// Measures the figures the README quotes, on a real server over loopback with a real SQLite file:
 ///
@@ -77,14 +76,14 @@ struct GreenlightBenchmarks {
         for _ in 0..<options.waiters { background.append(try await openGate()) }
 
         // Everyone waits: the background clients for the whole run, the measured ones until their gate is decided.
-        let returned = Returned()
+        let returned = Timings()
         let everyone = background + measured
         let waiters = Task {
             await withTaskGroup(of: Void.self) { group in
                 for id in everyone {
                     group.addTask {
                         _ = try? await client.gate(id.rawValue, wait: 300)
-                        returned.record(id)
+                        returned.record(id.rawValue)
                     }
                 }
             }
@@ -101,7 +100,7 @@ struct GreenlightBenchmarks {
             let start = clock.now
             _ = try await store.castVote(Vote(voter: "admin", decision: .approve, at: Date()), on: id)
             commits.append(milliseconds(clock.now - start))
-            await returned.wait(for: id)
+            await returned.wait(for: [id.rawValue])
             latencies.append(milliseconds(clock.now - start))
         }
         report("vote transaction start → waiting client returns", latencies, goal: "p99 < 20 ms")
@@ -185,30 +184,6 @@ struct GreenlightBenchmarks {
                 default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
                 }
             }
-        }
-    }
-}
-
-/// Which waiting clients have returned, and a way to await one.
-final class Returned: Sendable {
-    private let state = Mutex<(done: Set<GateID>, waiters: [GateID: CheckedContinuation<Void, Never>])>(([], [:]))
-
-    func record(_ id: GateID) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.done.insert(id)
-            return state.waiters.removeValue(forKey: id)
-        }
-        waiter?.resume()
-    }
-
-    func wait(for id: GateID) async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if state.done.contains(id) { return true }
-                state.waiters[id] = continuation
-                return false
-            }
-            if done { continuation.resume() }
         }
     }
 }
