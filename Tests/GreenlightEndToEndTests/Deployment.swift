@@ -103,6 +103,16 @@ final class Deployment: @unchecked Sendable {
         try await cli(arguments, as: token).finished()
     }
 
+    /// `greenlight request --wait` for the shop's usual artifact and commit in `environment`.
+    static func requestAndWait(_ environment: String) -> [String] {
+        ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"]
+    }
+
+    /// `greenlight audit` with `arguments` on this deployment's database, run to the end.
+    func audit(_ arguments: [String]) async throws -> RunningCommand.Finished {
+        try await RunningCommand(["audit"] + arguments + ["--database", database]).finished()
+    }
+
     /// Opens a gate with `request` (no --wait) and returns it.
     func open(environment: String, triggeredBy: String? = nil) async throws -> GateResource {
         var arguments = ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"]

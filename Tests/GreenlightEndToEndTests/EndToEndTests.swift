@@ -11,7 +11,7 @@ struct EndToEndTests {
         let deployment = try await Deployment()
         try await deployment.start()
         let request = try deployment.cli(
-            ["request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+            Deployment.requestAndWait("production"), as: "ci"
         )
         let id = try #require(Deployment.gateID(in: await request.line(containing: "waiting for gate")))
         let first = try await deployment.run(["approve", id, "--comment", "looks right"], as: "alice")
@@ -30,7 +30,7 @@ struct EndToEndTests {
         let deployment = try await Deployment()
         try await deployment.start()
         let request = try deployment.cli(
-            ["request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+            Deployment.requestAndWait("production"), as: "ci"
         )
         let id = try #require(Deployment.gateID(in: await request.line(containing: "waiting for gate")))
         #expect(try await deployment.run(["reject", id, "--comment", "not during the sale"], as: "carol").status == 0)
@@ -45,7 +45,7 @@ struct EndToEndTests {
         let deployment = try await Deployment()
         try await deployment.start()
         let result = try await deployment.run(
-            ["request", "--service", "shop", "--env", "quick", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci"
+            Deployment.requestAndWait("quick"), as: "ci"
         )
         #expect(result.status == 2, "\(result.output)")
         #expect(result.stdout.contains("timed out by greenlight"))
@@ -114,7 +114,7 @@ struct EndToEndTests {
         #expect(missing.stderr.contains("there is no database at"))
         #expect(!FileManager.default.fileExists(atPath: deployment.database + ".typo"))
 
-        let intact = try await RunningCommand(["audit", "verify", "--database", deployment.database]).finished()
+        let intact = try await deployment.audit(["verify"])
         #expect(intact.status == 0, "\(intact.output)")
         #expect(intact.stdout.contains("audit log intact"))
 
@@ -126,7 +126,7 @@ struct EndToEndTests {
         try await queue.write { db in
             try db.execute(sql: "UPDATE audit_event SET actor = 'carol' WHERE sequence = ?", arguments: [sequence])
         }
-        let tampered = try await RunningCommand(["audit", "verify", "--database", deployment.database]).finished()
+        let tampered = try await deployment.audit(["verify"])
         #expect(tampered.status == 1)
         #expect(tampered.stderr.contains("broken at event \(sequence)"), "\(tampered.output)")
     }

@@ -5,16 +5,12 @@ import Testing
 /// Freezes, break-glass, staged approvals and policy reloads, with the real binary as server and CLI.
 @Suite("Policy end to end", .timeLimit(.minutes(2)))
 struct PolicyEndToEndTests {
-    static func request(_ environment: String) -> [String] {
-        ["request", "--service", "shop", "--env", environment, "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"]
-    }
-
     @Test("a gate opened in a freeze exits 1 at once, saying until when and how to break glass; after a break-glass the re-run passes")
     func frozenThenBreakGlass() async throws {
         let deployment = try await Deployment()
         try await deployment.start()
         // With --run-url the CLI derives its idempotency key from the run, as a re-run of the same job would.
-        let request = Self.request("frozen") + ["--run-url", "https://ci.example.com/runs/42"]
+        let request = Deployment.requestAndWait("frozen") + ["--run-url", "https://ci.example.com/runs/42"]
         let frozen = try await deployment.run(request, as: "ci")
         #expect(frozen.status == 1, "\(frozen.output)")
         #expect(frozen.stdout.contains("frozen:maintenance"))
@@ -37,12 +33,12 @@ struct PolicyEndToEndTests {
         #expect(retried.stdout.contains("break-glass by alice"))
         #expect(retried.stdout.contains("SEV1: checkout is down"))
 
-        let review = try await RunningCommand(["audit", "query", "--break-glass", "--database", deployment.database]).finished()
+        let review = try await deployment.audit(["query", "--break-glass"])
         #expect(review.status == 0, "\(review.output)")
         let lines = review.stdout.split(separator: "\n")
         #expect(lines.count == 2, "\(review.stdout)")  // the break-glass on the frozen gate, and the approval it let through
         #expect(lines.allSatisfy { $0.contains(#""actor":"alice""#) && $0.contains("gate.break_glass") })
-        let refusals = try await RunningCommand(["audit", "query", "--action", "break_glass.refused", "--database", deployment.database]).finished()
+        let refusals = try await deployment.audit(["query", "--action", "break_glass.refused"])
         #expect(refusals.stdout.split(separator: "\n").count == 1, "the refused attempt by dan is evidence too: \(refusals.stdout)")
     }
 
@@ -50,7 +46,7 @@ struct PolicyEndToEndTests {
     func twoStages() async throws {
         let deployment = try await Deployment()
         try await deployment.start()
-        let request = try deployment.cli(Self.request("costly"), as: "ci")
+        let request = try deployment.cli(Deployment.requestAndWait("costly"), as: "ci")
         let id = try #require(Deployment.gateID(in: await request.line(containing: "waiting for gate")))
 
         let early = try await deployment.run(["approve", id], as: "dan")
@@ -94,7 +90,7 @@ struct PolicyEndToEndTests {
         let after = try await deployment.open(environment: "production")
         #expect(after.policyHash == Policy.hash(of: edited))
 
-        let audit = try await RunningCommand(["audit", "query", "--action", "policy.refused", "--database", deployment.database]).finished()
+        let audit = try await deployment.audit(["query", "--action", "policy.refused"])
         #expect(audit.stdout.contains("group 'nobody' does not exist"), "\(audit.output)")
     }
 }

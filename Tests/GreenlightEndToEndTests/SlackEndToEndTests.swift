@@ -71,7 +71,7 @@ struct SlackEndToEndTests {
         let posted = String(decoding: try JSONEncoder().encode(delivered.arguments), as: UTF8.self)
         #expect(!posted.contains("gate_approve"))
 
-        let events = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "gate.notified"]).finished()
+        let events = try await deployment.audit(["query", "--action", "gate.notified"])
         #expect(events.stdout.split(separator: "\n").count == 1, "\(events.output)")
     }
 
@@ -82,7 +82,7 @@ struct SlackEndToEndTests {
         let deployment = try await Deployment()
         try await start(deployment, slack)
         let frozen = try await deployment.run(
-            ["request", "--service", "shop", "--env", "frozen", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--wait"], as: "ci")
+            Deployment.requestAndWait("frozen"), as: "ci")
         #expect(frozen.status == 1, "\(frozen.output)")
         let id = try #require(Deployment.gateID(in: frozen.stdout))
         #expect(try await deployment.run(["break-glass", id, "--reason", "SEV1: checkout is down"], as: "alice").status == 0)

@@ -109,7 +109,7 @@ struct SlackInteractionEndToEndTests {
         let gate = try await fetch(opened.id, deployment)
         #expect(gate.state == .pending)
         #expect(gate.votes.isEmpty)
-        let refused = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "vote.refused"]).finished()
+        let refused = try await deployment.audit(["query", "--action", "vote.refused"])
         #expect(refused.stdout.split(separator: "\n").count == 3, "\(refused.output)")
     }
 
@@ -183,7 +183,7 @@ struct SlackInteractionEndToEndTests {
         #expect(stale.status == 401)
         let wrongSecret = SlackSimulator(signingSecret: "not-the-secret")
         #expect(try await wrongSecret.deliver(payload, to: url).status == 401)
-        let refused = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "slack.request_refused"]).finished()
+        let refused = try await deployment.audit(["query", "--action", "slack.request_refused"])
         #expect(refused.stdout.split(separator: "\n").count == 3, "\(refused.output)")
         #expect(try await fetch(opened.id, deployment).votes.isEmpty)
     }
@@ -201,7 +201,7 @@ struct SlackInteractionEndToEndTests {
         #expect(
             ephemerals(to: "U0DAVE", slack).first?.contains("cannot tell whether your Slack account") == true, "\(ephemerals(to: "U0DAVE", slack))")
         #expect(try await fetch(unsure.id, deployment).votes.isEmpty)
-        let refused = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", "vote.refused"]).finished()
+        let refused = try await deployment.audit(["query", "--action", "vote.refused"])
         #expect(refused.stdout.contains("unverified_identity"), "\(refused.output)")
 
         let hotfix = try await deployment.open(environment: "hotfix")
@@ -238,7 +238,7 @@ struct SlackInteractionEndToEndTests {
         let escalation = try #require(thread.first { $0.contains("Escalation") })
         #expect(escalation.contains("<!subteam^S0ONCALL>"))
         for action in ["gate.reminded", "gate.escalated"] {
-            let events = try await RunningCommand(["audit", "query", "--database", deployment.database, "--action", action]).finished()
+            let events = try await deployment.audit(["query", "--action", action])
             #expect(events.stdout.split(separator: "\n").count == 1, "\(action): \(events.output)")
         }
     }
