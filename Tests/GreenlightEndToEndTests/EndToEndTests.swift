@@ -176,4 +176,20 @@ struct EndToEndTests {
         #expect(try await deployment.run(["request", "--service", "shop"], as: "ci").status == 64)
         #expect(try await deployment.run(["wait", "g_aaaaaaaaaaaaaaaaaaaa"], as: "ci").status == 64)
     }
+
+    @Test("separation of duties through the CLI: --author with white space around it still bars the author; a zero-width one is 64")
+    func authorSpelling() async throws {
+        let deployment = try await Deployment()
+        try await deployment.start()
+        let arguments = ["request", "--service", "shop", "--env", "quick", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"]
+        let opened = try await deployment.run(arguments + ["--author", "alice \t"], as: "ci")
+        try #require(opened.status == 0, "\(opened.output)")
+        let gate = try JSONDecoder().decode(GateResource.self, from: Data(opened.stdout.utf8))
+        let own = try await deployment.run(["approve", gate.id], as: "alice")
+        #expect(own.status != 0)
+        #expect(own.output.contains("an author of this change"), "\(own.output)")
+        let invisible = try await deployment.run(arguments + ["--author", "ali\u{200B}ce"], as: "ci")
+        #expect(invisible.status == 64, "\(invisible.output)")
+        #expect(invisible.output.contains("U+200B"), "\(invisible.output)")
+    }
 }

@@ -93,10 +93,11 @@ struct SlackInteractionEndToEndTests {
     func refusals() async throws {
         let (deployment, slack) = try await start()
         defer { slack.stop() }
-        let opened = try await deployment.open(environment: "production", triggeredBy: "alice")
+        // Named with white space around it and in another case, as a careless or hostile pipeline might: still alice.
+        let opened = try await deployment.open(environment: "production", triggeredBy: " Alice\u{00A0}")
         // Not in the group.
         try await click(GateCard.approveActionID, on: opened, as: "U0MALLORY", slack: slack, deployment: deployment)
-        // Triggered the deploy: separation of duties.
+        // Triggered the deploy: separation of duties, however the pipeline spelt her name.
         try await click(GateCard.approveActionID, on: opened, as: "U0ALICE", slack: slack, deployment: deployment)
         // Unknown to the policy.
         try await click(GateCard.rejectActionID, on: opened, as: "U0STRANGER", slack: slack, deployment: deployment)

@@ -206,6 +206,7 @@ public struct GatePlan: Sendable, Equatable, Codable {
 
     /// The reason `person` may not vote, if separation of duties bars them.
     public func exclusion(for person: String) -> Exclusion? {
-        exclusions.first { $0.identity.caseInsensitiveCompare(person) == .orderedSame }
+        let key = Identity.matchKey(person)
+        return exclusions.first { Identity.matchKey($0.identity) == key }
     }
 }

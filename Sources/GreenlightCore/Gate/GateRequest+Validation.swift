@@ -23,6 +23,17 @@ extension GateRequest {
         public static let labels = 100
     }
 
+    /// The request with the identities it names (`authors`, `triggered_by`) in the one form Greenlight matches people
+    /// in (``Identity/normalized(_:)``), each author once. Identities that cannot be normalised are left as given, for
+    /// ``validationErrors()`` to refuse.
+    public func normalizingIdentities() -> GateRequest {
+        var request = self
+        var seen = Set<String>()
+        request.authors = authors.map { (try? Identity.normalized($0).get()) ?? $0 }.filter { seen.insert(Identity.matchKey($0)).inserted }
+        request.triggeredBy = triggeredBy.map { (try? Identity.normalized($0).get()) ?? $0 }
+        return request
+    }
+
     /// Checks the request's shape. Returns every problem at once so that a pipeline author fixes them in one go.
     public func validationErrors() -> [RequestFieldError] {
         var errors: [RequestFieldError] = []
@@ -58,6 +69,15 @@ extension GateRequest {
             text(value, field)
         }
         if authors.count > Limits.authors { errors.append(.init(field: "authors", problem: "at most \(Limits.authors) authors")) }
+        // Separation of duties bars these people: an identity that cannot be matched safely is refused, not passed.
+        for (index, author) in authors.enumerated().prefix(Limits.authors) {
+            if case .failure(let problem) = Identity.normalized(author) {
+                errors.append(.init(field: "authors[\(index)]", problem: "'\(author.debugEscaped)' \(problem)"))
+            }
+        }
+        if let triggeredBy, case .failure(let problem) = Identity.normalized(triggeredBy) {
+            errors.append(.init(field: "triggered_by", problem: "'\(triggeredBy.debugEscaped)' \(problem)"))
+        }
         if changedPaths.count > Limits.changedPaths {
             errors.append(.init(field: "changed_paths", problem: "at most \(Limits.changedPaths) paths"))
         }

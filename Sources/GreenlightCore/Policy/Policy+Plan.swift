@@ -91,7 +91,7 @@ extension Policy {
             identities += [person.name, person.github, person.slack, person.email].compactMap { $0 }
         }
         var seen = Set<String>()
-        return identities.filter { seen.insert($0.lowercased()).inserted }.map { Exclusion(identity: $0, role: role) }
+        return identities.filter { seen.insert(Identity.matchKey($0)).inserted }.map { Exclusion(identity: $0, role: role) }
     }
 }
 

@@ -19,9 +19,11 @@ public struct Policy: Sendable, Equatable {
             self.email = email
         }
 
-        /// Whether `identity` (a policy name, Slack id, GitHub login or e-mail) names this person.
+        /// Whether `identity` (a policy name, Slack id, GitHub login or e-mail) names this person, compared as
+        /// ``Identity/matches(_:_:)`` does (NFC, case-folded).
         public func isKnown(as identity: String) -> Bool {
-            [name, slack, github, email].contains { $0?.caseInsensitiveCompare(identity) == .orderedSame }
+            let key = Identity.matchKey(identity)
+            return [name, slack, github, email].contains { $0.map(Identity.matchKey) == key }
         }
     }
 
@@ -185,6 +187,7 @@ public struct Policy: Sendable, Equatable {
     /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.
     public func person(identifiedBy identity: String) -> Person? {
         if let person = people[identity] { return person }
-        return people.values.sorted { $0.name < $1.name }.first { $0.isKnown(as: identity) }
+        // The first by name when several match, so that the answer does not depend on the dictionary's order.
+        return people.values.filter { $0.isKnown(as: identity) }.min { $0.name < $1.name }
     }
 }

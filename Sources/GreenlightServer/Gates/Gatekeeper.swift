@@ -40,6 +40,8 @@ public struct Gatekeeper: Sendable {
     /// Opens a gate for `request` on behalf of a pipeline `token`. A gate opened inside a freeze window is stored
     /// rejected at once, with reason `frozen:<name>`.
     public func open(_ request: GateRequest, token: AccessToken, idempotencyKey: String?) async throws -> OpenedGate {
+        // Identities are put in one form here, where they enter, so that separation of duties matches them.
+        let request = request.normalizingIdentities()
         let errors = request.validationErrors()
         if !errors.isEmpty {
             throw APIError.unprocessable(errors.map(\.description).joined(separator: "; "))

@@ -40,6 +40,9 @@ struct TokenCommand: AsyncParsableCommand {
                 throw ValidationError("--services and --environments narrow pipeline tokens only")
             default: break
             }
+            if let user, case .failure(let problem) = Identity.normalized(user) {
+                throw ValidationError("--user '\(user.debugEscaped)' \(problem)")
+            }
         }
 
         func run() async throws {
@@ -47,6 +50,8 @@ struct TokenCommand: AsyncParsableCommand {
             if !location.exists { printError("note: no database at \(location) yet; creating it (the server must use the same --database)") }
             let store = try location.openStore()
             let secret = TokenSecret.generate()
+            // The person in the form separation of duties matches (validate() refused what cannot be normalised).
+            let user = user.flatMap { try? Identity.normalized($0).get() }
             let token = AccessToken(name: name, kind: kind, user: user, services: list(services), environments: list(environments), createdAt: Date())
             do {
                 try await store.createToken(token, secretHash: TokenSecret.hash(secret))
