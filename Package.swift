@@ -162,6 +162,7 @@ let package = Package(
             dependencies: [
                 "GreenlightCore", "GreenlightStore", "GreenlightServer", "GreenlightSlack", "GreenlightSlackSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -7,10 +7,11 @@ import WSClient
 /// Receives Slack interactions over Socket Mode (protocols.md 4), so that Greenlight needs no public URL for
 /// `POST /slack/interactions`: it opens a WebSocket to Slack with `apps.connections.open` and keeps one open.
 ///
-/// Every envelope is acknowledged as soon as it is read, before it is handled, because Slack retries envelopes not
-/// acknowledged within 3 seconds. `interactive` payloads then go to the handler, each in its own task, so that a slow
-/// handler never delays the next acknowledgement. `events_api` and `slash_commands` envelopes are acknowledged and
-/// ignored: Greenlight subscribes to neither.
+/// `interactive` payloads go to the handler, each in its own task, so that a slow handler never delays the next
+/// envelope, and are acknowledged when the handler says they are handled — within Slack's 3 seconds, since the handler
+/// answers by then — so that an acknowledgement means stored, as a 200 does over HTTP: one the handler could not store
+/// is left unacknowledged, and Slack shows the clicker an error (or delivers it again). `events_api` and
+/// `slash_commands` envelopes are acknowledged at once and ignored: Greenlight subscribes to neither.
 public struct SocketModeClient: Sendable {
     /// The largest message accepted from Slack: interaction payloads carry the whole message with its blocks.
     static let maxMessageSize = 4 << 20
@@ -37,24 +38,38 @@ public struct SocketModeClient: Sendable {
     /// or a rate limit.
     ///
     /// - Parameter onInteraction: called with each `interactive` envelope's payload (the object
-    ///   `SlackInteraction.decode(payload:)` reads), after the envelope was acknowledged. Calls may overlap.
+    ///   `SlackInteraction.decode(payload:)` reads); returns whether it was handled, and so is acknowledged. Calls may
+    ///   overlap; each should return within Slack's three seconds.
     /// - Throws: `SocketModeError.appTokenRefused` when Slack refuses the app-level token: only a person can fix that.
-    public func run(onInteraction: @escaping @Sendable ([String: JSONValue]) async -> Void) async throws {
-        let (payloads, deliver) = AsyncStream.makeStream(of: [String: JSONValue].self)
+    public func run(onInteraction: @escaping @Sendable ([String: JSONValue]) async -> Bool) async throws {
+        let (deliveries, deliver) = AsyncStream.makeStream(of: Delivery.self)
+        let logger = logger
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 defer { deliver.finish() }
                 try await self.stayConnected(deliver: deliver)
             }
             // Ends when the connection loop finishes the stream, or at once when the task is cancelled.
-            for await payload in payloads {
-                group.addTask { await onInteraction(payload) }
+            for await delivery in deliveries {
+                group.addTask {
+                    guard await onInteraction(delivery.payload) else {
+                        logger.warning("left a Socket Mode interaction unacknowledged: it was not handled")
+                        return
+                    }
+                    await delivery.acknowledge()
+                }
             }
         }
     }
 
+    /// An interactive envelope's payload, and the acknowledgement to send once it is handled.
+    struct Delivery: Sendable {
+        let payload: [String: JSONValue]
+        let acknowledge: @Sendable () async -> Void
+    }
+
     /// Opens connection after connection until cancelled (returns) or refused for good (throws).
-    private func stayConnected(deliver: AsyncStream<[String: JSONValue]>.Continuation) async throws(SocketModeError) {
+    private func stayConnected(deliver: AsyncStream<Delivery>.Continuation) async throws(SocketModeError) {
         var backoff = self.backoff
         while !Task.isCancelled {
             let url: String
@@ -107,7 +122,7 @@ public struct SocketModeClient: Sendable {
     }
 
     /// Connects to `url` and reads it until Slack says `disconnect`, the socket drops or the task is cancelled.
-    private func session(url: String, deliver: AsyncStream<[String: JSONValue]>.Continuation) async -> Ending {
+    private func session(url: String, deliver: AsyncStream<Delivery>.Continuation) async -> Ending {
         let ending = EndingRecord()
         let logger = self.logger
         var configuration = WebSocketClientConfiguration()
@@ -137,17 +152,22 @@ public struct SocketModeClient: Sendable {
                         ending.value.withLock { $0.disconnectReason = reason }
                         return
                     case .envelope(let id, let type, let payload, _):
-                        // Acknowledge first: Slack retries what is not acknowledged within 3 seconds.
-                        try await outbound.write(.text(SocketModeMessage.ack(envelopeID: id)))
-                        guard type == "interactive" else {
+                        let ack = SocketModeMessage.ack(envelopeID: id)
+                        guard type == "interactive", case .object(let fields) = payload else {
+                            // Nothing to store: acknowledged at once, so that Slack does not send it again.
+                            try await outbound.write(.text(ack))
                             logger.debug("acknowledged and ignored a Socket Mode envelope", metadata: ["slack.envelope_type": "\(type)"])
                             continue
                         }
-                        guard case .object(let fields) = payload else {
-                            logger.warning("an interactive Socket Mode envelope had no payload object")
-                            continue
-                        }
-                        deliver.yield(fields)
+                        deliver.yield(
+                            Delivery(payload: fields) {
+                                // The socket may have closed meanwhile: then Slack, having no acknowledgement, retries.
+                                do {
+                                    try await outbound.write(.text(ack))
+                                } catch {
+                                    logger.info("a Socket Mode acknowledgement could not be sent: the connection closed")
+                                }
+                            })
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GRDB
 import GreenlightAudit
 import GreenlightCore
 import GreenlightSlack
@@ -120,6 +121,42 @@ struct SlackInteractionRouteTests {
             #expect(bad.error?.message.contains("not a JSON object") == true)
             #expect(try await post(client, body: shortcutBody, headers: shortcutHeaders).status == .ok)
         }
+    }
+
+    @Test("a click that cannot be stored in time (the database locked by another process) is 503, not 200; sent again, it counts once")
+    func lockedDatabase() async throws {
+        let app = try await TestGreenlight(outbox: OutboxKind.slack)
+        let slack = integration(app)
+        let gate = try await BreakGlassAPITests.open(app, environment: "quick")
+        let card = try #require(try await app.store.dueOutboxItems(at: app.clock.now(), limit: 10).first { $0.kind == .slackCard })
+        try await app.store.completeOutboxItem(card, posted: PostedCard(channel: "C1", ts: "1.1"), audit: nil)
+        let click = SlackSimulator.blockActions(
+            user: "U0CAROL", actionID: GateCard.approveActionID, value: gate.id.rawValue, channel: "C1", ts: "1.1")
+        let (body, headers) = try simulator.signedRequest(payload: click, timestamp: app.clock.now())
+
+        // Another process holds the write lock, as `sqlite3 greenlight.db` with an open transaction would.
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: app.directory.appendingPathComponent("greenlight.db").path, configuration: configuration)
+        try await other.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        try await app.test(slack: slack) { client in
+            async let answer = post(client, body: body, headers: headers)
+            await app.clock.waitForSleepers(1)  // the click's deadline
+            app.clock.advance(by: SlackApprovals.answerWithin)
+            let locked = try await answer
+            #expect(locked.status == .serviceUnavailable)
+            #expect(locked.error?.error == "not_stored")
+            #expect(try await app.store.gate(gate.id)?.votes.isEmpty == true)
+
+            try await other.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
+            // Slack's redelivery, or the same click again: counted now, and once.
+            let again = try await post(client, body: body, headers: headers)
+            #expect(again.status == .ok)
+        }
+        let stored = try #require(try await app.store.gate(gate.id))
+        #expect(stored.votes.map(\.voter) == ["carol"])
+        #expect(stored.state == .approved)
+        #expect(try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRecorded.rawValue)).count == 1)
     }
 
     @Test("without Slack set up, the route says what to set")

@@ -12,6 +12,7 @@ final class TestGreenlight: Sendable {
     static let policyYAML = """
         people:
           alice: { github: alice-gh }
+          carol: { slack: U0CAROL }
         groups:
           leads: { members: [alice, bob, carol] }
           sre: { members: [carol] }
@@ -20,7 +21,7 @@ final class TestGreenlight: Sendable {
             require: [ { group: leads, count: 2 } ]
             timeout: 1h
           staging: { gate: none }
-          quick: { require: [ { group: leads, count: 1 } ], timeout: 60s }
+          quick: { require: [ { group: leads, count: 1 } ], timeout: 60s, channel: C1 }
           staged:
             timeout: 2h
             stages:
@@ -41,10 +42,11 @@ final class TestGreenlight: Sendable {
     /// `alice`, `bob`, `carol`, `mallory` (approvers), `auditor`.
     let secrets: [String: String]
 
-    init() async throws {
+    /// - Parameter outbox: the outbound work the store enqueues (``OutboxKind/slack`` for tests of cards and clicks).
+    init(outbox: Set<OutboxKind> = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try SQLiteGateStore(path: directory.appendingPathComponent("greenlight.db").path)
+        store = try SQLiteGateStore(path: directory.appendingPathComponent("greenlight.db").path, outbox: outbox)
         let policy = try PolicyParser(file: "test.yaml").parse(Self.policyYAML).policy
         gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock)
         let tokens = [

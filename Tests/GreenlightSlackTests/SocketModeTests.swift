@@ -162,8 +162,10 @@ struct SocketModeTests {
     }
 
     /// Starts the simulator and a client with `appToken`; cancels the client afterwards and checks `run` returns.
+    /// `handled` says which payloads the handler reports as handled (and so acknowledged).
     func withClient(
         appToken: String? = nil, clock: any WallClock = SystemWallClock(), before: (SlackSimulator) -> Void = { _ in },
+        handled: @escaping @Sendable ([String: JSONValue]) -> Bool = { _ in true },
         _ body: (inout Harness) async throws -> Void
     ) async throws {
         let slack = SlackSimulator()
@@ -175,7 +177,12 @@ struct SocketModeTests {
             api: SlackWebAPI(token: appToken ?? slack.appToken, baseURL: base, http: Self.http), clock: clock, logger: logger,
             backoff: Backoff(initial: 0.05, maximum: 0.2))
         let (delivered, deliver) = AsyncStream.makeStream(of: [String: JSONValue].self)
-        let task = Task { try await client.run { _ = deliver.yield($0) } }
+        let task = Task {
+            try await client.run {
+                deliver.yield($0)
+                return handled($0)
+            }
+        }
         var harness = Harness(slack: slack, clock: clock, task: task, delivered: delivered.makeAsyncIterator())
         do {
             try await body(&harness)
@@ -211,6 +218,24 @@ struct SocketModeTests {
             #expect(slack.acks == [event, command, id])
             #expect(slack.connectionCount == 1, "garbage does not cost the connection")
             #expect(slack.calls(to: "apps.connections.open").count == 1)
+        }
+    }
+
+    @Test("an interaction the handler could not handle (not stored) is left unacknowledged; the next one is acknowledged")
+    func unhandledIsNotAcknowledged() async throws {
+        let unstored: @Sendable ([String: JSONValue]) -> Bool = { payload in
+            guard case .object(let user)? = payload["user"] else { return true }
+            return user["id"] != .string("U0LOCKED")
+        }
+        try await withClient(handled: unstored) { client in
+            let slack = client.slack
+            await slack.waitForConnections(1)
+            let refused = try await slack.sendInteraction(Self.click("U0LOCKED"))
+            _ = try await client.nextInteraction()
+            let next = try await slack.sendInteraction(Self.click("U01ALICE"))
+            _ = try await client.nextInteraction()
+            await slack.waitForAck(next)
+            #expect(slack.acks == [next], "the unhandled envelope \(refused) must not be acknowledged")
         }
     }
 
@@ -251,13 +276,13 @@ struct SocketModeTests {
         defer { slack.stop() }
         let logger = Self.quietLogger
         let client = SocketModeClient(api: SlackWebAPI(token: "xapp-wrong", baseURL: base, http: Self.http), clock: ManualWallClock(), logger: logger)
-        await #expect(throws: SocketModeError.appTokenRefused(code: "invalid_auth")) { try await client.run { _ in } }
+        await #expect(throws: SocketModeError.appTokenRefused(code: "invalid_auth")) { try await client.run { _ in true } }
         #expect(slack.calls(to: "apps.connections.open").count == 1, "no retry: only a person can fix the token")
         #expect(SocketModeError.appTokenRefused(code: "invalid_auth").description.contains("SLACK_APP_TOKEN"))
         #expect(SocketModeError.appTokenRefused(code: "invalid_auth").description.contains("connections:write"))
 
         slack.inject(.error("account_inactive"), into: "apps.connections.open")
-        await #expect(throws: SocketModeError.appTokenRefused(code: "account_inactive")) { try await client.run { _ in } }
+        await #expect(throws: SocketModeError.appTokenRefused(code: "account_inactive")) { try await client.run { _ in true } }
     }
 
     @Test("a rate-limited apps.connections.open waits Retry-After on the clock; a 500 is retried with backoff")

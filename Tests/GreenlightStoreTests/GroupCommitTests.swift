@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import Synchronization
 import Testing
 
 @testable import GreenlightStore
@@ -42,5 +43,29 @@ struct GroupCommitTests {
         #expect(Set(events.map(\.actor)) == Set(results.filter(\.value).map { "writer-\($0.key)" }))
         #expect(events.map(\.sequence) == Array(1...40).map(Int64.init), "no gaps where the failed writes were")
         #expect(try await store.verifyAudit().isIntact)
+    }
+
+    @Test("a write whose caller gives up before its batch reaches it is never run, and its caller hears so at once")
+    func abandoned() async throws {
+        let fixture = try TemporaryStore()
+        let store = fixture.store
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: fixture.path, configuration: configuration)
+        try await other.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let ran = Mutex(false)
+        let write = Task {
+            try await store.writer.write { db in
+                ran.withLock { $0 = true }
+                try SQLiteAuditLog.append(AuditDraft(at: StoreFixtures.start, actor: "late", action: .policyLoaded, details: [:]), db: db)
+            }
+        }
+        write.cancel()
+        await #expect(throws: CancellationError.self) { try await write.value }
+        try await other.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
+        // A write after the lock is released goes through, and the abandoned one did not run before it.
+        try await store.record(AuditDraft(at: StoreFixtures.start, actor: "next", action: .policyLoaded, details: [:]))
+        #expect(!ran.withLock { $0 })
+        #expect(try await store.auditEvents(AuditQuery(action: AuditAction.policyLoaded.rawValue)).map(\.actor) == ["next"])
     }
 }

@@ -33,6 +33,13 @@ public final class WriteOnceMemo<Key: Hashable & Sendable, Value: Sendable>: Sen
         return value
     }
 
+    /// Forgets `key`'s value, so that the next ``remember(_:for:)`` of it is new again: for a delivery whose handling
+    /// failed, which must count when it comes again. (Its place in the ring stays until overwritten, which may then
+    /// forget a newer value of the same key a little early: the memo only ever forgets too soon, never too late.)
+    public func forget(_ key: Key) {
+        _ = state.withLock { $0.values.removeValue(forKey: key) }
+    }
+
     /// Remembers `value`, unless `key` already has one; returns whether it was new (among the last `capacity` keys).
     @discardableResult
     public func remember(_ value: Value, for key: Key) -> Bool {

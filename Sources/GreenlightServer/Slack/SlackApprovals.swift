@@ -26,16 +26,50 @@ struct SlackApprovals: Sendable {
     /// Clicks seen lately, shared by every path a click can arrive on (HTTP, Socket Mode).
     let seen: WriteOnceMemo<String, Void>
 
-    /// Acts on one interaction. Errors are logged: the clicker sees the card unchanged and can click again.
-    func handle(_ interaction: SlackInteraction) async {
-        do {
-            switch interaction {
-            case .buttonClick(let click): try await handle(click)
-            case .viewSubmission(let submission): try await handle(submission)
+    /// How long handling may take before it must be answered: Slack shows the clicker an error when no answer comes
+    /// within three seconds, and the answer still has to travel back.
+    static let answerWithin: TimeInterval = 2.5
+
+    /// Acts on one interaction, answering within ``answerWithin``.
+    ///
+    /// Returns once what the interaction did is stored (a vote; a refusal and the message telling why), so that the
+    /// caller may acknowledge it to Slack as stored. Throws when it could not be stored in time (a database locked by
+    /// another process, a full disk): then nothing of the vote was written — a write not yet begun when time runs out
+    /// is dropped, one begun is finished and answered — and the caller must not acknowledge it, so that Slack shows
+    /// the clicker an error and a click again (or Slack's redelivery) counts, once.
+    func handle(_ interaction: SlackInteraction) async throws(SlackInteractionNotStored) {
+        let clock = gatekeeper.clock
+        let deadline = clock.now().addingTimeInterval(Self.answerWithin)
+        let outcome = await withTaskGroup(of: Result<Void, any Error>?.self) { group -> Result<Void, any Error> in
+            group.addTask {
+                do {
+                    switch interaction {
+                    case .buttonClick(let click): try await handle(click)
+                    case .viewSubmission(let submission): try await handle(submission)
+                    }
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
             }
-        } catch {
-            logger.error("handling a Slack interaction failed", metadata: ["error": "\(error)"])
+            group.addTask {
+                try? await clock.sleep(until: deadline)
+                return nil
+            }
+            // The first to end: the handling, or the deadline, after which the handling is cancelled and its outcome
+            // (dropped, or finished because its write had begun) is awaited.
+            var first = await group.next() ?? nil
+            group.cancelAll()
+            while first == nil, let next = await group.next() { first = next }
+            return first ?? .failure(CancellationError())
         }
+        guard case .failure(let error) = outcome else { return }
+        if case .buttonClick(let click) = interaction { seen.forget(click.deliveryKey) }
+        let cause = error is CancellationError ? "not stored within \(Self.answerWithin) s" : "\(error)"
+        logger.error(
+            "a Slack interaction could not be stored; it is not acknowledged, so the clicker sees an error and can click again",
+            metadata: ["error": "\(cause)"])
+        throw SlackInteractionNotStored(cause: cause)
     }
 
     /// Who clicked or submitted, as a vote needs them: the Slack user, the person they are, where to tell them.
@@ -179,6 +213,13 @@ struct SlackApprovals: Sendable {
         let notice = EphemeralNotice(channel: channel, user: clicker.slackUser, text: text)
         try await gatekeeper.store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: gatekeeper.clock.now())
     }
+}
+
+/// A Slack interaction that could not be stored in time: it must not be acknowledged as if it had been.
+struct SlackInteractionNotStored: Error, CustomStringConvertible {
+    var cause: String
+
+    var description: String { "the interaction could not be stored (\(cause)); nothing of it was recorded: click again" }
 }
 
 /// The payload of a `slack.ephemeral` outbox item: `chat.postEphemeral`'s arguments.

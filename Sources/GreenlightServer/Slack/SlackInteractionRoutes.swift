@@ -12,7 +12,8 @@ import Logging
 /// The signature is checked on the raw body before anything is decoded; a forged, stale or unsigned request is answered
 /// 401 and audited (within a ``RefusalAuditBudget``), and changes nothing. A genuine one is decoded and handed to ``SlackApprovals``, and answered 200
 /// once the vote is committed (a millisecond or two): a 200 then means the click is stored, and a crash cannot lose an
-/// acknowledged click. Slack shows the clicker an error after three seconds; handling stays well inside that, the one
+/// acknowledged click. One that cannot be stored within Slack's time (a database locked by another process) is
+/// answered 503, which Slack shows the clicker as an error, never 200. Slack shows the clicker an error after three seconds; handling stays well inside that, the one
 /// outside call (`views.open`) being bounded by the trigger's own three seconds. The vote shows on the card, and
 /// refusals in an ephemeral message, not in this answer.
 struct SlackInteractionRoutes {
@@ -65,7 +66,12 @@ struct SlackInteractionRoutes {
         case .failure(let error):
             throw APIError.badRequest("not a Slack interaction Greenlight can read: \(error.description)", code: "invalid_slack_payload")
         }
-        await approvals.handle(interaction)
+        do {
+            try await approvals.handle(interaction)
+        } catch {
+            // Not a 200: Slack shows the clicker an error instead of a silently lost vote, and they can click again.
+            throw APIError(.serviceUnavailable, code: "not_stored", message: error.description)
+        }
         return Response(status: .ok)
     }
 }

@@ -10,9 +10,64 @@ import Synchronization
 /// its error, while the others commit. Callers return only after the transaction holding their write has committed,
 /// so nothing is reported — or published on the change feed — before it is durable.
 final class GroupCommit: Sendable {
-    private struct Pending: Sendable {
+    /// Where one write stands. A write its caller gives up on (the task is cancelled) before its batch runs it is never
+    /// run, and its caller hears so at once; once it runs, it runs to the end and its caller hears the outcome. So a
+    /// caller that gives up — a Slack click past its three seconds, behind a lock another process holds — knows
+    /// exactly whether its write happened: cancelled means not stored.
+    private enum Phase {
+        case waiting(CheckedContinuation<Void, any Error>)
+        case running(CheckedContinuation<Void, any Error>)
+        case abandoned
+        case finished
+    }
+
+    private final class Pending: Sendable {
         let work: @Sendable (Database) throws -> Void
-        let done: CheckedContinuation<Void, any Error>
+        let phase = Mutex<Phase?>(nil)
+
+        init(work: @escaping @Sendable (Database) throws -> Void) {
+            self.work = work
+        }
+
+        /// Moves a waiting write to running; false when its caller gave up on it.
+        func start() -> Bool {
+            phase.withLock { phase in
+                guard case .waiting(let continuation) = phase else { return false }
+                phase = .running(continuation)
+                return true
+            }
+        }
+
+        /// Answers the caller, unless it gave up (and was answered) already.
+        func finish(_ result: Result<Void, any Error>) {
+            let continuation = phase.withLock { phase -> CheckedContinuation<Void, any Error>? in
+                switch phase {
+                case .waiting(let continuation), .running(let continuation):
+                    phase = .finished
+                    return continuation
+                case .abandoned, .finished, nil:
+                    return nil
+                }
+            }
+            continuation?.resume(with: result)
+        }
+
+        /// The caller gives up: answered with `CancellationError` now if the write has not started, else left to finish.
+        func abandon() {
+            let continuation = phase.withLock { phase -> CheckedContinuation<Void, any Error>? in
+                switch phase {
+                case .waiting(let continuation):
+                    phase = .abandoned
+                    return continuation
+                case nil:
+                    phase = .abandoned
+                    return nil
+                case .running, .abandoned, .finished:
+                    return nil
+                }
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
     }
 
     private struct State {
@@ -31,22 +86,35 @@ final class GroupCommit: Sendable {
     }
 
     /// Runs `work` in a transaction (shared with other writes that arrive meanwhile) and returns its result once that
-    /// transaction has committed.
+    /// transaction has committed. Throws `CancellationError`, having run nothing, when the task is cancelled before the
+    /// write's batch reaches it.
     func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result = Mutex<T?>(nil)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let pending = Pending(
-                work: { db in
-                    let value = try work(db)
-                    result.withLock { $0 = value }
-                }, done: continuation)
-            let leads = state.withLock { state -> Bool in
-                state.queue.append(pending)
-                guard !state.flushing else { return false }
-                state.flushing = true
-                return true
+        let pending = Pending(work: { db in
+            let value = try work(db)
+            result.withLock { $0 = value }
+        })
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let queued = pending.phase.withLock { phase -> Bool in
+                    guard case .none = phase else { return false }  // abandoned before it was queued
+                    phase = .waiting(continuation)
+                    return true
+                }
+                guard queued else {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                let leads = state.withLock { state -> Bool in
+                    state.queue.append(pending)
+                    guard !state.flushing else { return false }
+                    state.flushing = true
+                    return true
+                }
+                if leads { commitNextBatch() }
             }
-            if leads { commitNextBatch() }
+        } onCancel: {
+            pending.abandon()
         }
         guard let value = result.withLock({ $0 }) else { throw CancellationError() }
         return value
@@ -67,7 +135,7 @@ final class GroupCommit: Sendable {
         if batch.isEmpty { return }
         pool.asyncWrite { db -> [Int: any Error] in
             var failures: [Int: any Error] = [:]
-            for (index, pending) in batch.enumerated() {
+            for (index, pending) in batch.enumerated() where pending.start() {
                 do {
                     try db.inSavepoint {
                         try pending.work(db)
@@ -82,11 +150,11 @@ final class GroupCommit: Sendable {
             switch result {
             case .success(let failures):
                 for (index, pending) in batch.enumerated() {
-                    if let failure = failures[index] { pending.done.resume(throwing: failure) } else { pending.done.resume() }
+                    pending.finish(failures[index].map { .failure($0) } ?? .success(()))
                 }
             case .failure(let error):
                 // The transaction itself failed (the disk, a lock held too long by another process): nothing committed.
-                for pending in batch { pending.done.resume(throwing: error) }
+                for pending in batch { pending.finish(.failure(error)) }
             }
             self.commitNextBatch()
         }
