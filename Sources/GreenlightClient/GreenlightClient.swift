@@ -190,3 +190,12 @@ public struct GreenlightClient: Sendable {
         return text
     }
 }
+
+/// Printed without its token, whatever prints it.
+extension GreenlightClient: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "GreenlightClient(server: \(server), token: \(token == nil ? "none" : "<redacted>"))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["server": server, "token": token == nil ? "none" : "<redacted>"], displayStyle: .struct)
+    }
+}

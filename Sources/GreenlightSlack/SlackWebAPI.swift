@@ -193,3 +193,11 @@ public struct SlackWebAPI: Sendable {
         return answer
     }
 }
+
+/// Printed without its token, whatever prints it: a service group describing its services at debug level, `dump`, or
+/// string interpolation in a log line. Only where it calls Slack is shown.
+extension SlackWebAPI: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "SlackWebAPI(baseURL: \(baseURL), token: <redacted>)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL, "token": "<redacted>"], displayStyle: .struct) }
+}

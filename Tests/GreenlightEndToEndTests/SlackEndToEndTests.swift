@@ -96,4 +96,30 @@ struct SlackEndToEndTests {
         #expect(announcement.arguments["channel"] == .string("C0DEPLOYS"))
         #expect(announcement.arguments["thread_ts"] == nil)
     }
+
+    @Test("no Slack secret reaches the log, even at --log-level trace")
+    func noSecretsInLogs() async throws {
+        let slack = SlackSimulator()
+        let url = try await slack.start()
+        defer { slack.stop() }
+        let deployment = try await Deployment()
+        let secret = "simulator-signing-secret"
+        let server = try await deployment.start(
+            environment: [
+                "SLACK_BOT_TOKEN": slack.botToken, "SLACK_APP_TOKEN": slack.appToken, "SLACK_SIGNING_SECRET": secret,
+                "GREENLIGHT_SLACK_API_URL": url,
+            ], logLevel: "trace")
+        await slack.waitForConnections(1)
+        let gate = try await deployment.open(environment: "production")
+        await slack.waitForCalls(to: "chat.postMessage", count: 1)
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        await slack.waitForCalls(to: "chat.update", count: 1)
+        server.signal(SIGTERM)
+        let log = await server.finished().output
+        #expect(log.contains("debug") || log.contains("trace"), "the log ran at trace level: \(log.prefix(2_000))")
+        for (name, value) in [("bot token", slack.botToken), ("app token", slack.appToken), ("signing secret", secret)] {
+            #expect(!log.contains(value), "the \(name) is in the log")
+        }
+        for token in deployment.tokens.values { #expect(!log.contains(token), "an API token is in the log") }
+    }
 }
