@@ -14,11 +14,14 @@ public struct ServerSettings: Sendable {
     public var port: Int
     /// The URL people use to reach the server, if not `http://host:port` (behind a proxy, say).
     public var publicURL: String?
+    /// Idle and request timeouts, and the most connections open at once.
+    public var connections: ConnectionLimits
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, publicURL: String? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, publicURL: String? = nil, connections: ConnectionLimits = ConnectionLimits()) {
         self.host = host
         self.port = port
         self.publicURL = publicURL
+        self.connections = connections
     }
 }
 
@@ -67,8 +70,10 @@ public enum GreenlightApplication {
         let configured = settings.publicURL != nil
         let app = Application(
             router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
-            server: .http1OnEventLoop(),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "greenlight"),
+            server: settings.connections.server,
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port), serverName: "greenlight",
+                availableConnectionsDelegate: ConnectionLimit(maximum: settings.connections.maximumConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 let listening = "http://\(settings.host):\(port)"

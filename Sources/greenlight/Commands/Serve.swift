@@ -46,6 +46,29 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds before an idle connection, or one that has not sent a request's head, is closed (a long-poll is not idle).",
+            valueName: "seconds"))
+    var idleTimeout = 30
+
+    @Option(help: ArgumentHelp("Seconds a request's body may take to arrive after its head.", valueName: "seconds"))
+    var requestTimeout = 30
+
+    @Option(
+        help: ArgumentHelp(
+            "The most connections open at once; more wait to be accepted (default: 10000, or fewer if the open-file limit is lower).",
+            valueName: "count"))
+    var maxConnections: Int?
+
+    func validate() throws {
+        guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
+        guard (1...3_600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
+        if let maxConnections, !(1...1_000_000).contains(maxConnections) {
+            throw ValidationError("--max-connections must be from 1 to 1000000")
+        }
+    }
+
     func run() async throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         LoggingSystem.bootstrap { label in
@@ -68,7 +91,9 @@ struct Serve: AsyncParsableCommand {
         try await store.record(
             AuditDraft(at: clock.now(), actor: "greenlight", action: .policyLoaded, details: ["source": policy.source, "policy_hash": policy.hash])
         )
-        let settings = ServerSettings(host: host, port: port, publicURL: publicURL)
+        ConnectionLimits.raiseOpenFileLimit()
+        let limits = ConnectionLimits(idleSeconds: idleTimeout, requestSeconds: requestTimeout, maximumConnections: maxConnections)
+        let settings = ServerSettings(host: host, port: port, publicURL: publicURL, connections: limits)
         var slackHTTP: HTTPClient?
         var slack: SlackIntegration?
         let directory = SlackDirectory(policy: policy)
