@@ -56,14 +56,35 @@ public struct PostedCard: Sendable, Equatable {
     }
 }
 
+/// Outbox work to leave unread for now: what needs a Slack method that is waiting out a 429. Slack's limits are per
+/// method, so work for a method that is not limited must not queue behind work for one that is, and the held work is
+/// neither read nor rewritten until its method is free again: it simply stays due.
+public struct OutboxHold: Sendable, Equatable {
+    /// Message kinds held.
+    public var kinds: Set<OutboxKind>
+    /// Cards already posted, whose update is held (`chat.update`).
+    public var postedCards: Bool
+    /// Cards not posted yet (`chat.postMessage`).
+    public var unpostedCards: Bool
+
+    public init(kinds: Set<OutboxKind> = [], postedCards: Bool = false, unpostedCards: Bool = false) {
+        self.kinds = kinds
+        self.postedCards = postedCards
+        self.unpostedCards = unpostedCards
+    }
+
+    /// Nothing held.
+    public static let nothing = OutboxHold()
+}
+
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
 /// outage of the receiver (Slack) delays it but never loses it, and never holds up a decision (invariant 3).
 public protocol GateOutbox: Sendable {
-    /// Items due at or before `now`, oldest first.
-    func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem]
+    /// Items due at or before `now`, oldest first, less those `hold` names.
+    func dueOutboxItems(at now: Date, limit: Int, holding hold: OutboxHold) async throws -> [OutboxItem]
 
-    /// When the next item falls due.
-    func nextOutboxDue() async throws -> Date?
+    /// When the next item that `hold` does not name falls due.
+    func nextOutboxDue(holding hold: OutboxHold) async throws -> Date?
 
     /// Marks `item` done (unless the gate changed since it was read), remembering where a card was posted and
     /// appending `audit` in the same transaction.
@@ -71,10 +92,6 @@ public protocol GateOutbox: Sendable {
 
     /// Tries `item` again at `date`, after `error`.
     func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws
-
-    /// Puts `items` off until `date` without counting an attempt, in one write: what waiting out a 429 does to every
-    /// item that needs the rate-limited method.
-    func deferOutboxItems(_ items: [OutboxItem], until date: Date, reason: String) async throws
 
     /// Gives `item` up (an error retrying cannot fix), with an audit event saying why.
     func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws
@@ -88,4 +105,13 @@ public protocol GateOutbox: Sendable {
 }
 
 extension GateOutbox {
+    /// Every item due at or before `now`, oldest first.
+    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
+        try await dueOutboxItems(at: now, limit: limit, holding: .nothing)
+    }
+
+    /// When the next item falls due.
+    public func nextOutboxDue() async throws -> Date? {
+        try await nextOutboxDue(holding: .nothing)
+    }
 }

@@ -50,19 +50,23 @@ struct SlackOutboxWorker: Service {
             let passStarted = clock.now()
             do {
                 let now = clock.now()
-                // While chat.update waits out a 429, a card changed since the last pass is put off until then with the
-                // others (`waiting`), without reading its gate; the ones already put off are not due, so no pass reads
-                // them again. Each pass costs what changed since the last one, not the whole backlog.
-                var waiting: [String: [OutboxItem]] = [:]
-                let due = try await store.dueOutboxItems(at: now, limit: Self.passLimit)
-                for item in due where !Task.isCancelled {
-                    try await deliver(item, blockedUntil: &blockedUntil, waiting: &waiting)
+                // Work for a method waiting out a 429 is not read at all (it stays due, unwritten), so that work for the
+                // other methods — a refused clicker's ephemeral behind thousands of card updates — goes at once, and a
+                // pass costs what can be sent, not the backlog.
+                var hold = Self.hold(blockedUntil, at: now)
+                while !Task.isCancelled {
+                    let due = try await store.dueOutboxItems(at: now, limit: Self.passLimit, holding: hold)
+                    for item in due where !Task.isCancelled {
+                        try await deliver(item, blockedUntil: &blockedUntil)
+                    }
+                    // A method limited during this pass: what the pass's limit left unread for the others is read now.
+                    let held = Self.hold(blockedUntil, at: now)
+                    guard held != hold, due.count == Self.passLimit else { break }
+                    hold = held
                 }
-                // Other items that need a rate-limited method wait it out together, in one write.
-                for (method, items) in waiting {
-                    try await store.deferOutboxItems(items, until: blockedUntil[method] ?? now, reason: "waiting out Slack's rate limit on \(method)")
-                }
-                next = try await store.nextOutboxDue()
+                hold = Self.hold(blockedUntil, at: now)
+                let freed = blockedUntil.values.filter { $0 > now }.min()
+                next = [try await store.nextOutboxDue(holding: hold), freed].compactMap { $0 }.min()
             } catch {
                 // Stopping (the server shuts down): not a failure; what was not delivered stays in the outbox.
                 if Task.isCancelled { return }
@@ -87,18 +91,31 @@ struct SlackOutboxWorker: Service {
         case call(method: String, send: () async throws(SlackAPIError) -> PostedCard?)
     }
 
-    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date], waiting: inout [String: [OutboxItem]]) async throws {
+    /// What the outbox must leave unread while the methods in `blockedUntil` wait out their 429s.
+    static func hold(_ blockedUntil: [String: Date], at now: Date) -> OutboxHold {
+        var hold = OutboxHold()
+        for (method, until) in blockedUntil where until > now {
+            switch method {
+            case "chat.update": hold.postedCards = true
+            case "chat.postMessage":
+                hold.unpostedCards = true
+                hold.kinds.formUnion([.slackReminder, .slackEscalation, .slackBreakGlass])
+            case "chat.postEphemeral": hold.kinds.insert(.slackEphemeral)
+            default: break
+            }
+        }
+        return hold
+    }
+
+    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date]) async throws {
         let now = clock.now()
         // Where the gate's card is, for the kinds that need it: read once, here.
         let needsCard = item.kind != .slackEphemeral && item.kind != .slackBreakGlass  // those two post outside the card's thread
         let card = needsCard ? try await item.gateID.asyncMap { try await store.postedCard(for: $0) } ?? nil : nil
-        // A card waiting out a 429 is put back before its gate is read: under a storm of decisions, reading every gate
-        // only to put it back would cost more than the votes.
+        // A card whose method began waiting out a 429 in this pass is left due before its gate is read: under a storm
+        // of decisions, reading every gate only to leave it would cost more than the votes.
         let cardMethod = card == nil ? "chat.postMessage" : "chat.update"
-        if item.kind == .slackCard, let until = blockedUntil[cardMethod], until > now {
-            waiting[cardMethod, default: []].append(item)
-            return
-        }
+        if item.kind == .slackCard, let until = blockedUntil[cardMethod], until > now { return }
         let gate = try await item.gateID.asyncMap { try await store.gate($0) } ?? nil
         let delivery = plan(item, gate: gate, card: card)
         let method: String
@@ -120,10 +137,7 @@ struct SlackOutboxWorker: Service {
             method = name
             send = call
         }
-        if let until = blockedUntil[method], until > now {
-            waiting[method, default: []].append(item)
-            return
-        }
+        if let until = blockedUntil[method], until > now { return }
         do {
             let posted = try await send()
             var audit: AuditDraft?

@@ -31,8 +31,17 @@ enum SQLiteOutbox {
         db.afterNextTransaction { _ in feed.ringOutbox() }
     }
 
-    /// The kinds this version knows, as an SQL list.
-    static let knownKinds = OutboxKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    /// The condition on an `outbox` row that leaves out what `hold` names (and kinds this version does not know).
+    static func selection(_ hold: OutboxHold) -> String {
+        var kinds = OutboxKind.allCases.filter { !hold.kinds.contains($0) }
+        if hold.postedCards, hold.unpostedCards { kinds.removeAll { $0 == .slackCard } }
+        var condition = "kind IN (\(kinds.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
+        if hold.postedCards != hold.unpostedCards {
+            let posted = "EXISTS (SELECT 1 FROM slack_card WHERE slack_card.gate_id = outbox.gate_id)"
+            condition += " AND NOT (kind = '\(OutboxKind.slackCard.rawValue)' AND \(hold.postedCards ? "" : "NOT ")\(posted))"
+        }
+        return condition
+    }
 
     static func item(from row: Row) -> OutboxItem? {
         guard let kind = OutboxKind(rawValue: row["kind"]) else { return nil }
@@ -44,26 +53,21 @@ enum SQLiteOutbox {
 }
 
 extension SQLiteGateStore {
-    public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
+    public func dueOutboxItems(at now: Date, limit: Int, holding hold: OutboxHold) async throws -> [OutboxItem] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT * FROM outbox WHERE due_at <= ? AND kind IN (\(SQLiteOutbox.knownKinds))
-                    ORDER BY due_at, id LIMIT ?
-                    """,
+                sql: "SELECT * FROM outbox WHERE due_at <= ? AND \(SQLiteOutbox.selection(hold)) ORDER BY due_at, id LIMIT ?",
                 arguments: [SQLiteRows.millis(now), limit]
             )
             .compactMap(SQLiteOutbox.item)
         }
     }
 
-    public func nextOutboxDue() async throws -> Date? {
+    public func nextOutboxDue(holding hold: OutboxHold) async throws -> Date? {
         // Only kinds this version delivers: a row a newer version wrote must not keep the worker awake forever.
         try await pool.read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT MIN(due_at) FROM outbox WHERE kind IN (\(SQLiteOutbox.knownKinds))"
-            ).map(SQLiteRows.date)
+            try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE \(SQLiteOutbox.selection(hold))").map(SQLiteRows.date)
         }
     }
 
@@ -97,16 +101,6 @@ extension SQLiteGateStore {
                 sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
                 arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id]
             )
-        }
-    }
-
-    public func deferOutboxItems(_ items: [OutboxItem], until date: Date, reason: String) async throws {
-        guard !items.isEmpty else { return }
-        try await writer.write { db in
-            let statement = try db.cachedStatement(sql: "UPDATE outbox SET due_at = ?, last_error = ? WHERE id = ?")
-            for item in items {
-                try statement.execute(arguments: [SQLiteRows.millis(date), String(reason.prefix(500)), item.id])
-            }
         }
     }
 
