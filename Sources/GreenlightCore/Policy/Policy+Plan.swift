@@ -14,6 +14,8 @@ extension Policy {
     ///   - now: when the gate opens; a freeze window active then is recorded in the plan (and rejects the gate).
     ///     `nil` leaves freezes out, for questions about rules alone.
     public func plan(for request: GateRequest, usergroupMembers: [String: [String]] = [:], at now: Date? = nil) -> GatePlan {
+        // Whoever asks (the server, `policy explain`, `policy test`), authors and triggerers are matched in one form.
+        let request = request.normalizingIdentities()
         let named = environments[request.environment]
         let environmentRule = named.map { $0.inheriting(from: defaultRule) } ?? defaultRule
         let tier = tier(for: request)
