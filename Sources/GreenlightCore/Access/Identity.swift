@@ -36,9 +36,11 @@ public enum Identity {
         return .success(value)
     }
 
-    /// The form two identities are compared in: NFC, case-folded. `Alice@Example.com` and `alice@example.com` are one.
+    /// The form two identities are compared in: trimmed, NFC, case-folded. `Alice@Example.com` and
+    /// `alice@example.com ` are one.
     public static func matchKey(_ identity: String) -> String {
-        identity.precomposedStringWithCanonicalMapping.folding(options: [.caseInsensitive], locale: nil)
+        identity.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping.folding(
+            options: [.caseInsensitive], locale: nil)
     }
 
     /// Whether two identities name the same person's account.

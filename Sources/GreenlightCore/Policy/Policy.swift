@@ -140,7 +140,11 @@ public struct Policy: Sendable, Equatable {
         public static let separationOfDuties: [DutyRole] = [.author, .triggerer]
     }
 
-    public var people: [String: Person]
+    public var people: [String: Person] {
+        didSet { identities = IdentityIndex(people) }
+    }
+    /// Who each identity names, for resolving an author or a click in one look-up (derived from `people`).
+    private var identities: IdentityIndex
     public var groups: [String: Group]
     public var environments: [String: EnvironmentRule]
     /// Risk tiers, tried in order; the first that matches a gate applies (see ``Tier``).
@@ -165,6 +169,7 @@ public struct Policy: Sendable, Equatable {
         document: String = ""
     ) {
         self.people = people
+        self.identities = IdentityIndex(people)
         self.groups = groups
         self.environments = environments
         self.tiers = tiers
@@ -181,13 +186,29 @@ public struct Policy: Sendable, Equatable {
 
     /// The person whose `slack` id is `userID`: how a click in Slack becomes a person.
     public func person(slackUserID userID: String) -> Person? {
-        people.values.sorted { $0.name < $1.name }.first { $0.slack == userID }
+        identities.bySlackID[userID].flatMap { people[$0] }
     }
 
     /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.
     public func person(identifiedBy identity: String) -> Person? {
         if let person = people[identity] { return person }
-        // The first by name when several match, so that the answer does not depend on the dictionary's order.
-        return people.values.filter { $0.isKnown(as: identity) }.min { $0.name < $1.name }
+        return identities.byKey[Identity.matchKey(identity)].flatMap { people[$0] }
+    }
+}
+
+/// Every identity of every person, by ``Identity/matchKey(_:)`` (and Slack ids as Slack sends them), to the person's
+/// name: built once per policy, so that resolving costs a look-up, not a walk over everyone. Where two people share
+/// an identity, the first by name has it, so the answer does not depend on a dictionary's order.
+struct IdentityIndex: Sendable, Equatable {
+    var byKey: [String: String] = [:]
+    var bySlackID: [String: String] = [:]
+
+    init(_ people: [String: Policy.Person]) {
+        for person in people.values.sorted(by: { $0.name < $1.name }) {
+            for identity in [person.name, person.slack, person.github, person.email].compactMap({ $0 }) {
+                byKey[Identity.matchKey(identity)] = byKey[Identity.matchKey(identity)] ?? person.name
+            }
+            if let slack = person.slack, bySlackID[slack] == nil { bySlackID[slack] = person.name }
+        }
     }
 }
