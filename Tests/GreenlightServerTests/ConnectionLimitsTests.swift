@@ -109,7 +109,8 @@ struct ConnectionLimitsTests {
     func stalledConnectionsClose() async throws {
         let app = try await TestGreenlight()
         let gate = try await BreakGlassAPITests.open(app, environment: "quick")
-        let limits = ConnectionLimits(idleTimeout: .milliseconds(300), requestTimeout: .milliseconds(300), maximumConnections: 100)
+        // Short, but long enough that a loaded test machine sends each request before its connection's timer fires.
+        let limits = ConnectionLimits(idleTimeout: .seconds(1), requestTimeout: .seconds(1), maximumConnections: 100)
         let token = try #require(app.secrets["ci"])
         try await withServer(app, limits: limits) { port in
             let longPoll = try await RawConnection.connect(port: port)
