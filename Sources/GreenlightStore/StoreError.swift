@@ -12,6 +12,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case databaseMissing(String)
     /// A row does not hold what the schema promises: the database was edited by hand.
     case corruptRow(String)
+    /// SQLite did not take `PRAGMA synchronous = FULL` on the connection that commits (it reports `synchronous`), so an
+    /// acknowledged write could be lost in a power cut.
+    case notDurable(path: String, synchronous: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +32,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "there is no database at \(path); pass --database (or set GREENLIGHT_DATABASE_URL) to the server's database"
         case .corruptRow(let what):
             "the database holds a row it cannot read (\(what)); restore it from a backup"
+        case .notDurable(let path, let synchronous):
+            "SQLite runs \(path) with synchronous=\(synchronous), not FULL (2), so acknowledged votes could be lost in a power cut; "
+                + "use a build of SQLite that honours PRAGMA synchronous"
         }
     }
 }

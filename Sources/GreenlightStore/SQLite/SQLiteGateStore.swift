@@ -32,7 +32,7 @@ public final class SQLiteGateStore: GateStore {
         // Another process (a CLI issuing a token while the server runs) may hold the write lock briefly.
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // FULL: a decision returned to a pipeline survives a power cut, not just a crash.
+            // For every connection; on the writer GRDB then sets NORMAL when it sets up WAL mode: see below.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the writers (WALCheckpointer), not inside a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -42,6 +42,15 @@ public final class SQLiteGateStore: GateStore {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.writeWithoutTransaction { db in
+            // FULL, on the connection that commits: a vote acknowledged with a 200 (or a decision returned to a
+            // pipeline) survives a power cut, not just a crash — each commit fsyncs the log, and the group commit
+            // makes one fsync serve every write in its batch. GRDB's DatabasePool runs `PRAGMA synchronous = NORMAL`
+            // on the writer after prepareDatabase, when it sets up WAL mode; NORMAL syncs the log only at checkpoints.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            guard synchronous == 2 else { throw StoreError.notDurable(path: path, synchronous: synchronous) }
+        }
         try SQLiteSchema.migrator.migrate(pool)
         let checkpointer = try WALCheckpointer(path: path)
         pool.add(transactionObserver: checkpointer, extent: .databaseLifetime)

@@ -27,12 +27,22 @@ final class WALCheckpointer: TransactionObserver, Sendable {
     init(path: String) throws {
         var configuration = Configuration()
         configuration.label = "greenlight.checkpoint"
+        configuration.prepareDatabase { db in
+            // A checkpoint fsyncs the log before copying it and the database file after: the database file must be
+            // durable before the log can be written over.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         connection = try DatabaseQueue(path: path, configuration: configuration)
     }
 
     /// Returns once the checkpoint in flight, if any, has finished (for tests).
     func drain() {
         queue.sync {}
+    }
+
+    /// The synchronous setting of the checkpoint's connection (for tests: 2 is FULL).
+    func synchronousSetting() throws -> Int? {
+        try connection.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
     }
 
     func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
