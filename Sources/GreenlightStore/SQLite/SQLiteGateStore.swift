@@ -47,6 +47,8 @@ public final class SQLiteGateStore: GateStore {
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Owner-only before SQLite opens it: the log and the shared-memory file SQLite creates take the database's mode.
+        try DatabaseFiles.restrictToOwner(path, create: create)
         pool = try DatabasePool(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { db in
             // FULL, on the connection that commits: a vote acknowledged with a 200 (or a decision returned to a
