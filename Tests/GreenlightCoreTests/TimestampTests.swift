@@ -22,6 +22,35 @@ struct TimestampTests {
         #expect(wrong.isEmpty, "\(wrong.count) of \(Self.samples.count), first \(wrong.prefix(5))")
     }
 
+    @Test("the text of a truncated Date names the millisecond stored for it")
+    func textOfTruncatedDate() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        var wrong: [String] = []
+        for step in 0..<2_000 {
+            let date = start.addingTimeInterval(Double(step) * 0.001_000_3)
+            let stored = Timestamp.milliseconds(date)
+            let text = Timestamp.format(Timestamp.truncated(date))
+            if text != Timestamp.format(milliseconds: stored) || Timestamp.milliseconds(Timestamp.truncated(date)) != stored {
+                wrong.append("\(date.timeIntervalSince1970): \(text) for \(stored)")
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong.count) of 2000: \(wrong.prefix(3))")
+    }
+
+    @Test("the fraction of a millisecond is dropped, toward the past, before 1970 too")
+    func truncation() {
+        let base: TimeInterval = 1_800_000_000
+        #expect(Timestamp.format(Date(timeIntervalSince1970: base + 0.0005)) == "2027-01-15T08:00:00.000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: base + 0.9999)) == "2027-01-15T08:00:00.999Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: base + 0.001)) == "2027-01-15T08:00:00.001Z")
+        #expect(Timestamp.milliseconds(Date(timeIntervalSince1970: base + 0.0015)) == 1_800_000_000_001)
+        #expect(Timestamp.milliseconds(Date(timeIntervalSince1970: -0.0005)) == -1)
+        #expect(Timestamp.format(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.format(milliseconds: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+    }
+
     @Test("the text agrees with Foundation's RFC 3339 wherever Foundation's is exact (whole seconds)")
     func agreesWithFoundation() {
         let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

@@ -3,8 +3,9 @@ import Foundation
 /// The one way Greenlight writes and reads instants: RFC 3339 in UTC with milliseconds (`2026-11-22T14:32:00.123Z`),
 /// stored as integer milliseconds since 1970.
 ///
-/// ``milliseconds(_:)`` and ``date(milliseconds:)`` convert between `Date` and integer milliseconds and round-trip
-/// exactly, and ``format(milliseconds:)`` writes the text from the integer, not from the `Date`. (A `Date` is a
+/// Every instant goes through one conversion, ``milliseconds(_:)``, and back through ``date(milliseconds:)``; the two
+/// round-trip exactly, and the text is written from the integer (``format(milliseconds:)``), not from the `Date`. So a
+/// stored column, the text an audit hash covers and every printed time name the same millisecond. (A `Date` is a
 /// `Double` of seconds since 2001: formatting one made from whole milliseconds through Foundation truncates its
 /// binary fraction, which reads one millisecond early for about half of all instants.)
 public enum Timestamp {
@@ -25,13 +26,13 @@ public enum Timestamp {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// Rounds to whole milliseconds: what survives a trip through text, so that stored and hashed values agree.
+    /// `date` without its fraction of a millisecond: what a trip through the store or through text leaves of it.
     public static func truncated(_ date: Date) -> Date {
-        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        self.date(milliseconds: milliseconds(date))
     }
 
     public static func format(_ date: Date) -> String {
-        date.formatted(style)
+        format(milliseconds: milliseconds(date))
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for the instant `milliseconds` after 1970, computed in integers (the proleptic
