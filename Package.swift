@@ -156,7 +156,11 @@ let package = Package(
         ),
         .testTarget(
             name: "GreenlightStoreTests",
-            dependencies: ["GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API, for the VFS that counts syncs.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -31,21 +31,49 @@ public enum AuditChain {
         return event
     }
 
+    /// How the canonical form writes an event's `at`. New events use ``storedMillisecond``; the store records the
+    /// first event that did (schema v5), and verifies the events before it as they were hashed.
+    public enum TimeText: Sendable, Equatable {
+        /// ``Timestamp/format(milliseconds:)`` of the stored millisecond: the text `audit query` and the API print.
+        case storedMillisecond
+        /// What versions before schema v5 hashed: Foundation's RFC 3339 of the `Date` made from the stored
+        /// millisecond, which truncates its binary fraction and so reads one millisecond early for about half of all
+        /// instants. ``legacyText(milliseconds:)`` computes it without Foundation, as docs/audit.md describes it.
+        case beforeSchemaV5
+    }
+
     /// The hash `event` should carry, computed from its content and its `previousHash`.
-    public static func hash(of event: AuditEvent) -> String {
+    public static func hash(of event: AuditEvent, time: TimeText = .storedMillisecond) -> String {
         var bytes = Data(event.previousHash.utf8)
         bytes.append(0x0A)
-        bytes.append(contentsOf: canonicalBytes(of: event))
+        bytes.append(contentsOf: canonicalBytes(of: event, time: time))
         return SHA256.hash(data: bytes).hexEncoded
     }
 
+    /// The text versions before schema v5 hashed for the stored millisecond `milliseconds`: the seconds since 2001 as
+    /// a `Double` (`milliseconds / 1000 - 978307200`, each step rounded as IEEE 754 does), its whole seconds, and the
+    /// milliseconds of its fraction rounded down. Pinned here so that old logs verify whatever Foundation does next.
+    public static func legacyText(milliseconds: Int64) -> String {
+        let sinceReference = Double(milliseconds) / 1000 - Date.timeIntervalBetween1970AndReferenceDate
+        let seconds = sinceReference.rounded(.down)
+        let fraction = Int64(((sinceReference - seconds) * 1000).rounded(.down))
+        let whole = Int64(seconds) + Int64(Date.timeIntervalBetween1970AndReferenceDate)
+        return Timestamp.format(milliseconds: whole * 1000 + fraction)
+    }
+
     /// The canonical JSON of an event's content: sorted keys, UTF-8, `null` for absent fields, time as RFC 3339 UTC ms.
-    public static func canonicalBytes(of event: AuditEvent) -> [UInt8] {
+    public static func canonicalBytes(of event: AuditEvent, time: TimeText = .storedMillisecond) -> [UInt8] {
+        let milliseconds = Timestamp.milliseconds(event.at)
+        let at =
+            switch time {
+            case .storedMillisecond: Timestamp.format(milliseconds: milliseconds)
+            case .beforeSchemaV5: legacyText(milliseconds: milliseconds)
+            }
         let fields: [(String, CanonicalJSON)] = [
             ("action", .string(event.action)),
             ("actor", .string(event.actor)),
             ("artifact", event.artifact.map(CanonicalJSON.string) ?? .null),
-            ("at", .string(Timestamp.format(event.at))),
+            ("at", .string(at)),
             ("details", .object(event.details.map { ($0.key, .string($0.value)) })),
             ("environment", event.environment.map(CanonicalJSON.string) ?? .null),
             ("gate_id", event.gateID.map(CanonicalJSON.string) ?? .null),

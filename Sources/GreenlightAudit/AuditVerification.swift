@@ -25,8 +25,15 @@ public struct AuditVerifier: Sendable {
     private var expectedSequence: Int64 = 1
     private var previousHash = AuditChain.genesisHash
     private(set) var failure: AuditVerification?
+    /// The first sequence hashed with ``AuditChain/TimeText/storedMillisecond``; the events before it were written
+    /// before schema v5 and are checked as they were hashed.
+    private let storedMillisecondFrom: Int64
 
-    public init() {}
+    /// - Parameter storedMillisecondFrom: the first event whose hash covers `at` as the stored millisecond (1 for a
+    ///   log begun at schema v5 or later: every event).
+    public init(storedMillisecondFrom: Int64 = 1) {
+        self.storedMillisecondFrom = storedMillisecondFrom
+    }
 
     /// Checks the next event. Returns `false` once the chain is broken (later events are not worth reading).
     public mutating func check(_ event: AuditEvent) -> Bool {
@@ -44,7 +51,8 @@ public struct AuditVerifier: Sendable {
                 sequence: event.sequence, problem: "it does not link to event \(event.sequence - 1) (events removed, inserted or reordered)")
             return false
         }
-        if AuditChain.hash(of: event) != event.hash {
+        let time: AuditChain.TimeText = event.sequence < storedMillisecondFrom ? .beforeSchemaV5 : .storedMillisecond
+        if AuditChain.hash(of: event, time: time) != event.hash {
             failure = .broken(sequence: event.sequence, problem: "its content does not match its hash (the event was edited)")
             return false
         }

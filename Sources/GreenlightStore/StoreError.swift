@@ -12,6 +12,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case databaseMissing(String)
     /// A row does not hold what the schema promises: the database was edited by hand.
     case corruptRow(String)
+    /// SQLite did not take `PRAGMA synchronous = FULL` on the connection that commits (it reports `synchronous`), so an
+    /// acknowledged write could be lost in a power cut.
+    case notDurable(path: String, synchronous: Int)
+    /// The database file could not be created.
+    case databaseFileUnavailable(path: String, reason: String)
+    /// A database file other accounts may read or write (`mode`), which this account cannot tighten.
+    case databaseExposed(path: String, mode: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +36,14 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "there is no database at \(path); pass --database (or set GREENLIGHT_DATABASE_URL) to the server's database"
         case .corruptRow(let what):
             "the database holds a row it cannot read (\(what)); restore it from a backup"
+        case .notDurable(let path, let synchronous):
+            "SQLite runs \(path) with synchronous=\(synchronous), not FULL (2), so acknowledged votes could be lost in a power cut; "
+                + "use a build of SQLite that honours PRAGMA synchronous"
+        case .databaseFileUnavailable(let path, let reason):
+            "cannot create the database \(path): \(reason); check that the directory exists and this account may write to it"
+        case .databaseExposed(let path, let mode):
+            "\(path) may be read by other accounts (mode 0\(String(mode, radix: 8))) and this account cannot change that; "
+                + "run `chmod 600 \(path)` as its owner, or run greenlight as its owner"
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightCore
-import GreenlightStore
+
+@testable import GreenlightStore
 
 /// A store in a fresh temporary directory, removed when the test ends.
 final class TemporaryStore {
@@ -8,11 +9,12 @@ final class TemporaryStore {
     let path: String
     let store: SQLiteGateStore
 
-    init(outbox: Set<OutboxKind> = []) throws {
+    /// - Parameter walSizeLimit: the write-ahead log's size past which the store restarts it.
+    init(outbox: Set<OutboxKind> = [], walSizeLimit: Int = WALCheckpointer.defaultSizeLimit) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("greenlight.db").path
-        store = try SQLiteGateStore(path: path, outbox: outbox)
+        store = try SQLiteGateStore(path: path, create: true, outbox: outbox, walSizeLimit: walSizeLimit)
     }
 
     deinit {

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Commits the writes that arrive together in one SQLite transaction: one fsync for many votes instead of one each.
 ///
-/// With `synchronous=FULL` a commit waits for the disk (about a millisecond here), and SQLite has one writer, so
+/// With `synchronous=FULL` a commit waits for an fsync of the log, and SQLite has one writer, so
 /// transactions one after another cap the store at about a thousand a second however many clicks wait. Here a write
 /// that arrives while a commit is in flight joins the next one. Each write runs in its own savepoint inside the shared
 /// transaction: a write that throws (a refused idempotency key, a missing gate) rolls back alone and its caller gets
@@ -73,6 +73,8 @@ final class GroupCommit: Sendable {
     private struct State {
         var queue: [Pending] = []
         var flushing = false
+        /// Writes queued or in the batch in flight (an abandoned one until its batch has passed).
+        var unanswered = 0
     }
 
     /// The most writes one transaction takes, so that one batch never holds the write lock for long.
@@ -83,6 +85,11 @@ final class GroupCommit: Sendable {
 
     init(pool: DatabasePool) {
         self.pool = pool
+    }
+
+    /// Writes queued or in the batch in flight (for tests that line writes up behind a commit).
+    var unansweredWrites: Int {
+        state.withLock { $0.unanswered }
     }
 
     /// Runs `work` in a transaction (shared with other writes that arrive meanwhile) and returns its result once that
@@ -107,6 +114,7 @@ final class GroupCommit: Sendable {
                 }
                 let leads = state.withLock { state -> Bool in
                     state.queue.append(pending)
+                    state.unanswered += 1
                     guard !state.flushing else { return false }
                     state.flushing = true
                     return true
@@ -147,6 +155,7 @@ final class GroupCommit: Sendable {
             }
             return failures
         } completion: { _, result in
+            self.state.withLock { $0.unanswered -= batch.count }
             switch result {
             case .success(let failures):
                 for (index, pending) in batch.enumerated() {

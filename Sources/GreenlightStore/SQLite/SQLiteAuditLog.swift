@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GreenlightAudit
+import GreenlightCore
 
 /// Appends to, reads and verifies the audit chain, always inside a transaction the caller holds.
 enum SQLiteAuditLog {
@@ -18,7 +19,7 @@ enum SQLiteAuditLog {
                 """
         ).execute(
             arguments: [
-                event.sequence, SQLiteRows.millis(event.at), event.actor, event.action, event.gateID, event.service,
+                event.sequence, Timestamp.milliseconds(event.at), event.actor, event.action, event.gateID, event.service,
                 event.environment, event.artifact, try SQLiteRows.json(event.details), event.previousHash, event.hash,
             ]
         )
@@ -41,8 +42,8 @@ enum SQLiteAuditLog {
         filter("actor", "=", query.actor)
         filter("gate_id", "=", query.gateID)
         filter("action", "=", query.action)
-        filter("at", ">=", query.since.map(SQLiteRows.millis))
-        filter("at", "<", query.until.map(SQLiteRows.millis))
+        filter("at", ">=", query.since.map(Timestamp.milliseconds))
+        filter("at", "<", query.until.map(Timestamp.milliseconds))
         filter("sequence", ">", query.after)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments += [query.limit]
@@ -51,7 +52,11 @@ enum SQLiteAuditLog {
     }
 
     static func verify(db: Database) throws -> AuditVerification {
-        var verifier = AuditVerifier()
+        // Events written before schema v5 are checked with the time text they were hashed with (docs/audit.md). A
+        // database whose record of that was removed is checked as a v5 log: its older events then fail, loudly.
+        let storedMillisecondFrom =
+            try Int64.fetchOne(db, sql: "SELECT stored_millisecond_from FROM audit_time_format WHERE id = 1") ?? 1
+        var verifier = AuditVerifier(storedMillisecondFrom: storedMillisecondFrom)
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY sequence")
         while let row = try cursor.next() {
             let event: AuditEvent
@@ -62,7 +67,6 @@ enum SQLiteAuditLog {
             }
             if !verifier.check(event) { break }
         }
-        // Cached statements: these run for every change, and compiling them each time cost more than running them.
         let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT sequence, hash FROM audit_head WHERE id = 1"))
             .map { (sequence: $0["sequence"] as Int64, hash: $0["hash"] as String) }
         return verifier.finish(head: head)

@@ -13,7 +13,7 @@ public final class SQLiteGateStore: GateStore {
     let pool: DatabasePool
     /// Gate changes, outbox updates and audit records go through here, so that those arriving together share a commit.
     let writer: GroupCommit
-    /// Keeps the write-ahead log short, beside the writers (held for the store's lifetime).
+    /// Keeps the write-ahead log short and bounded, beside the writers (the pool observes it while the store holds it).
     let checkpointer: WALCheckpointer
     /// The outbound work each gate change enqueues (none when nothing is configured to deliver it).
     private let outboxKinds: Set<OutboxKind>
@@ -24,7 +24,13 @@ public final class SQLiteGateStore: GateStore {
     ///   `false`, so that a mistyped path is an error rather than an empty log that verifies.
     ///   - outbox: the kinds of outbound work to enqueue with gate changes and timers (``OutboxKind/slack`` when Slack is
     ///     set up).
-    public init(path: String, create: Bool = true, outbox: Set<OutboxKind> = []) throws {
+    public convenience init(path: String, create: Bool = true, outbox: Set<OutboxKind> = []) throws {
+        try self.init(path: path, create: create, outbox: outbox, walSizeLimit: WALCheckpointer.defaultSizeLimit)
+    }
+
+    /// - Parameter walSizeLimit: the write-ahead log's size past which it is restarted (``WALCheckpointer``); tests
+    ///   make it small.
+    init(path: String, create: Bool, outbox: Set<OutboxKind>, walSizeLimit: Int) throws {
         self.outboxKinds = outbox
         if !create, !FileManager.default.fileExists(atPath: path) { throw StoreError.databaseMissing(path) }
         var configuration = Configuration()
@@ -32,7 +38,7 @@ public final class SQLiteGateStore: GateStore {
         // Another process (a CLI issuing a token while the server runs) may hold the write lock briefly.
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // FULL: a decision returned to a pipeline survives a power cut, not just a crash.
+            // For every connection; on the writer GRDB then sets NORMAL when it sets up WAL mode: see below.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the writers (WALCheckpointer), not inside a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -41,10 +47,23 @@ public final class SQLiteGateStore: GateStore {
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Owner-only before SQLite opens it: the log and the shared-memory file SQLite creates take the database's mode.
+        try DatabaseFiles.restrictToOwner(path, create: create)
         pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.writeWithoutTransaction { db in
+            // FULL, on the connection that commits: a vote acknowledged with a 200 (or a decision returned to a
+            // pipeline) survives a power cut, not just a crash — each commit fsyncs the log, and the group commit
+            // makes one fsync serve every write in its batch. GRDB's DatabasePool runs `PRAGMA synchronous = NORMAL`
+            // on the writer after prepareDatabase, when it sets up WAL mode; NORMAL syncs the log only at checkpoints.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            guard synchronous == 2 else { throw StoreError.notDurable(path: path, synchronous: synchronous) }
+            // When the log is written from its beginning again, its file is cut back to this size (WALCheckpointer).
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)")
+        }
         try SQLiteSchema.migrator.migrate(pool)
-        let checkpointer = try WALCheckpointer(path: path)
-        pool.add(transactionObserver: checkpointer, extent: .databaseLifetime)
+        let checkpointer = try WALCheckpointer(pool: pool, sizeLimit: walSizeLimit)
+        pool.add(transactionObserver: checkpointer, extent: .observerLifetime)
         self.checkpointer = checkpointer
         writer = GroupCommit(pool: pool)
     }

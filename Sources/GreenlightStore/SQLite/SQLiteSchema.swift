@@ -165,6 +165,23 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v5: audit hashes cover the stored millisecond") { db in
+            try db.execute(
+                sql: """
+                    -- Up to v4 an event's hash covered `at` as Foundation printed the Date made from the stored
+                    -- milliseconds, which reads one millisecond early for about half of them; from here on it covers
+                    -- the stored millisecond exactly, as `audit query` and the API print it. Events already written
+                    -- keep their hashes (rewriting them would destroy the evidence) and are verified as they were
+                    -- hashed: those before stored_millisecond_from (docs/audit.md).
+                    CREATE TABLE audit_time_format (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        stored_millisecond_from INTEGER NOT NULL
+                    );
+                    INSERT INTO audit_time_format (id, stored_millisecond_from)
+                        VALUES (1, COALESCE((SELECT sequence FROM audit_head WHERE id = 1), 0) + 1);
+                    """
+            )
+        }
         return migrator
     }
 }
