@@ -5,7 +5,9 @@ extension PolicyParser.Reader {
     /// `tiers:`, an ordered list; the first tier whose `when` matches a gate applies.
     mutating func tiers(_ node: Node, groups: [String: Policy.Group]) -> [Tier] {
         guard case .sequence(let sequence) = node else {
-            error(line: node.mark?.line, key: "tiers", "expected a list of tiers like [{name: …, when: {…}, require: […]}], found \(describe(node))")
+            error(
+                line: node.mark?.line, key: "tiers",
+                "expected a list of tiers like [{name: …, when: {…}, require: […]}], found \(Self.describe(node))")
             return []
         }
         var tiers: [Tier] = []
@@ -16,7 +18,9 @@ extension PolicyParser.Reader {
             if fields["name"] == nil { error(line: fields.line, key: path, "missing 'name': the tier's name is shown on every gate it matches") }
             let tierPath = name.map { "tiers.\($0)" } ?? path
             if let name, tiers.contains(where: { $0.name == name }) {
-                error(line: fields["name"]?.line, key: "\(tierPath).name", "a tier named '\(name)' is already defined; tier names must be unique")
+                error(
+                    line: fields["name"]?.line, key: "\(tierPath).name",
+                    "a tier named '\(Self.abbreviated(name))' is already defined; tier names must be unique")
             }
             var condition: TierCondition?
             if let when = fields["when"] {
@@ -71,7 +75,8 @@ extension PolicyParser.Reader {
                     guard let comparison = TierCondition.CostBound.Comparison(rawValue: comparison) else { continue }
                     guard case .scalar(let scalar) = boundNode, let amount = Double(scalar.string), amount.isFinite else {
                         error(
-                            line: boundLine, key: "\(keyPath).\(comparison.rawValue)", "expected an amount such as 500, found \(describe(boundNode))")
+                            line: boundLine, key: "\(keyPath).\(comparison.rawValue)",
+                            "expected an amount such as 500, found \(Self.describe(boundNode))")
                         continue
                     }
                     parsed.append(TierCondition.CostBound(comparison, amount))
@@ -106,7 +111,9 @@ extension PolicyParser.Reader {
             let name = fields["name"].flatMap { string($0.node, at: "\(itemPath).name") }
             if fields["name"] == nil { error(line: fields.line, key: itemPath, "missing 'name': the card and the CLI show which stage is open") }
             if let name, stages.contains(where: { $0.name == name }) {
-                error(line: fields["name"]?.line, key: "\(itemPath).name", "stage '\(name)' is named twice; stage names must be unique")
+                error(
+                    line: fields["name"]?.line, key: "\(itemPath).name",
+                    "stage '\(Self.abbreviated(name))' is named twice; stage names must be unique")
             }
             var rules: [Policy.ApprovalRule] = []
             if let require = fields["require"] {
@@ -134,7 +141,7 @@ extension PolicyParser.Reader {
             guard effective.gated ?? true, effective.onTimeout == .approve else { continue }
             warning(
                 line: lines?[name]?.line, key: "environments.\(name).on_timeout",
-                "'\(name)' looks like production and fails open: a gate nobody answers lets the deploy through"
+                "'\(Self.abbreviated(name))' looks like production and fails open: a gate nobody answers lets the deploy through"
                     + (effective.failOpenReason.map { " (\($0))" } ?? ""))
         }
     }
@@ -150,7 +157,7 @@ extension PolicyParser.Reader {
             do {
                 return try PathGlob(pattern)
             } catch {
-                self.error(line: line, key: path, "'\(pattern)': \(error)")
+                self.error(line: line, key: path, "'\(Self.abbreviated(pattern))': \(error)")
                 return nil
             }
         }

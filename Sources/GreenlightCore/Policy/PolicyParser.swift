@@ -35,10 +35,11 @@ public struct PolicyParser {
                     if !Self.isSlackUserID(slack) {
                         reader.error(
                             line: line, key: "\(path).slack",
-                            "'\(slack)' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
+                            "'\(Reader.abbreviated(slack))' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
                     } else if let other = people.values.first(where: { $0.slack == slack }) {
                         reader.error(
-                            line: line, key: "\(path).slack", "'\(slack)' is already the Slack id of '\(other.name)'; one Slack account is one person"
+                            line: line, key: "\(path).slack",
+                            "'\(Reader.abbreviated(slack))' is already the Slack id of '\(Reader.abbreviated(other.name))'; one Slack account is one person"
                         )
                     }
                 }
@@ -61,7 +62,8 @@ public struct PolicyParser {
                 if let usergroup, !Self.isSlackUsergroupID(usergroup) {
                     reader.error(
                         line: fields["slack_usergroup"]?.line, key: "\(path).slack_usergroup",
-                        "'\(usergroup)' is not a Slack user group id; it starts with S (find it in the group's URL or with usergroups.list)")
+                        "'\(Reader.abbreviated(usergroup))' is not a Slack user group id; it starts with S (find it in the group's URL or with usergroups.list)"
+                    )
                 }
                 guard let members = fields["members"] else {
                     if fields["slack_usergroup"] == nil {
@@ -73,7 +75,7 @@ public struct PolicyParser {
                 let names = reader.strings(members.node, at: "\(path).members")
                 var seen = Set<String>()
                 for member in names where !seen.insert(member).inserted {
-                    reader.error(line: members.line, key: "\(path).members", "'\(member)' is listed twice")
+                    reader.error(line: members.line, key: "\(path).members", "'\(Reader.abbreviated(member))' is listed twice")
                 }
                 groups[name] = Policy.Group(name: name, members: names, slackUsergroup: usergroup)
             }
@@ -112,8 +114,8 @@ public struct PolicyParser {
         let tiers = top["tiers"].map { reader.tiers($0.node, groups: groups) } ?? []
         reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, top: top)
 
-        if reader.diagnostics.contains(where: { $0.severity == .error }) {
-            throw PolicyValidationError(diagnostics: reader.diagnostics)
+        if reader.hasErrors {
+            throw PolicyValidationError(diagnostics: reader.report)
         }
         let policy = Policy(
             people: people,
@@ -125,7 +127,7 @@ public struct PolicyParser {
             hash: Policy.hash(of: text),
             document: text
         )
-        return (policy, reader.diagnostics)
+        return (policy, reader.report)
     }
 
     /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
@@ -153,7 +155,27 @@ extension PolicyParser {
     /// Collects diagnostics while reading nodes; every reading function records its own errors and returns `nil`.
     struct Reader {
         let file: String
+        /// The first ``PolicyLimits/maximumDiagnostics`` of each severity, in the order found.
         var diagnostics: [PolicyDiagnostic] = []
+        /// Diagnostics past that limit, counted by severity but not kept (nor their messages even built).
+        var unreported: [PolicyDiagnostic.Severity: Int] = [:]
+        var hasErrors = false
+
+        init(file: String) {
+            self.file = file
+        }
+
+        /// The diagnostics kept, followed, for each severity that had more, by one line counting the rest.
+        var report: [PolicyDiagnostic] {
+            diagnostics
+                + [PolicyDiagnostic.Severity.error, .warning].compactMap { severity in
+                    unreported[severity].map { count in
+                        PolicyDiagnostic(
+                            severity: severity, file: file, line: nil, key: "",
+                            message: "… and \(count) more \(severity.rawValue)s not shown; fix the ones above first")
+                    }
+                }
+        }
 
         /// The top-level mapping of a YAML document, or the error that there is none (`ifEmpty` for an empty one).
         mutating func document(_ text: String, ifEmpty: String) throws(PolicyValidationError) -> Fields {
@@ -165,17 +187,41 @@ extension PolicyParser {
             }
             guard let root, let top = mapping(root, at: "") else {
                 if root == nil { self.error(line: 1, key: "", ifEmpty) }
-                throw PolicyValidationError(diagnostics: diagnostics)
+                throw PolicyValidationError(diagnostics: report)
             }
             return top
         }
 
-        mutating func error(line: Int?, key: String, _ message: String) {
-            diagnostics.append(PolicyDiagnostic(file: file, line: line, key: key, message: message))
+        mutating func error(line: Int?, key: @autoclosure () -> String, _ message: @autoclosure () -> String) {
+            hasErrors = true
+            record(.error, line: line, key: key, message)
         }
 
-        mutating func warning(line: Int?, key: String, _ message: String) {
-            diagnostics.append(PolicyDiagnostic(severity: .warning, file: file, line: line, key: key, message: message))
+        mutating func warning(line: Int?, key: @autoclosure () -> String, _ message: @autoclosure () -> String) {
+            record(.warning, line: line, key: key, message)
+        }
+
+        /// Keeps the first diagnostics of each severity and counts the rest, building the message only when kept: a
+        /// policy with a hundred thousand errors costs a hundred thousand increments, not as many messages.
+        private mutating func record(_ severity: PolicyDiagnostic.Severity, line: Int?, key: () -> String, _ message: () -> String) {
+            if unreported[severity] == nil, diagnostics.count(where: { $0.severity == severity }) < PolicyLimits.maximumDiagnostics {
+                // A key path holds the names the policy gives (environments, tiers), which can be long too.
+                diagnostics.append(
+                    PolicyDiagnostic(severity: severity, file: file, line: line, key: Self.abbreviated(key(), limit: 200), message: message()))
+            } else {
+                unreported[severity, default: 0] += 1
+            }
+        }
+
+        /// "known groups: a, b, c", for a message about a group that does not exist.
+        static func knownGroups(_ groups: [String: Policy.Group]) -> String {
+            groups.isEmpty ? "the policy defines no groups" : "known groups: \(listed(groups.keys.sorted()))"
+        }
+
+        /// Names for a message, at most `limit` of them: "a, b, c" or "a, b, c, … (40 in all)".
+        static func listed(_ names: [String], limit: Int = 10) -> String {
+            let shown = names.prefix(limit).joined(separator: ", ")
+            return names.count > limit ? "\(shown), … (\(names.count) in all)" : shown
         }
 
         func syntaxError(_ error: any Error) -> PolicyDiagnostic {
@@ -184,12 +230,13 @@ extension PolicyParser {
                 case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
                     return PolicyDiagnostic(file: file, line: mark.line, key: "", message: "not valid YAML: \(problem)")
                 case .duplicatedKeysInMapping(let duplicates, let context):
-                    let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                    let keys = Self.listed(duplicates.sorted().map { "'\(Self.abbreviated($0))'" })
                     return PolicyDiagnostic(file: file, line: context.mark.line, key: "", message: "\(keys) appears twice in one mapping; keep one")
                 default: break
                 }
             }
-            return PolicyDiagnostic(file: file, line: nil, key: "", message: "not valid YAML: \(error)")
+            // Yams quotes the document around the error in its description: a line, or the whole of a one-line file.
+            return PolicyDiagnostic(file: file, line: nil, key: "", message: "not valid YAML: \(Self.abbreviated("\(error)", limit: 200))")
         }
 
         mutating func mapping(_ node: Node, at path: String, allowEmpty: Bool = false) -> Fields? {
@@ -197,7 +244,7 @@ extension PolicyParser {
                 return Fields(entries: [], line: node.mark?.line)
             }
             guard case .mapping(let mapping) = node else {
-                error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(Self.describe(node))")
                 return nil
             }
             // Yams itself refuses a key that appears twice in one mapping (see `syntaxError`).
@@ -215,13 +262,13 @@ extension PolicyParser {
         mutating func allowOnly(_ keys: Set<String>, in fields: Fields, at path: String) {
             for entry in fields.entries where !keys.contains(entry.key) {
                 // Refused, not ignored: a misspelt `freze` silently skipped would pass deploys the author meant to stop.
-                error(line: entry.line, key: join(path, entry.key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
+                error(line: entry.line, key: Self.join(path, entry.key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
             }
         }
 
         mutating func string(_ node: Node, at path: String) -> String? {
             guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-                error(line: node.mark?.line, key: path, "expected a text value, found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a text value, found \(Self.describe(node))")
                 return nil
             }
             return scalar.string
@@ -229,7 +276,7 @@ extension PolicyParser {
 
         mutating func int(_ node: Node, at path: String) -> Int? {
             guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
-                error(line: node.mark?.line, key: path, "expected a whole number, found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a whole number, found \(Self.describe(node))")
                 return nil
             }
             return value
@@ -237,7 +284,7 @@ extension PolicyParser {
 
         mutating func strings(_ node: Node, at path: String) -> [String] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [a, b], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [a, b], found \(Self.describe(node))")
                 return []
             }
             return sequence.enumerated().compactMap { index, item in string(item, at: "\(path)[\(index)]") }
@@ -283,7 +330,10 @@ extension PolicyParser {
                     )
                 case "none": rule.gated = false
                 case "required": rule.gated = true
-                default: error(line: gate.line, key: "\(path).gate", "'\(value)' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
+                default:
+                    error(
+                        line: gate.line, key: "\(path).gate",
+                        "'\(Self.abbreviated(value))' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
                 }
             }
             if rule.gated == false {
@@ -312,7 +362,9 @@ extension PolicyParser {
                     if let role = DutyRole(rawValue: name) {
                         roles.append(role)
                     } else {
-                        error(line: duties.line, key: "\(path).separation_of_duties[\(index)]", "'\(name)' is not a role; use author or triggerer")
+                        error(
+                            line: duties.line, key: "\(path).separation_of_duties[\(index)]",
+                            "'\(Self.abbreviated(name))' is not a role; use author or triggerer")
                     }
                 }
                 rule.separationOfDuties = roles
@@ -321,7 +373,9 @@ extension PolicyParser {
                 if let duration = PolicyDuration(parsing: text) {
                     rule.timeout = duration
                 } else {
-                    error(line: timeout.line, key: "\(path).timeout", "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                    error(
+                        line: timeout.line, key: "\(path).timeout",
+                        "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
                 }
             }
             if let onTimeout = fields["on_timeout"], let text = string(onTimeout.node, at: "\(path).on_timeout") {
@@ -330,7 +384,7 @@ extension PolicyParser {
                 } else {
                     error(
                         line: onTimeout.line, key: "\(path).on_timeout",
-                        "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
+                        "'\(Self.abbreviated(text))' is not a timeout action; use reject (the safe default) or approve (fail-open)")
                 }
             }
             if let reason = fields["fail_open_reason"] {
@@ -391,7 +445,7 @@ extension PolicyParser {
             }
             guard let text = string(entry.node, at: path) else { return nil }
             guard let duration = PolicyDuration(parsing: text) else {
-                error(line: entry.line, key: path, "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                error(line: entry.line, key: path, "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
                 return nil
             }
             return duration
@@ -400,7 +454,7 @@ extension PolicyParser {
         /// A list of `group: name` entries (`[group: platform-leads]`), each naming a group the policy defines.
         mutating func groupReferences(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [String] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [group: platform-leads], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [group: platform-leads], found \(Self.describe(node))")
                 return []
             }
             var names: [String] = []
@@ -415,7 +469,7 @@ extension PolicyParser {
                 guard groups[name] != nil else {
                     error(
                         line: entry.line, key: "\(itemPath).group",
-                        "group '\(name)' does not exist (known groups: \(groups.keys.sorted().joined(separator: ", ")))")
+                        "group '\(Self.abbreviated(name))' does not exist (\(Self.knownGroups(groups)))")
                     continue
                 }
                 names.append(name)
@@ -428,7 +482,7 @@ extension PolicyParser {
 
         mutating func approvalRules(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [Policy.ApprovalRule] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(Self.describe(node))")
                 return []
             }
             var rules: [Policy.ApprovalRule] = []
@@ -443,9 +497,9 @@ extension PolicyParser {
                 let count = fields["count"].map { int($0.node, at: "\(itemPath).count") } ?? 1
                 guard let count else { continue }
                 guard let group = groups[groupName] else {
-                    let known = groups.keys.sorted()
-                    let hint = known.isEmpty ? "the policy defines no groups" : "known groups: \(known.joined(separator: ", "))"
-                    error(line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' does not exist (\(hint))")
+                    error(
+                        line: groupEntry.line, key: "\(itemPath).group",
+                        "group '\(Self.abbreviated(groupName))' does not exist (\(Self.knownGroups(groups)))")
                     continue
                 }
                 if count < 1 {
@@ -455,11 +509,13 @@ extension PolicyParser {
                 } else if group.slackUsergroup == nil, count > group.members.count {
                     error(
                         line: fields["count"]?.line, key: "\(itemPath).count",
-                        "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
+                        "\(count) is more than the \(group.members.count) member(s) of group '\(Self.abbreviated(groupName))'; the rule could never be met"
+                    )
                 }
                 if rules.contains(where: { $0.group == groupName }) {
                     error(
-                        line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' is required twice; write one rule with the total count"
+                        line: groupEntry.line, key: "\(itemPath).group",
+                        "group '\(Self.abbreviated(groupName))' is required twice; write one rule with the total count"
                     )
                 }
                 rules.append(Policy.ApprovalRule(group: groupName, count: count))
@@ -467,13 +523,19 @@ extension PolicyParser {
             return rules
         }
 
-        func join(_ path: String, _ key: String) -> String {
+        /// A value as messages quote it: whole when short, its start otherwise, so that a long value cannot make every
+        /// message about it long.
+        static func abbreviated(_ text: String, limit: Int = 60) -> String {
+            text.utf8.count > limit ? "\(text.prefix(limit))…" : text
+        }
+
+        static func join(_ path: String, _ key: String) -> String {
             path.isEmpty ? key : "\(path).\(key)"
         }
 
-        func describe(_ node: Node) -> String {
+        static func describe(_ node: Node) -> String {
             switch node {
-            case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(scalar.string)'"
+            case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(Self.abbreviated(scalar.string))'"
             case .mapping: "a mapping"
             case .sequence: "a list"
             case .alias: "an alias"

@@ -11,7 +11,8 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a policy file. Exits 0 when it can be used; prints each error as file:line and exits 64 otherwise.",
+            abstract:
+                "Validate a policy file. Exits 0 when it can be used; prints its errors as file:line (the first 50, then how many more) and exits 64 otherwise.",
             discussion: "Warnings (printed, exit 0) flag what is legal but rarely meant, such as a production-like environment that fails open."
         )
 
