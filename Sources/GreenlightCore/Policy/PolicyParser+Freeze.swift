@@ -139,6 +139,11 @@ extension PolicyParser.Reader {
             if let value = limit, value < 1 {
                 error(line: entry.line, key: "\(path).max_per_day", "must be at least 1; to forbid break-glass, remove the key")
                 limit = nil
+            } else if let value = limit, value > BreakGlass.maximumPerDay {
+                error(
+                    line: entry.line, key: "\(path).max_per_day",
+                    "\(value) break-glass uses a day cannot be meant; at most \(BreakGlass.maximumPerDay) (break-glass is for incidents)")
+                limit = nil
             }
         } else {
             error(line: fields.line, key: "\(path).max_per_day", "missing: how many uses a day, e.g. 'max_per_day: 3'")

@@ -276,7 +276,12 @@ extension PolicyParser {
 
         mutating func int(_ node: Node, at path: String) -> Int? {
             guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
-                error(line: node.mark?.line, key: path, "expected a whole number, found \(Self.describe(node))")
+                let digits = node.scalar?.string.drop { $0 == "-" || $0 == "+" }
+                if let digits, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                    error(line: node.mark?.line, key: path, "\(Self.describe(node)) is too large a number to mean anything here")
+                } else {
+                    error(line: node.mark?.line, key: path, "expected a whole number, found \(Self.describe(node))")
+                }
                 return nil
             }
             return value
@@ -369,14 +374,8 @@ extension PolicyParser {
                 }
                 rule.separationOfDuties = roles
             }
-            if let timeout = fields["timeout"], let text = string(timeout.node, at: "\(path).timeout") {
-                if let duration = PolicyDuration(parsing: text) {
-                    rule.timeout = duration
-                } else {
-                    error(
-                        line: timeout.line, key: "\(path).timeout",
-                        "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
-                }
+            if let timeout = fields["timeout"] {
+                rule.timeout = duration(timeout, at: "\(path).timeout", line: fields.line)
             }
             if let onTimeout = fields["on_timeout"], let text = string(onTimeout.node, at: "\(path).on_timeout") {
                 if let action = TimeoutAction(rawValue: text) {
@@ -444,11 +443,20 @@ extension PolicyParser {
                 return nil
             }
             guard let text = string(entry.node, at: path) else { return nil }
-            guard let duration = PolicyDuration(parsing: text) else {
-                error(line: entry.line, key: path, "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+            do {
+                return try PolicyDuration(validating: text)
+            } catch {
+                switch error {
+                case .malformed:
+                    self.error(
+                        line: entry.line, key: path, "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                case .overMaximum:
+                    self.error(
+                        line: entry.line, key: path,
+                        "'\(Self.abbreviated(text))' is longer than \(PolicyDuration.maximum), the longest a policy may wait for anything")
+                }
                 return nil
             }
-            return duration
         }
 
         /// A list of `group: name` entries (`[group: platform-leads]`), each naming a group the policy defines.

@@ -147,7 +147,7 @@ extension PolicyParser.Reader {
             + (given["author"].flatMap { string($0.node, at: "\(givenPath).author") }.map { [$0] } ?? [])
         request.triggeredBy = given["triggered_by"].flatMap { string($0.node, at: "\(givenPath).triggered_by") }
         if let cost = given["cost_delta_monthly"] {
-            if case .scalar(let scalar) = cost.node, let value = Double(scalar.string) {
+            if case .scalar(let scalar) = cost.node, let value = Double(scalar.string), value.isFinite {
                 request.costDeltaMonthly = value
             } else {
                 error(line: cost.line, key: "\(givenPath).cost_delta_monthly", "expected an amount such as 750")
