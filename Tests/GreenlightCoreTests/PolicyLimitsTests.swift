@@ -137,4 +137,17 @@ struct PolicyLimitsTests {
         let found = errors(policy(default: "tiers:\n  - { name: t, when: { cost_delta_monthly: { gt: 1e400 } }, gate: none }\n"))
         #expect(found.contains { $0.key == "tiers.t.when.cost_delta_monthly.gt" }, "\(found)")
     }
+
+    // MARK: Many people
+
+    @Test("10,000 people are read, and a Slack id used twice names its first holder")
+    func manyPeople() {
+        // Every person but the last is read without error, and the last is caught by the lookup that replaced a scan of
+        // all the people before it (quadratic: 40,000 people took 7 s, as issue 16 measured).
+        var people = (0..<10_000).map { "  p\($0): { slack: U\($0), github: p\($0)-gh, email: p\($0)@example.com }" }
+        people.append("  again: { slack: U17 }")
+        let found = errors("people:\n\(people.joined(separator: "\n"))\n" + policy(default: ""))
+        #expect(found.map(\.message) == ["'U17' is already the Slack id of 'p17'; one Slack account is one person"])
+        #expect(found.first?.line == 10_002)
+    }
 }

@@ -11,13 +11,14 @@ extension PolicyParser.Reader {
             return []
         }
         var windows: [FreezeWindow] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let itemPath = "\(path)[\(index)]"
             guard let fields = mapping(item, at: itemPath) else { continue }
             allowOnly(["name", "from", "to", "weekly"], in: fields, at: itemPath)
             let name = fields["name"].flatMap { string($0.node, at: "\(itemPath).name") }
             if fields["name"] == nil { error(line: fields.line, key: itemPath, "missing 'name': a frozen gate's reason is frozen:<name>") }
-            if let name, windows.contains(where: { $0.name == name }) {
+            if let name, !names.insert(name).inserted {
                 error(line: fields["name"]?.line, key: "\(itemPath).name", "a window named '\(Self.abbreviated(name))' is already defined here")
             }
             let schedule: FreezeWindow.Schedule?

@@ -11,13 +11,14 @@ extension PolicyParser.Reader {
             return []
         }
         var tiers: [Tier] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let path = "tiers[\(index)]"
             guard let fields = mapping(item, at: path) else { continue }
             let name = fields["name"].flatMap { string($0.node, at: "\(path).name") }
             if fields["name"] == nil { error(line: fields.line, key: path, "missing 'name': the tier's name is shown on every gate it matches") }
             let tierPath = name.map { "tiers.\($0)" } ?? path
-            if let name, tiers.contains(where: { $0.name == name }) {
+            if let name, !names.insert(name).inserted {
                 error(
                     line: fields["name"]?.line, key: "\(tierPath).name",
                     "a tier named '\(Self.abbreviated(name))' is already defined; tier names must be unique")
@@ -104,13 +105,14 @@ extension PolicyParser.Reader {
             return []
         }
         var stages: [ApprovalStage] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let itemPath = "\(path)[\(index)]"
             guard let fields = mapping(item, at: itemPath) else { continue }
             allowOnly(["name", "require", "timeout"], in: fields, at: itemPath)
             let name = fields["name"].flatMap { string($0.node, at: "\(itemPath).name") }
             if fields["name"] == nil { error(line: fields.line, key: itemPath, "missing 'name': the card and the CLI show which stage is open") }
-            if let name, stages.contains(where: { $0.name == name }) {
+            if let name, !names.insert(name).inserted {
                 error(
                     line: fields["name"]?.line, key: "\(itemPath).name",
                     "stage '\(Self.abbreviated(name))' is named twice; stage names must be unique")
@@ -131,16 +133,12 @@ extension PolicyParser.Reader {
     }
 
     /// `policy check` warns when an environment whose name looks like production fails open: legal, but rarely meant.
-    mutating func warnAboutFailOpen(environments: [String: Policy.EnvironmentRule], defaultRule: Policy.EnvironmentRule, top: PolicyParser.Fields) {
-        let lines = top["environments"].flatMap { entry -> PolicyParser.Fields? in
-            guard case .mapping = entry.node else { return nil }
-            return mapping(entry.node, at: "environments")
-        }
+    mutating func warnAboutFailOpen(environments: [String: Policy.EnvironmentRule], defaultRule: Policy.EnvironmentRule, lines: [String: Int]) {
         for (name, rule) in environments.sorted(by: { $0.key < $1.key }) where name.lowercased().hasPrefix("prod") {
             let effective = rule.inheriting(from: defaultRule)
             guard effective.gated ?? true, effective.onTimeout == .approve else { continue }
             warning(
-                line: lines?[name]?.line, key: "environments.\(name).on_timeout",
+                line: lines[name], key: "environments.\(name).on_timeout",
                 "'\(Self.abbreviated(name))' looks like production and fails open: a gate nobody answers lets the deploy through"
                     + (effective.failOpenReason.map { " (\($0))" } ?? ""))
         }

@@ -25,6 +25,8 @@ public struct PolicyParser {
         }
 
         var people: [String: Policy.Person] = [:]
+        // Who holds each Slack id, so that a second holder is found in one lookup (a policy may list tens of thousands).
+        var slackOwners: [String: String] = [:]
         if let entry = top["people"], let mapping = reader.mapping(entry.node, at: "people") {
             for (name, node, _) in mapping.entries {
                 let path = "people.\(name)"
@@ -36,11 +38,13 @@ public struct PolicyParser {
                         reader.error(
                             line: line, key: "\(path).slack",
                             "'\(Reader.abbreviated(slack))' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
-                    } else if let other = people.values.first(where: { $0.slack == slack }) {
+                    } else if let other = slackOwners[slack] {
                         reader.error(
                             line: line, key: "\(path).slack",
-                            "'\(Reader.abbreviated(slack))' is already the Slack id of '\(Reader.abbreviated(other.name))'; one Slack account is one person"
+                            "'\(Reader.abbreviated(slack))' is already the Slack id of '\(Reader.abbreviated(other))'; one Slack account is one person"
                         )
+                    } else {
+                        slackOwners[slack] = name
                     }
                 }
                 people[name] = Policy.Person(
@@ -82,8 +86,11 @@ public struct PolicyParser {
         }
 
         var environments: [String: Policy.EnvironmentRule] = [:]
+        // Each environment's line, read once: looking names up in the mapping again for each would be quadratic.
+        var environmentLines: [String: Int] = [:]
         if let entry = top["environments"], let mapping = reader.mapping(entry.node, at: "environments") {
-            for (name, node, _) in mapping.entries {
+            for (name, node, line) in mapping.entries {
+                environmentLines[name] = line
                 if let rule = reader.environmentRule(node, at: "environments.\(name)", groups: groups, kind: .environment) {
                     environments[name] = rule
                 }
@@ -105,14 +112,13 @@ public struct PolicyParser {
         }
         // An environment that asks for approval but names nobody, even after taking what default gives, can never pass.
         for (name, rule) in environments where (rule.gated ?? true) && (rule.approvalStages ?? defaultRule.approvalStages ?? []).isEmpty {
-            let line = top["environments"].flatMap { reader.mapping($0.node, at: "environments")?[name]?.line }
             reader.error(
-                line: line, key: "environments.\(name)",
+                line: environmentLines[name], key: "environments.\(name)",
                 "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
         }
 
         let tiers = top["tiers"].map { reader.tiers($0.node, groups: groups) } ?? []
-        reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, top: top)
+        reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, lines: environmentLines)
 
         if reader.hasErrors {
             throw PolicyValidationError(diagnostics: reader.report)
@@ -494,6 +500,7 @@ extension PolicyParser {
                 return []
             }
             var rules: [Policy.ApprovalRule] = []
+            var required = Set<String>()
             for (index, item) in sequence.enumerated() {
                 let itemPath = "\(path)[\(index)]"
                 guard let fields = mapping(item, at: itemPath) else { continue }
@@ -520,7 +527,7 @@ extension PolicyParser {
                         "\(count) is more than the \(group.members.count) member(s) of group '\(Self.abbreviated(groupName))'; the rule could never be met"
                     )
                 }
-                if rules.contains(where: { $0.group == groupName }) {
+                if !required.insert(groupName).inserted {
                     error(
                         line: groupEntry.line, key: "\(itemPath).group",
                         "group '\(Self.abbreviated(groupName))' is required twice; write one rule with the total count"
