@@ -150,4 +150,175 @@ struct PolicyLimitsTests {
         #expect(found.map(\.message) == ["'U17' is already the Slack id of 'p17'; one Slack account is one person"])
         #expect(found.first?.line == 10_002)
     }
+
+    // MARK: Aliases and the node budget
+
+    /// Ten levels of ten aliases under `tiers[0].when.any`: 10¹⁰ conditions once expanded, in under 2 KB.
+    static let aliasBomb: String = {
+        var lines = [
+            "groups:", "  ops: { members: [a] }", "default: { require: [ { group: ops } ] }", "tiers:", "  - name: bomb", "    when:", "      any:",
+        ]
+        lines.append("        - &l0 { environment: x }")
+        for level in 1...10 {
+            lines.append("        - &l\(level) { any: [ \(Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ", ")) ] }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }()
+
+    @Test("an alias bomb is refused by the node budget, naming the limit and where, with one error")
+    func aliasBomb() throws {
+        #expect(Self.aliasBomb.utf8.count < 2_000)
+        let found = errors(Self.aliasBomb)
+        #expect(found.count == 1, "\(found)")
+        let error = try #require(found.first)
+        #expect(error.key == "tiers")
+        #expect(error.message.contains("more than \(PolicyLimits.maximumNodes) YAML nodes once its aliases"))
+        #expect((8...18).contains(error.line ?? 0), "the line is inside the anchors the bomb repeats: \(error)")
+    }
+
+    @Test("the walk that counts nodes stops at the budget, and counts what aliases repeat each time")
+    func nodeBudget() throws {
+        let bomb = try #require(try Yams.compose(yaml: Self.aliasBomb))
+        #expect(PolicyParser.Reader.nodeBeyondBudget(in: bomb) != nil)
+        let example = try #require(try Yams.compose(yaml: Fixtures.policyYAML))
+        #expect(PolicyParser.Reader.nodeBeyondBudget(in: example) == nil)
+        // 1,100 aliases of a 1,000-item list: fewer than 5,000 nodes written, 1.1 million walked.
+        let list = "[" + Array(repeating: "x", count: 1_000).joined(separator: ", ") + "]"
+        let repeated = try #require(
+            try Yams.compose(yaml: "a: &a \(list)\nb: [" + Array(repeating: "*a", count: 1_100).joined(separator: ", ") + "]\n"))
+        #expect(PolicyParser.Reader.nodeBeyondBudget(in: repeated)?.key == "b")
+    }
+
+    @Test("merge keys (<<: *a) are walked like any other value, so a merge bomb is refused too")
+    func mergeBomb() {
+        var lines = ["groups:", "  ops: { members: [a] }", "default: { require: [ { group: ops } ] }", "environments:"]
+        lines.append("  e0: &e0 { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10 }")
+        for level in 1...8 {
+            let merges = (0..<10).map { "m\($0): { <<: *e\(level - 1) }" }.joined(separator: ", ")
+            lines.append("  e\(level): &e\(level) { \(merges) }")
+        }
+        let found = errors(lines.joined(separator: "\n") + "\n")
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.key == "environments")
+        #expect(found.first?.message.contains("YAML nodes") == true)
+    }
+
+    @Test("aliases for values still work")
+    func aliasedValues() throws {
+        let policy = try PolicyParser(file: "greenlight.yaml").parse(
+            """
+            groups:
+              ops: { members: [a, b] }
+            environments:
+              production: { require: &two [ { group: ops, count: 2 } ], timeout: &long 8h }
+              dr: { require: *two, timeout: *long }
+            default: { require: [ { group: ops } ] }
+            """
+        ).policy
+        #expect(policy.environments["dr"]?.require == [.init(group: "ops", count: 2)])
+        #expect(policy.environments["dr"]?.timeout == PolicyDuration(seconds: 8 * 3_600))
+    }
+
+    // MARK: Keys Yams would hash whole
+
+    @Test(
+        "a key that is not a plain name is refused before Yams composes (and hashes) it",
+        arguments: [
+            ("a: &x [1, 2]\n*x : y\n", 2, "an alias (*name) is used as a key"),
+            ("a: &x [1, 2]\nb: { *x: y }\n", 2, "an alias (*name) is used as a key"),
+            ("a: &x [1, 2]\nb: { *x }\n", 2, "an alias (*name) is used as a key"),
+            ("a: &x [1, 2]\nb: { c: d, *x }\n", 2, "an alias (*name) is used as a key"),
+            ("a: &x [1, 2]\nb: [ *x: y ]\n", 2, "an alias (*name) is used as a key"),
+            ("a: &x [1, 2]\n[*x]: y\n", 2, "a list or mapping is used as a key"),
+            ("a: &x [1, 2]\nb: { [*x]: y }\n", 2, "a list or mapping is used as a key"),
+            ("a: &x [1, 2]\nb: { {c: *x}: y }\n", 2, "a list or mapping is used as a key"),
+            ("a: &x [1, 2]\n? *x\n: y\n", 2, "an explicit key"),
+            ("a: &x [1, 2]\nb:\n  - c: d\n    *x : y\n", 4, "an alias (*name) is used as a key"),
+            // A plain scalar's continuation line starting with a quote must not hide the line after it.
+            ("a: &x [1, 2]\nb: c\n  'd\n*x : y\n", 4, "an alias (*name) is used as a key"),
+            // Nor may a block scalar's end be misread: the next key is less indented than its content.
+            ("a: &x [1, 2]\nb:\n  - c: |\n      text\n    *x : y\n", 5, "an alias (*name) is used as a key"),
+        ])
+    func nonScalarKeys(yaml: String, line: Int, message: String) throws {
+        // Each is YAML that Yams accepts: the pass refuses what would be composed, not what would fail anyway.
+        #expect(try Yams.compose(yaml: yaml) != nil)
+        let problem = try #require(YAMLPrescan.firstProblem(in: yaml))
+        #expect(problem.line == line, "\(problem)")
+        #expect(problem.message.contains(message), "\(problem)")
+    }
+
+    @Test("an alias bomb used as a key is refused before composing, which would hash all of it")
+    func aliasBombAsKey() {
+        let found = errors(Self.aliasBomb + "? *l10\n: x\n")
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.message.contains("explicit key") == true)
+        let flow = errors(Self.aliasBomb + "x: { *l10 }\n")
+        #expect(flow.first?.message.contains("an alias (*name) is used as a key") == true, "\(flow)")
+    }
+
+    @Test(
+        "what merely looks like a key or an alias passes",
+        arguments: [
+            "a: \"*x: y\"\nb: '[c]: d'\n",
+            "a: |\n  *x: y\n  [c]: d\n  ? e\nb: c\n",
+            "a: >-\n    *x: y\n\n    more\nb: c\n",
+            "# *x: y\na: b # [c]: d\n",
+            "a: b *x c\n",
+            "a: it's *not an alias\n",
+            "a: [\"b\", 'c']\nd: {\"e\":\"f\", g: [h, i]}\n",
+            "a: db/**\nb: \"**/*.sql\"\n",
+            "a: &x [1]\nb: *x\nc: [*x, *x]\nd: { e: *x }\n",
+            "a: b\n  'c\nd: e\n",
+            "- a: 1\n  b: [2]\n- - c\n  - d\n",
+        ])
+    func lookalikes(yaml: String) throws {
+        #expect(YAMLPrescan.firstProblem(in: yaml) == nil)
+    }
+
+    @Test("nesting is bounded before Yams recurses into it")
+    func nesting() throws {
+        let deep = "a: " + String(repeating: "[", count: 65) + String(repeating: "]", count: 65) + "\n"
+        let problem = try #require(YAMLPrescan.firstProblem(in: deep))
+        #expect(problem.message.contains("nest more than \(PolicyLimits.maximumNesting) deep"))
+        var block = ""
+        for level in 0...70 { block += String(repeating: " ", count: level) + "k\(level):\n" }
+        #expect(YAMLPrescan.firstProblem(in: block)?.line == PolicyLimits.maximumNesting + 1)
+        #expect(YAMLPrescan.firstProblem(in: "a: " + String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) == nil)
+    }
+
+    @Test("more than 10,000 aliases are refused at the one past the limit")
+    func aliasCount() throws {
+        let yaml = "a: &x 1\nb:\n" + String(repeating: "  - *x\n", count: PolicyLimits.maximumAliases + 1)
+        let problem = try #require(YAMLPrescan.firstProblem(in: yaml))
+        #expect(problem.line == PolicyLimits.maximumAliases + 3)
+    }
+
+    // MARK: Size and the number of conditions
+
+    @Test("a policy over 4 MiB is refused as a whole, with one error")
+    func documentSize() {
+        let found = errors("# " + String(repeating: "x", count: PolicyLimits.maximumDocumentBytes) + "\n")
+        #expect(found.count == 1)
+        #expect(found.first?.message.contains("at most \(PolicyLimits.maximumDocumentBytes) bytes") == true)
+    }
+
+    @Test("the tiers may hold 10,000 conditions; past that, one error says so and the rest is not read")
+    func conditionCount() {
+        let tiers = (0..<2_001).map {
+            "  - { name: t\($0), when: { environment: [e], service: s, labels: { a: b }, changed_paths: [p], any: [ { environment: f } ] }, gate: required }"
+        }
+        let found = errors(policy(default: "tiers:\n" + tiers.joined(separator: "\n") + "\n"))
+        #expect(found.count == 1, "\(found.prefix(3))")
+        #expect(found.first?.message.contains("more than \(PolicyLimits.maximumConditions) conditions") == true)
+    }
+
+    @Test("any and all nest at most 16 deep")
+    func conditionNesting() {
+        let nested = (0..<17).reduce("{ environment: production }") { inner, _ in "{ any: [ \(inner) ] }" }
+        let found = errors(policy(default: "tiers:\n  - { name: deep, when: \(nested), gate: required }\n"))
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.message.contains("nest more than 16 deep") == true)
+        let shallower = (0..<16).reduce("{ environment: production }") { inner, _ in "{ any: [ \(inner) ] }" }
+        #expect(throws: Never.self) { try PolicyParser(file: "p").parse(policy(default: "tiers:\n  - { name: ok, when: \(shallower) }\n")) }
+    }
 }

@@ -40,9 +40,13 @@ extension PolicyParser.Reader {
         return tiers
     }
 
-    /// A `when:` mapping: every key it holds must match.
-    mutating func condition(_ node: Node, at path: String) -> TierCondition? {
-        guard let fields = mapping(node, at: path) else { return nil }
+    /// A `when:` mapping: every key it holds must match. `depth` counts the `any`/`all` it is nested in.
+    ///
+    /// Every gate that opens may evaluate every condition of every tier, recursively, so their number and nesting are
+    /// bounded (``PolicyLimits/maximumConditions``, ``PolicyLimits/maximumConditionNesting``); past a bound the rest is
+    /// not read.
+    mutating func condition(_ node: Node, at path: String, depth: Int = 0) -> TierCondition? {
+        guard conditionCount <= PolicyLimits.maximumConditions, let fields = mapping(node, at: path) else { return nil }
         allowOnly(["environment", "service", "changed_paths", "labels", "cost_delta_monthly", "any", "all"], in: fields, at: path)
         if fields.entries.isEmpty {
             error(line: fields.line, key: path, "is empty and would match every gate; name what the tier is about, e.g. 'environment: production'")
@@ -51,6 +55,18 @@ extension PolicyParser.Reader {
         var conditions: [TierCondition] = []
         for (key, value, line) in fields.entries {
             let keyPath = "\(path).\(key)"
+            guard conditionCount < PolicyLimits.maximumConditions else {
+                // Said once, where the limit is passed; the conditions after it are not read.
+                if conditionCount == PolicyLimits.maximumConditions {
+                    error(
+                        line: line, key: keyPath,
+                        "the tiers hold more than \(PolicyLimits.maximumConditions) conditions, and every gate may evaluate each; "
+                            + "merge tiers or list values in one condition (environment: [a, b])")
+                    conditionCount += 1
+                }
+                return nil
+            }
+            conditionCount += 1
             switch key {
             case "environment":
                 conditions.append(.environment(stringOrList(value, at: keyPath)))
@@ -89,7 +105,11 @@ extension PolicyParser.Reader {
                     error(line: line, key: keyPath, "expected a non-empty list of conditions like [{environment: production}, {…}]")
                     continue
                 }
-                let nested = items.enumerated().compactMap { condition($1, at: "\(keyPath)[\($0)]") }
+                guard depth < PolicyLimits.maximumConditionNesting else {
+                    error(line: line, key: keyPath, "any and all nest more than \(PolicyLimits.maximumConditionNesting) deep here; flatten them")
+                    continue
+                }
+                let nested = items.enumerated().compactMap { condition($1, at: "\(keyPath)[\($0)]", depth: depth + 1) }
                 conditions.append(key == "any" ? .any(nested) : .all(nested))
             default:
                 continue

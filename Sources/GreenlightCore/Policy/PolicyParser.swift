@@ -166,6 +166,8 @@ extension PolicyParser {
         /// Diagnostics past that limit, counted by severity but not kept (nor their messages even built).
         var unreported: [PolicyDiagnostic.Severity: Int] = [:]
         var hasErrors = false
+        /// Conditions read so far in all tiers (``PolicyLimits/maximumConditions``).
+        var conditionCount = 0
 
         init(file: String) {
             self.file = file
@@ -184,18 +186,66 @@ extension PolicyParser {
         }
 
         /// The top-level mapping of a YAML document, or the error that there is none (`ifEmpty` for an empty one).
+        ///
+        /// Before any node is read, the document is held to ``PolicyLimits``: its size, its shape (``YAMLPrescan``) and
+        /// the number of nodes it stands for with its aliases expanded, so that what follows is bounded by them.
         mutating func document(_ text: String, ifEmpty: String) throws(PolicyValidationError) -> Fields {
+            func refuse(line: Int?, key: String = "", _ message: String) -> PolicyValidationError {
+                PolicyValidationError(diagnostics: [PolicyDiagnostic(file: file, line: line, key: key, message: message)])
+            }
+            let size = text.utf8.count
+            if size > PolicyLimits.maximumDocumentBytes {
+                throw refuse(line: nil, "is \(size) bytes; a policy file may be at most \(PolicyLimits.maximumDocumentBytes) bytes (4 MiB)")
+            }
+            if let problem = YAMLPrescan.firstProblem(in: text) {
+                throw refuse(line: problem.line, problem.message)
+            }
             let root: Node?
             do {
                 root = try Yams.compose(yaml: text)
             } catch {
                 throw PolicyValidationError(diagnostics: [syntaxError(error)])
             }
+            if let root, let excess = Self.nodeBeyondBudget(in: root) {
+                throw refuse(
+                    line: excess.node.mark?.line, key: excess.key,
+                    "expands to more than \(PolicyLimits.maximumNodes) YAML nodes once its aliases (*name) are replaced by what they "
+                        + "repeat (this line is inside the part that passed the limit); a policy needs far fewer: write the repeated parts out")
+            }
             guard let root, let top = mapping(root, at: "") else {
                 if root == nil { self.error(line: 1, key: "", ifEmpty) }
                 throw PolicyValidationError(diagnostics: report)
             }
             return top
+        }
+
+        /// The node at which a walk over `root`, visiting what every alias stands for each time it is used (as the
+        /// parser does), passes ``PolicyLimits/maximumNodes``, with the top-level key it is under; `nil` within the
+        /// limit. The walk stops there, so it costs at most the limit however much the aliases multiply.
+        ///
+        /// Yams shares an anchored node among its aliases, so composing is cheap; walking is where a document of nested
+        /// aliases blows up, and this walk is bounded.
+        static func nodeBeyondBudget(in root: Node) -> (node: Node, key: String)? {
+            var budget = PolicyLimits.maximumNodes
+            var stack: [(node: Node, key: String)] = [(root, "")]
+            while let (node, key) = stack.popLast() {
+                budget -= 1
+                if budget < 0 { return (node, key) }
+                switch node {
+                case .mapping(let mapping):
+                    for (name, value) in mapping {
+                        // Named by the top-level key they are under: `tiers`, `environments`.
+                        let under = key.isEmpty ? (name.string ?? "") : key
+                        stack.append((name, under))
+                        stack.append((value, under))
+                    }
+                case .sequence(let sequence):
+                    for item in sequence { stack.append((item, key)) }
+                case .scalar, .alias:
+                    break
+                }
+            }
+            return nil
         }
 
         mutating func error(line: Int?, key: @autoclosure () -> String, _ message: @autoclosure () -> String) {
