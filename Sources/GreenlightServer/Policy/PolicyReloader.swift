@@ -107,9 +107,9 @@ public struct PolicyReloader: Service {
     func evaluate(unlessRefused refusedHash: String?) -> (Outcome, AuditDraft?) {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try PolicyFileReader.contents(of: path)
         } catch {
-            return (.unreadable("\(error)"), nil)
+            return (.unreadable(error.description), nil)
         }
         let hash = Policy.hash(of: text)
         let current = livePolicy.current

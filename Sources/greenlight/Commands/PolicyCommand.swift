@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightServer
 
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -166,7 +167,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 let path = (directory as NSString).appendingPathComponent(name)
                 let suite: PolicyTestSuite
                 do {
-                    suite = try PolicyTestSuite(parsing: try String(contentsOfFile: path, encoding: .utf8), file: path)
+                    suite = try PolicyTestSuite(parsing: try PolicyFileReader.contents(of: path), file: path)
+                } catch let error as PolicyFileError {
+                    throw Exit.fail(error.description)
                 } catch let error as PolicyValidationError {
                     for diagnostic in error.diagnostics { printError(diagnostic.description) }
                     throw Exit.usage
