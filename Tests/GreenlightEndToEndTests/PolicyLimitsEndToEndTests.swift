@@ -15,4 +15,21 @@ struct PolicyLimitsEndToEndTests {
             #expect(waited.stderr.contains("'\(value)' is invalid for '--max-wait <duration>'"), "\(waited.output)")
         }
     }
+
+    @Test("SIGHUP to a server started without --config is logged and changes nothing; the server keeps serving")
+    func hangupWithoutConfig() async throws {
+        let deployment = try await Deployment()
+        let server = try RunningCommand(["serve", "--database", deployment.database, "--port", "\(deployment.port)", "--log-level", "info"])
+        deployment.server = server
+        #expect(await server.line(containing: "listening on") != nil)
+        // Logged once the handler is installed: from then on a SIGHUP cannot be missed (nor, before it, end the server).
+        #expect(await server.line(containing: "SIGHUP has nothing to reload") != nil)
+        server.signal(SIGHUP)
+        #expect(await server.line(containing: "SIGHUP: there is no policy file to reload") != nil)
+        let gate = try await deployment.open(environment: "production")
+        #expect(gate.policyHash == BuiltInPolicy.policy.hash)
+        server.signal(SIGTERM)
+        let finished = await server.finished()
+        #expect(finished.status == 0, "\(finished.output)")
+    }
 }

@@ -53,8 +53,10 @@ public struct PolicyReloader: Service {
         case unreadable(reason: String)
     }
 
-    public func run() async throws {
-        let hangups = AsyncStream<Void> { continuation in
+    /// Every `SIGHUP` the process receives from now on, until the stream is dropped. The signal's default action, ending
+    /// the process, is replaced.
+    static func hangups() -> AsyncStream<Void> {
+        AsyncStream<Void> { continuation in
             signal(SIGHUP, SIG_IGN)
             // Cancelled once, when the stream ends; nothing else touches it after `resume()`.
             nonisolated(unsafe) let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -62,6 +64,10 @@ public struct PolicyReloader: Service {
             source.resume()
             continuation.onTermination = { _ in source.cancel() }
         }
+    }
+
+    public func run() async throws {
+        let hangups = Self.hangups()
         let checker = Checker(reloader: self)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -171,5 +177,24 @@ public struct PolicyReloader: Service {
                 logger.error("could not audit the policy reload: \(error)", metadata: ["action": "\(draft.action)"])
             }
         }.value
+    }
+}
+
+/// Stands in for the reloader when `serve` has no `--config`: SIGHUP asks a daemon to read its configuration again, and
+/// its default action would end the server. Without a policy file there is nothing to read, so it is logged and the
+/// server goes on with the policy it has.
+public struct HangupWithoutPolicyFile: Service {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let hangups = PolicyReloader.hangups()
+        logger.info("no policy file (serve was started without --config): SIGHUP has nothing to reload and is only logged")
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: there is no policy file to reload (serve was started without --config); the policy in force stays")
+        }
     }
 }
