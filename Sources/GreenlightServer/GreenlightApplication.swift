@@ -88,6 +88,8 @@ public enum GreenlightApplication {
                 PolicyReloader(
                     path: policyFile, livePolicy: gatekeeper.livePolicy, store: gatekeeper.store, clock: gatekeeper.clock, logger: logger
                 ) { [directory = slack?.directory] policy in directory?.replace(policy: policy) })
+        } else {
+            services.append(HangupWithoutPolicyFile(logger: logger))
         }
         if let slack {
             services.append(

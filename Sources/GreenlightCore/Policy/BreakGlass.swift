@@ -11,6 +11,9 @@ public struct BreakGlass: Sendable, Equatable, Codable {
     /// evidence.
     public var maxPerDay: Int
 
+    /// The most uses a policy may allow a day: a typo such as `max_per_day: 30000` is refused, not trusted.
+    public static let maximumPerDay = 100
+
     public init(allowed: [String], maxPerDay: Int) {
         self.allowed = allowed
         self.maxPerDay = maxPerDay

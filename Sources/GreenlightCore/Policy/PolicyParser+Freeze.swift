@@ -6,18 +6,20 @@ extension PolicyParser.Reader {
     /// `{name, weekly: {day(s), from, to, tz}}` (local times in an IANA time zone).
     mutating func freezeWindows(_ node: Node, at path: String) -> [FreezeWindow] {
         guard case .sequence(let sequence) = node else {
-            error(line: node.mark?.line, key: path, "expected a list of windows like [{name: holidays, from: …, to: …}], found \(describe(node))")
+            error(
+                line: node.mark?.line, key: path, "expected a list of windows like [{name: holidays, from: …, to: …}], found \(Self.describe(node))")
             return []
         }
         var windows: [FreezeWindow] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let itemPath = "\(path)[\(index)]"
             guard let fields = mapping(item, at: itemPath) else { continue }
             allowOnly(["name", "from", "to", "weekly"], in: fields, at: itemPath)
             let name = fields["name"].flatMap { string($0.node, at: "\(itemPath).name") }
             if fields["name"] == nil { error(line: fields.line, key: itemPath, "missing 'name': a frozen gate's reason is frozen:<name>") }
-            if let name, windows.contains(where: { $0.name == name }) {
-                error(line: fields["name"]?.line, key: "\(itemPath).name", "a window named '\(name)' is already defined here")
+            if let name, !names.insert(name).inserted {
+                error(line: fields["name"]?.line, key: "\(itemPath).name", "a window named '\(Self.abbreviated(name))' is already defined here")
             }
             let schedule: FreezeWindow.Schedule?
             if let weekly = fields["weekly"] {
@@ -45,7 +47,7 @@ extension PolicyParser.Reader {
             else {
                 error(
                     line: entry.line, key: "\(path).\(key)",
-                    "'\(text)' is not an RFC 3339 time with an offset; write it like \"2026-12-20T00:00:00-05:00\" (quoted)")
+                    "'\(Self.abbreviated(text))' is not an RFC 3339 time with an offset; write it like \"2026-12-20T00:00:00-05:00\" (quoted)")
                 return nil
             }
             return date
@@ -70,7 +72,9 @@ extension PolicyParser.Reader {
                 if let day = Weekday(parsing: name) {
                     days.insert(day)
                 } else {
-                    error(line: dayEntry.line, key: "\(path).\(dayKey)", "'\(name)' is not a day; use mon, tue, wed, thu, fri, sat or sun")
+                    error(
+                        line: dayEntry.line, key: "\(path).\(dayKey)",
+                        "'\(Self.abbreviated(name))' is not a day; use mon, tue, wed, thu, fri, sat or sun")
                 }
             }
         } else {
@@ -83,7 +87,9 @@ extension PolicyParser.Reader {
             }
             guard let text = string(entry.node, at: "\(path).\(key)") else { return nil }
             guard let time = LocalTime(parsing: text) else {
-                error(line: entry.line, key: "\(path).\(key)", "'\(text)' is not a time of day; write HH:MM, 24-hour, e.g. \"14:00\" (quoted)")
+                error(
+                    line: entry.line, key: "\(path).\(key)",
+                    "'\(Self.abbreviated(text))' is not a time of day; write HH:MM, 24-hour, e.g. \"14:00\" (quoted)")
                 return nil
             }
             return time
@@ -95,7 +101,9 @@ extension PolicyParser.Reader {
             timeZone = TimeZone(identifier: name)
             if timeZone == nil || !name.contains("/") && name != "UTC" {
                 timeZone = nil
-                error(line: entry.line, key: "\(path).tz", "'\(name)' is not an IANA time zone; write one like America/New_York or Europe/Berlin")
+                error(
+                    line: entry.line, key: "\(path).tz",
+                    "'\(Self.abbreviated(name))' is not an IANA time zone; write one like America/New_York or Europe/Berlin")
             }
         } else if fields["tz"] == nil {
             error(line: fields.line, key: "\(path).tz", "missing: the IANA time zone the times are in, e.g. America/New_York")
@@ -122,13 +130,20 @@ extension PolicyParser.Reader {
             error(line: fields.line, key: "\(path).allowed", "missing: who may break glass, e.g. 'allowed: [group: sre-admins]'")
         }
         if let entry = fields["reason"], let text = string(entry.node, at: "\(path).reason"), text != "required" {
-            error(line: entry.line, key: "\(path).reason", "'\(text)' is not allowed; break-glass always needs a reason, so write 'reason: required'")
+            error(
+                line: entry.line, key: "\(path).reason",
+                "'\(Self.abbreviated(text))' is not allowed; break-glass always needs a reason, so write 'reason: required'")
         }
         var limit: Int?
         if let entry = fields["max_per_day"] {
             limit = int(entry.node, at: "\(path).max_per_day")
             if let value = limit, value < 1 {
                 error(line: entry.line, key: "\(path).max_per_day", "must be at least 1; to forbid break-glass, remove the key")
+                limit = nil
+            } else if let value = limit, value > BreakGlass.maximumPerDay {
+                error(
+                    line: entry.line, key: "\(path).max_per_day",
+                    "\(value) break-glass uses a day cannot be meant; at most \(BreakGlass.maximumPerDay) (break-glass is for incidents)")
                 limit = nil
             }
         } else {

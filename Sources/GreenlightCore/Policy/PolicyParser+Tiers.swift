@@ -5,18 +5,23 @@ extension PolicyParser.Reader {
     /// `tiers:`, an ordered list; the first tier whose `when` matches a gate applies.
     mutating func tiers(_ node: Node, groups: [String: Policy.Group]) -> [Tier] {
         guard case .sequence(let sequence) = node else {
-            error(line: node.mark?.line, key: "tiers", "expected a list of tiers like [{name: …, when: {…}, require: […]}], found \(describe(node))")
+            error(
+                line: node.mark?.line, key: "tiers",
+                "expected a list of tiers like [{name: …, when: {…}, require: […]}], found \(Self.describe(node))")
             return []
         }
         var tiers: [Tier] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let path = "tiers[\(index)]"
             guard let fields = mapping(item, at: path) else { continue }
             let name = fields["name"].flatMap { string($0.node, at: "\(path).name") }
             if fields["name"] == nil { error(line: fields.line, key: path, "missing 'name': the tier's name is shown on every gate it matches") }
             let tierPath = name.map { "tiers.\($0)" } ?? path
-            if let name, tiers.contains(where: { $0.name == name }) {
-                error(line: fields["name"]?.line, key: "\(tierPath).name", "a tier named '\(name)' is already defined; tier names must be unique")
+            if let name, !names.insert(name).inserted {
+                error(
+                    line: fields["name"]?.line, key: "\(tierPath).name",
+                    "a tier named '\(Self.abbreviated(name))' is already defined; tier names must be unique")
             }
             var condition: TierCondition?
             if let when = fields["when"] {
@@ -35,9 +40,13 @@ extension PolicyParser.Reader {
         return tiers
     }
 
-    /// A `when:` mapping: every key it holds must match.
-    mutating func condition(_ node: Node, at path: String) -> TierCondition? {
-        guard let fields = mapping(node, at: path) else { return nil }
+    /// A `when:` mapping: every key it holds must match. `depth` counts the `any`/`all` it is nested in.
+    ///
+    /// Every gate that opens may evaluate every condition of every tier, recursively, so their number and nesting are
+    /// bounded (``PolicyLimits/maximumConditions``, ``PolicyLimits/maximumConditionNesting``); past a bound the rest is
+    /// not read.
+    mutating func condition(_ node: Node, at path: String, depth: Int = 0) -> TierCondition? {
+        guard conditionCount <= PolicyLimits.maximumConditions, let fields = mapping(node, at: path) else { return nil }
         allowOnly(["environment", "service", "changed_paths", "labels", "cost_delta_monthly", "any", "all"], in: fields, at: path)
         if fields.entries.isEmpty {
             error(line: fields.line, key: path, "is empty and would match every gate; name what the tier is about, e.g. 'environment: production'")
@@ -46,6 +55,18 @@ extension PolicyParser.Reader {
         var conditions: [TierCondition] = []
         for (key, value, line) in fields.entries {
             let keyPath = "\(path).\(key)"
+            guard conditionCount < PolicyLimits.maximumConditions else {
+                // Said once, where the limit is passed; the conditions after it are not read.
+                if conditionCount == PolicyLimits.maximumConditions {
+                    error(
+                        line: line, key: keyPath,
+                        "the tiers hold more than \(PolicyLimits.maximumConditions) conditions, and every gate may evaluate each; "
+                            + "merge tiers or list values in one condition (environment: [a, b])")
+                    conditionCount += 1
+                }
+                return nil
+            }
+            conditionCount += 1
             switch key {
             case "environment":
                 conditions.append(.environment(stringOrList(value, at: keyPath)))
@@ -71,7 +92,8 @@ extension PolicyParser.Reader {
                     guard let comparison = TierCondition.CostBound.Comparison(rawValue: comparison) else { continue }
                     guard case .scalar(let scalar) = boundNode, let amount = Double(scalar.string), amount.isFinite else {
                         error(
-                            line: boundLine, key: "\(keyPath).\(comparison.rawValue)", "expected an amount such as 500, found \(describe(boundNode))")
+                            line: boundLine, key: "\(keyPath).\(comparison.rawValue)",
+                            "expected an amount such as 500, found \(Self.describe(boundNode))")
                         continue
                     }
                     parsed.append(TierCondition.CostBound(comparison, amount))
@@ -83,7 +105,11 @@ extension PolicyParser.Reader {
                     error(line: line, key: keyPath, "expected a non-empty list of conditions like [{environment: production}, {…}]")
                     continue
                 }
-                let nested = items.enumerated().compactMap { condition($1, at: "\(keyPath)[\($0)]") }
+                guard depth < PolicyLimits.maximumConditionNesting else {
+                    error(line: line, key: keyPath, "any and all nest more than \(PolicyLimits.maximumConditionNesting) deep here; flatten them")
+                    continue
+                }
+                let nested = items.enumerated().compactMap { condition($1, at: "\(keyPath)[\($0)]", depth: depth + 1) }
                 conditions.append(key == "any" ? .any(nested) : .all(nested))
             default:
                 continue
@@ -99,14 +125,17 @@ extension PolicyParser.Reader {
             return []
         }
         var stages: [ApprovalStage] = []
+        var names = Set<String>()
         for (index, item) in sequence.enumerated() {
             let itemPath = "\(path)[\(index)]"
             guard let fields = mapping(item, at: itemPath) else { continue }
             allowOnly(["name", "require", "timeout"], in: fields, at: itemPath)
             let name = fields["name"].flatMap { string($0.node, at: "\(itemPath).name") }
             if fields["name"] == nil { error(line: fields.line, key: itemPath, "missing 'name': the card and the CLI show which stage is open") }
-            if let name, stages.contains(where: { $0.name == name }) {
-                error(line: fields["name"]?.line, key: "\(itemPath).name", "stage '\(name)' is named twice; stage names must be unique")
+            if let name, !names.insert(name).inserted {
+                error(
+                    line: fields["name"]?.line, key: "\(itemPath).name",
+                    "stage '\(Self.abbreviated(name))' is named twice; stage names must be unique")
             }
             var rules: [Policy.ApprovalRule] = []
             if let require = fields["require"] {
@@ -124,17 +153,13 @@ extension PolicyParser.Reader {
     }
 
     /// `policy check` warns when an environment whose name looks like production fails open: legal, but rarely meant.
-    mutating func warnAboutFailOpen(environments: [String: Policy.EnvironmentRule], defaultRule: Policy.EnvironmentRule, top: PolicyParser.Fields) {
-        let lines = top["environments"].flatMap { entry -> PolicyParser.Fields? in
-            guard case .mapping = entry.node else { return nil }
-            return mapping(entry.node, at: "environments")
-        }
+    mutating func warnAboutFailOpen(environments: [String: Policy.EnvironmentRule], defaultRule: Policy.EnvironmentRule, lines: [String: Int]) {
         for (name, rule) in environments.sorted(by: { $0.key < $1.key }) where name.lowercased().hasPrefix("prod") {
             let effective = rule.inheriting(from: defaultRule)
             guard effective.gated ?? true, effective.onTimeout == .approve else { continue }
             warning(
-                line: lines?[name]?.line, key: "environments.\(name).on_timeout",
-                "'\(name)' looks like production and fails open: a gate nobody answers lets the deploy through"
+                line: lines[name], key: "environments.\(name).on_timeout",
+                "'\(Self.abbreviated(name))' looks like production and fails open: a gate nobody answers lets the deploy through"
                     + (effective.failOpenReason.map { " (\($0))" } ?? ""))
         }
     }
@@ -150,7 +175,7 @@ extension PolicyParser.Reader {
             do {
                 return try PathGlob(pattern)
             } catch {
-                self.error(line: line, key: path, "'\(pattern)': \(error)")
+                self.error(line: line, key: path, "'\(Self.abbreviated(pattern))': \(error)")
                 return nil
             }
         }

@@ -25,6 +25,8 @@ public struct PolicyParser {
         }
 
         var people: [String: Policy.Person] = [:]
+        // Who holds each Slack id, so that a second holder is found in one lookup (a policy may list tens of thousands).
+        var slackOwners: [String: String] = [:]
         if let entry = top["people"], let mapping = reader.mapping(entry.node, at: "people") {
             for (name, node, _) in mapping.entries {
                 let path = "people.\(name)"
@@ -35,11 +37,14 @@ public struct PolicyParser {
                     if !Self.isSlackUserID(slack) {
                         reader.error(
                             line: line, key: "\(path).slack",
-                            "'\(slack)' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
-                    } else if let other = people.values.first(where: { $0.slack == slack }) {
+                            "'\(Reader.abbreviated(slack))' is not a Slack user id; copy the member id (U… or W…) from the person's Slack profile")
+                    } else if let other = slackOwners[slack] {
                         reader.error(
-                            line: line, key: "\(path).slack", "'\(slack)' is already the Slack id of '\(other.name)'; one Slack account is one person"
+                            line: line, key: "\(path).slack",
+                            "'\(Reader.abbreviated(slack))' is already the Slack id of '\(Reader.abbreviated(other))'; one Slack account is one person"
                         )
+                    } else {
+                        slackOwners[slack] = name
                     }
                 }
                 people[name] = Policy.Person(
@@ -61,7 +66,8 @@ public struct PolicyParser {
                 if let usergroup, !Self.isSlackUsergroupID(usergroup) {
                     reader.error(
                         line: fields["slack_usergroup"]?.line, key: "\(path).slack_usergroup",
-                        "'\(usergroup)' is not a Slack user group id; it starts with S (find it in the group's URL or with usergroups.list)")
+                        "'\(Reader.abbreviated(usergroup))' is not a Slack user group id; it starts with S (find it in the group's URL or with usergroups.list)"
+                    )
                 }
                 guard let members = fields["members"] else {
                     if fields["slack_usergroup"] == nil {
@@ -73,15 +79,18 @@ public struct PolicyParser {
                 let names = reader.strings(members.node, at: "\(path).members")
                 var seen = Set<String>()
                 for member in names where !seen.insert(member).inserted {
-                    reader.error(line: members.line, key: "\(path).members", "'\(member)' is listed twice")
+                    reader.error(line: members.line, key: "\(path).members", "'\(Reader.abbreviated(member))' is listed twice")
                 }
                 groups[name] = Policy.Group(name: name, members: names, slackUsergroup: usergroup)
             }
         }
 
         var environments: [String: Policy.EnvironmentRule] = [:]
+        // Each environment's line, read once: looking names up in the mapping again for each would be quadratic.
+        var environmentLines: [String: Int] = [:]
         if let entry = top["environments"], let mapping = reader.mapping(entry.node, at: "environments") {
-            for (name, node, _) in mapping.entries {
+            for (name, node, line) in mapping.entries {
+                environmentLines[name] = line
                 if let rule = reader.environmentRule(node, at: "environments.\(name)", groups: groups, kind: .environment) {
                     environments[name] = rule
                 }
@@ -103,17 +112,16 @@ public struct PolicyParser {
         }
         // An environment that asks for approval but names nobody, even after taking what default gives, can never pass.
         for (name, rule) in environments where (rule.gated ?? true) && (rule.approvalStages ?? defaultRule.approvalStages ?? []).isEmpty {
-            let line = top["environments"].flatMap { reader.mapping($0.node, at: "environments")?[name]?.line }
             reader.error(
-                line: line, key: "environments.\(name)",
+                line: environmentLines[name], key: "environments.\(name)",
                 "requires approval but neither it nor default says from whom: add 'require: [{group: …, count: 1}]' or 'gate: none'")
         }
 
         let tiers = top["tiers"].map { reader.tiers($0.node, groups: groups) } ?? []
-        reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, top: top)
+        reader.warnAboutFailOpen(environments: environments, defaultRule: defaultRule, lines: environmentLines)
 
-        if reader.diagnostics.contains(where: { $0.severity == .error }) {
-            throw PolicyValidationError(diagnostics: reader.diagnostics)
+        if reader.hasErrors {
+            throw PolicyValidationError(diagnostics: reader.report)
         }
         let policy = Policy(
             people: people,
@@ -125,7 +133,7 @@ public struct PolicyParser {
             hash: Policy.hash(of: text),
             document: text
         )
-        return (policy, reader.diagnostics)
+        return (policy, reader.report)
     }
 
     /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
@@ -153,29 +161,123 @@ extension PolicyParser {
     /// Collects diagnostics while reading nodes; every reading function records its own errors and returns `nil`.
     struct Reader {
         let file: String
+        /// The first ``PolicyLimits/maximumDiagnostics`` of each severity, in the order found.
         var diagnostics: [PolicyDiagnostic] = []
+        /// Diagnostics past that limit, counted by severity but not kept (nor their messages even built).
+        var unreported: [PolicyDiagnostic.Severity: Int] = [:]
+        var hasErrors = false
+        /// Conditions read so far in all tiers (``PolicyLimits/maximumConditions``).
+        var conditionCount = 0
+
+        init(file: String) {
+            self.file = file
+        }
+
+        /// The diagnostics kept, followed, for each severity that had more, by one line counting the rest.
+        var report: [PolicyDiagnostic] {
+            diagnostics
+                + [PolicyDiagnostic.Severity.error, .warning].compactMap { severity in
+                    unreported[severity].map { count in
+                        PolicyDiagnostic(
+                            severity: severity, file: file, line: nil, key: "",
+                            message: "… and \(count) more \(severity.rawValue)s not shown; fix the ones above first")
+                    }
+                }
+        }
 
         /// The top-level mapping of a YAML document, or the error that there is none (`ifEmpty` for an empty one).
+        ///
+        /// Before any node is read, the document is held to ``PolicyLimits``: its size, its shape (``YAMLPrescan``) and
+        /// the number of nodes it stands for with its aliases expanded, so that what follows is bounded by them.
         mutating func document(_ text: String, ifEmpty: String) throws(PolicyValidationError) -> Fields {
+            func refuse(line: Int?, key: String = "", _ message: String) -> PolicyValidationError {
+                PolicyValidationError(diagnostics: [PolicyDiagnostic(file: file, line: line, key: key, message: message)])
+            }
+            let size = text.utf8.count
+            if size > PolicyLimits.maximumDocumentBytes {
+                throw refuse(line: nil, "is \(size) bytes; a policy file may be at most \(PolicyLimits.maximumDocumentBytes) bytes (4 MiB)")
+            }
+            if let problem = YAMLPrescan.firstProblem(in: text) {
+                throw refuse(line: problem.line, problem.message)
+            }
             let root: Node?
             do {
                 root = try Yams.compose(yaml: text)
             } catch {
                 throw PolicyValidationError(diagnostics: [syntaxError(error)])
             }
+            if let root, let excess = Self.nodeBeyondBudget(in: root) {
+                throw refuse(
+                    line: excess.node.mark?.line, key: excess.key,
+                    "expands to more than \(PolicyLimits.maximumNodes) YAML nodes once its aliases (*name) are replaced by what they "
+                        + "repeat (this line is inside the part that passed the limit); a policy needs far fewer: write the repeated parts out")
+            }
             guard let root, let top = mapping(root, at: "") else {
                 if root == nil { self.error(line: 1, key: "", ifEmpty) }
-                throw PolicyValidationError(diagnostics: diagnostics)
+                throw PolicyValidationError(diagnostics: report)
             }
             return top
         }
 
-        mutating func error(line: Int?, key: String, _ message: String) {
-            diagnostics.append(PolicyDiagnostic(file: file, line: line, key: key, message: message))
+        /// The node at which a walk over `root`, visiting what every alias stands for each time it is used (as the
+        /// parser does), passes ``PolicyLimits/maximumNodes``, with the top-level key it is under; `nil` within the
+        /// limit. The walk stops there, so it costs at most the limit however much the aliases multiply.
+        ///
+        /// Yams shares an anchored node among its aliases, so composing is cheap; walking is where a document of nested
+        /// aliases blows up, and this walk is bounded.
+        static func nodeBeyondBudget(in root: Node) -> (node: Node, key: String)? {
+            var budget = PolicyLimits.maximumNodes
+            var stack: [(node: Node, key: String)] = [(root, "")]
+            while let (node, key) = stack.popLast() {
+                budget -= 1
+                if budget < 0 { return (node, key) }
+                switch node {
+                case .mapping(let mapping):
+                    for (name, value) in mapping {
+                        // Named by the top-level key they are under: `tiers`, `environments`.
+                        let under = key.isEmpty ? (name.string ?? "") : key
+                        stack.append((name, under))
+                        stack.append((value, under))
+                    }
+                case .sequence(let sequence):
+                    for item in sequence { stack.append((item, key)) }
+                case .scalar, .alias:
+                    break
+                }
+            }
+            return nil
         }
 
-        mutating func warning(line: Int?, key: String, _ message: String) {
-            diagnostics.append(PolicyDiagnostic(severity: .warning, file: file, line: line, key: key, message: message))
+        mutating func error(line: Int?, key: @autoclosure () -> String, _ message: @autoclosure () -> String) {
+            hasErrors = true
+            record(.error, line: line, key: key, message)
+        }
+
+        mutating func warning(line: Int?, key: @autoclosure () -> String, _ message: @autoclosure () -> String) {
+            record(.warning, line: line, key: key, message)
+        }
+
+        /// Keeps the first diagnostics of each severity and counts the rest, building the message only when kept: a
+        /// policy with a hundred thousand errors costs a hundred thousand increments, not as many messages.
+        private mutating func record(_ severity: PolicyDiagnostic.Severity, line: Int?, key: () -> String, _ message: () -> String) {
+            if unreported[severity] == nil, diagnostics.count(where: { $0.severity == severity }) < PolicyLimits.maximumDiagnostics {
+                // A key path holds the names the policy gives (environments, tiers), which can be long too.
+                diagnostics.append(
+                    PolicyDiagnostic(severity: severity, file: file, line: line, key: Self.abbreviated(key(), limit: 200), message: message()))
+            } else {
+                unreported[severity, default: 0] += 1
+            }
+        }
+
+        /// "known groups: a, b, c", for a message about a group that does not exist.
+        static func knownGroups(_ groups: [String: Policy.Group]) -> String {
+            groups.isEmpty ? "the policy defines no groups" : "known groups: \(listed(groups.keys.sorted()))"
+        }
+
+        /// Names for a message, at most `limit` of them: "a, b, c" or "a, b, c, … (40 in all)".
+        static func listed(_ names: [String], limit: Int = 10) -> String {
+            let shown = names.prefix(limit).joined(separator: ", ")
+            return names.count > limit ? "\(shown), … (\(names.count) in all)" : shown
         }
 
         func syntaxError(_ error: any Error) -> PolicyDiagnostic {
@@ -184,12 +286,13 @@ extension PolicyParser {
                 case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
                     return PolicyDiagnostic(file: file, line: mark.line, key: "", message: "not valid YAML: \(problem)")
                 case .duplicatedKeysInMapping(let duplicates, let context):
-                    let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                    let keys = Self.listed(duplicates.sorted().map { "'\(Self.abbreviated($0))'" })
                     return PolicyDiagnostic(file: file, line: context.mark.line, key: "", message: "\(keys) appears twice in one mapping; keep one")
                 default: break
                 }
             }
-            return PolicyDiagnostic(file: file, line: nil, key: "", message: "not valid YAML: \(error)")
+            // Yams quotes the document around the error in its description: a line, or the whole of a one-line file.
+            return PolicyDiagnostic(file: file, line: nil, key: "", message: "not valid YAML: \(Self.abbreviated("\(error)", limit: 200))")
         }
 
         mutating func mapping(_ node: Node, at path: String, allowEmpty: Bool = false) -> Fields? {
@@ -197,7 +300,7 @@ extension PolicyParser {
                 return Fields(entries: [], line: node.mark?.line)
             }
             guard case .mapping(let mapping) = node else {
-                error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a mapping of keys to values, found \(Self.describe(node))")
                 return nil
             }
             // Yams itself refuses a key that appears twice in one mapping (see `syntaxError`).
@@ -215,13 +318,13 @@ extension PolicyParser {
         mutating func allowOnly(_ keys: Set<String>, in fields: Fields, at path: String) {
             for entry in fields.entries where !keys.contains(entry.key) {
                 // Refused, not ignored: a misspelt `freze` silently skipped would pass deploys the author meant to stop.
-                error(line: entry.line, key: join(path, entry.key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
+                error(line: entry.line, key: Self.join(path, entry.key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
             }
         }
 
         mutating func string(_ node: Node, at path: String) -> String? {
             guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-                error(line: node.mark?.line, key: path, "expected a text value, found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a text value, found \(Self.describe(node))")
                 return nil
             }
             return scalar.string
@@ -229,7 +332,12 @@ extension PolicyParser {
 
         mutating func int(_ node: Node, at path: String) -> Int? {
             guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
-                error(line: node.mark?.line, key: path, "expected a whole number, found \(describe(node))")
+                let digits = node.scalar?.string.drop { $0 == "-" || $0 == "+" }
+                if let digits, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                    error(line: node.mark?.line, key: path, "\(Self.describe(node)) is too large a number to mean anything here")
+                } else {
+                    error(line: node.mark?.line, key: path, "expected a whole number, found \(Self.describe(node))")
+                }
                 return nil
             }
             return value
@@ -237,7 +345,7 @@ extension PolicyParser {
 
         mutating func strings(_ node: Node, at path: String) -> [String] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [a, b], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [a, b], found \(Self.describe(node))")
                 return []
             }
             return sequence.enumerated().compactMap { index, item in string(item, at: "\(path)[\(index)]") }
@@ -283,7 +391,10 @@ extension PolicyParser {
                     )
                 case "none": rule.gated = false
                 case "required": rule.gated = true
-                default: error(line: gate.line, key: "\(path).gate", "'\(value)' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
+                default:
+                    error(
+                        line: gate.line, key: "\(path).gate",
+                        "'\(Self.abbreviated(value))' is not a gate mode; use 'none' (recorded, not gated) or 'required'")
                 }
             }
             if rule.gated == false {
@@ -312,17 +423,15 @@ extension PolicyParser {
                     if let role = DutyRole(rawValue: name) {
                         roles.append(role)
                     } else {
-                        error(line: duties.line, key: "\(path).separation_of_duties[\(index)]", "'\(name)' is not a role; use author or triggerer")
+                        error(
+                            line: duties.line, key: "\(path).separation_of_duties[\(index)]",
+                            "'\(Self.abbreviated(name))' is not a role; use author or triggerer")
                     }
                 }
                 rule.separationOfDuties = roles
             }
-            if let timeout = fields["timeout"], let text = string(timeout.node, at: "\(path).timeout") {
-                if let duration = PolicyDuration(parsing: text) {
-                    rule.timeout = duration
-                } else {
-                    error(line: timeout.line, key: "\(path).timeout", "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
-                }
+            if let timeout = fields["timeout"] {
+                rule.timeout = duration(timeout, at: "\(path).timeout", line: fields.line)
             }
             if let onTimeout = fields["on_timeout"], let text = string(onTimeout.node, at: "\(path).on_timeout") {
                 if let action = TimeoutAction(rawValue: text) {
@@ -330,7 +439,7 @@ extension PolicyParser {
                 } else {
                     error(
                         line: onTimeout.line, key: "\(path).on_timeout",
-                        "'\(text)' is not a timeout action; use reject (the safe default) or approve (fail-open)")
+                        "'\(Self.abbreviated(text))' is not a timeout action; use reject (the safe default) or approve (fail-open)")
                 }
             }
             if let reason = fields["fail_open_reason"] {
@@ -390,17 +499,26 @@ extension PolicyParser {
                 return nil
             }
             guard let text = string(entry.node, at: path) else { return nil }
-            guard let duration = PolicyDuration(parsing: text) else {
-                error(line: entry.line, key: path, "'\(text)' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+            do {
+                return try PolicyDuration(validating: text)
+            } catch {
+                switch error {
+                case .malformed:
+                    self.error(
+                        line: entry.line, key: path, "'\(Self.abbreviated(text))' is not a duration; write a number and a unit: 90s, 30m, 4h or 2d")
+                case .overMaximum:
+                    self.error(
+                        line: entry.line, key: path,
+                        "'\(Self.abbreviated(text))' is longer than \(PolicyDuration.maximum), the longest a policy may wait for anything")
+                }
                 return nil
             }
-            return duration
         }
 
         /// A list of `group: name` entries (`[group: platform-leads]`), each naming a group the policy defines.
         mutating func groupReferences(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [String] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [group: platform-leads], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [group: platform-leads], found \(Self.describe(node))")
                 return []
             }
             var names: [String] = []
@@ -415,7 +533,7 @@ extension PolicyParser {
                 guard groups[name] != nil else {
                     error(
                         line: entry.line, key: "\(itemPath).group",
-                        "group '\(name)' does not exist (known groups: \(groups.keys.sorted().joined(separator: ", ")))")
+                        "group '\(Self.abbreviated(name))' does not exist (\(Self.knownGroups(groups)))")
                     continue
                 }
                 names.append(name)
@@ -428,10 +546,11 @@ extension PolicyParser {
 
         mutating func approvalRules(_ node: Node, at path: String, groups: [String: Policy.Group]) -> [Policy.ApprovalRule] {
             guard case .sequence(let sequence) = node else {
-                error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(describe(node))")
+                error(line: node.mark?.line, key: path, "expected a list like [{group: platform-leads, count: 1}], found \(Self.describe(node))")
                 return []
             }
             var rules: [Policy.ApprovalRule] = []
+            var required = Set<String>()
             for (index, item) in sequence.enumerated() {
                 let itemPath = "\(path)[\(index)]"
                 guard let fields = mapping(item, at: itemPath) else { continue }
@@ -443,9 +562,9 @@ extension PolicyParser {
                 let count = fields["count"].map { int($0.node, at: "\(itemPath).count") } ?? 1
                 guard let count else { continue }
                 guard let group = groups[groupName] else {
-                    let known = groups.keys.sorted()
-                    let hint = known.isEmpty ? "the policy defines no groups" : "known groups: \(known.joined(separator: ", "))"
-                    error(line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' does not exist (\(hint))")
+                    error(
+                        line: groupEntry.line, key: "\(itemPath).group",
+                        "group '\(Self.abbreviated(groupName))' does not exist (\(Self.knownGroups(groups)))")
                     continue
                 }
                 if count < 1 {
@@ -455,11 +574,13 @@ extension PolicyParser {
                 } else if group.slackUsergroup == nil, count > group.members.count {
                     error(
                         line: fields["count"]?.line, key: "\(itemPath).count",
-                        "\(count) is more than the \(group.members.count) member(s) of group '\(groupName)'; the rule could never be met")
+                        "\(count) is more than the \(group.members.count) member(s) of group '\(Self.abbreviated(groupName))'; the rule could never be met"
+                    )
                 }
-                if rules.contains(where: { $0.group == groupName }) {
+                if !required.insert(groupName).inserted {
                     error(
-                        line: groupEntry.line, key: "\(itemPath).group", "group '\(groupName)' is required twice; write one rule with the total count"
+                        line: groupEntry.line, key: "\(itemPath).group",
+                        "group '\(Self.abbreviated(groupName))' is required twice; write one rule with the total count"
                     )
                 }
                 rules.append(Policy.ApprovalRule(group: groupName, count: count))
@@ -467,13 +588,19 @@ extension PolicyParser {
             return rules
         }
 
-        func join(_ path: String, _ key: String) -> String {
+        /// A value as messages quote it: whole when short, its start otherwise, so that a long value cannot make every
+        /// message about it long.
+        static func abbreviated(_ text: String, limit: Int = 60) -> String {
+            text.utf8.count > limit ? "\(text.prefix(limit))…" : text
+        }
+
+        static func join(_ path: String, _ key: String) -> String {
             path.isEmpty ? key : "\(path).\(key)"
         }
 
-        func describe(_ node: Node) -> String {
+        static func describe(_ node: Node) -> String {
             switch node {
-            case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(scalar.string)'"
+            case .scalar(let scalar): scalar.string.isEmpty ? "nothing" : "'\(Self.abbreviated(scalar.string))'"
             case .mapping: "a mapping"
             case .sequence: "a list"
             case .alias: "an alias"

@@ -71,7 +71,7 @@ public struct PolicyTestSuite: Sendable {
         } else {
             reader.error(line: top["cases"]?.line ?? top.line, key: "cases", "expected a list of cases, each with name, given and expect")
         }
-        if reader.diagnostics.contains(where: { $0.severity == .error }) { throw PolicyValidationError(diagnostics: reader.diagnostics) }
+        if reader.hasErrors { throw PolicyValidationError(diagnostics: reader.report) }
         self.cases = cases
     }
 
@@ -147,7 +147,7 @@ extension PolicyParser.Reader {
             + (given["author"].flatMap { string($0.node, at: "\(givenPath).author") }.map { [$0] } ?? [])
         request.triggeredBy = given["triggered_by"].flatMap { string($0.node, at: "\(givenPath).triggered_by") }
         if let cost = given["cost_delta_monthly"] {
-            if case .scalar(let scalar) = cost.node, let value = Double(scalar.string) {
+            if case .scalar(let scalar) = cost.node, let value = Double(scalar.string), value.isFinite {
                 request.costDeltaMonthly = value
             } else {
                 error(line: cost.line, key: "\(givenPath).cost_delta_monthly", "expected an amount such as 750")
@@ -159,7 +159,11 @@ extension PolicyParser.Reader {
         var at: Date?
         if let entry = given["at"], let text = string(entry.node, at: "\(givenPath).at") {
             at = Timestamp.parse(text)
-            if at == nil { error(line: entry.line, key: "\(givenPath).at", "'\(text)' is not an RFC 3339 time like \"2026-12-04T15:00:00-05:00\"") }
+            if at == nil {
+                error(
+                    line: entry.line, key: "\(givenPath).at", "'\(Self.abbreviated(text))' is not an RFC 3339 time like \"2026-12-04T15:00:00-05:00\""
+                )
+            }
         }
 
         let expectPath = "\(path).expect"

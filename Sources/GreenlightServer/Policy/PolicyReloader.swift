@@ -9,8 +9,9 @@ import ServiceLifecycle
 /// Reloads the policy file on `SIGHUP` and when its contents change, the way operators expect of a daemon.
 ///
 /// A policy that validates replaces the one in force for gates opened from then on (gates already open keep their
-/// plan, invariant 7), with a `policy.loaded` audit event naming the old and new hashes. One that does not validate is
-/// refused: the old policy stays, the errors are logged and a `policy.refused` event is audited, once per edit.
+/// plan, invariant 7), with a `policy.loaded` audit event naming the old and new hashes. One that does not validate, or a
+/// file that cannot be read (deleted, unreadable, too large), is refused: the old policy stays, the reason is logged
+/// and a `policy.refused` event is audited, once per distinct failure rather than on every poll.
 public struct PolicyReloader: Service {
     let path: String
     let livePolicy: LivePolicy
@@ -37,17 +38,25 @@ public struct PolicyReloader: Service {
 
     /// What a reload did.
     public enum Outcome: Sendable, Equatable {
-        /// The file holds the policy already in force (or the one last refused).
+        /// The file holds the policy already in force (or fails as it did when last reported).
         case unchanged
         case loaded(hash: String)
         /// The edit with this hash did not validate.
         case refused(hash: String, errors: [String])
-        /// The file could not be read; the policy in force stays.
+        /// The file could not be read (the reason); the policy in force stays.
         case unreadable(String)
     }
 
-    public func run() async throws {
-        let hangups = AsyncStream<Void> { continuation in
+    /// A failure already reported (logged and audited), which is not reported again until the file changes.
+    enum Failure: Equatable {
+        case invalid(hash: String)
+        case unreadable(reason: String)
+    }
+
+    /// Every `SIGHUP` the process receives from now on, until the stream is dropped. The signal's default action, ending
+    /// the process, is replaced.
+    static func hangups() -> AsyncStream<Void> {
+        AsyncStream<Void> { continuation in
             signal(SIGHUP, SIG_IGN)
             // Cancelled once, when the stream ends; nothing else touches it after `resume()`.
             nonisolated(unsafe) let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -55,6 +64,10 @@ public struct PolicyReloader: Service {
             source.resume()
             continuation.onTermination = { _ in source.cancel() }
         }
+    }
+
+    public func run() async throws {
+        let hangups = Self.hangups()
         let checker = Checker(reloader: self)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -74,12 +87,12 @@ public struct PolicyReloader: Service {
         }
     }
 
-    /// Serializes checks, and remembers a refused edit so that it is reported once, not every poll. The file is read,
-    /// parsed and put in force inside the actor without suspending, so a SIGHUP during a poll cannot let an older read
-    /// replace a newer one.
+    /// Serializes checks, and remembers the failure last reported so that it is reported once, not every poll. The file
+    /// is read, parsed and put in force inside the actor without suspending, so a SIGHUP during a poll cannot let an
+    /// older read replace a newer one.
     actor Checker {
         let reloader: PolicyReloader
-        var lastRefusedHash: String?
+        var reported: Failure?
 
         init(reloader: PolicyReloader) {
             self.reloader = reloader
@@ -87,33 +100,43 @@ public struct PolicyReloader: Service {
 
         @discardableResult
         func check() async -> Outcome {
-            let (outcome, draft) = reloader.evaluate(unlessRefused: lastRefusedHash)
-            if case .refused(let hash, _) = outcome { lastRefusedHash = hash }
+            let (outcome, draft, failure) = reloader.evaluate(unlessReported: reported)
+            reported = failure
             await reloader.record(draft)
             return outcome
         }
     }
 
-    /// Reads the file and puts it in force if it validates and differs from the policy in force.
-    ///
-    /// - Parameter unlessRefused: the hash of an edit already refused, which is not refused (and audited) again.
-    public func reload(unlessRefused refusedHash: String? = nil) async -> Outcome {
-        let (outcome, draft) = evaluate(unlessRefused: refusedHash)
+    /// Reads the file and puts it in force if it validates and differs from the policy in force; reports (logs and
+    /// audits) a file that does not validate or cannot be read.
+    public func reload() async -> Outcome {
+        let (outcome, draft, _) = evaluate(unlessReported: nil)
         await record(draft)
         return outcome
     }
 
-    /// The synchronous part of a reload: read, parse, put in force, log. Returns the audit event to record.
-    func evaluate(unlessRefused refusedHash: String?) -> (Outcome, AuditDraft?) {
+    /// The synchronous part of a reload: read, parse, put in force, log. Returns the audit event to record, and the
+    /// failure that now stands (`nil` once the file reads and the policy in force is the file's).
+    ///
+    /// - Parameter reported: the failure last reported, which is not reported again.
+    func evaluate(unlessReported reported: Failure?) -> (Outcome, AuditDraft?, Failure?) {
+        let current = livePolicy.current
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try PolicyFileReader.contents(of: path)
         } catch {
-            return (.unreadable("\(error)"), nil)
+            let failure = Failure.unreadable(reason: error.description)
+            guard failure != reported else { return (.unchanged, nil, failure) }
+            logger.warning(
+                "\(error.description); the policy in force (sha256 \(current.hash.prefix(12))) stays", metadata: ["path": "\(path)"])
+            let draft = AuditDraft(
+                at: clock.now(), actor: "greenlight", action: .policyRefused,
+                details: ["source": path, "reason": "unreadable", "policy_hash": current.hash, "errors": error.description])
+            return (.unreadable(error.description), draft, failure)
         }
         let hash = Policy.hash(of: text)
-        let current = livePolicy.current
-        guard hash != current.hash, hash != refusedHash else { return (.unchanged, nil) }
+        guard hash != current.hash else { return (.unchanged, nil, nil) }
+        guard reported != .invalid(hash: hash) else { return (.unchanged, nil, reported) }
         let now = clock.now()
         do {
             let (policy, warnings) = try PolicyParser(file: path).parse(text)
@@ -126,8 +149,10 @@ public struct PolicyReloader: Service {
             let draft = AuditDraft(
                 at: now, actor: "greenlight", action: .policyLoaded,
                 details: ["source": policy.source, "policy_hash": policy.hash, "previous_hash": current.hash, "trigger": "reload"])
-            return (.loaded(hash: policy.hash), draft)
+            return (.loaded(hash: policy.hash), draft, nil)
         } catch {
+            // At most PolicyLimits.maximumDiagnostics of each severity, then a line counting the rest, as the parser
+            // reports them: the log and the audit event say the same.
             let errors = error.diagnostics.map(\.description)
             logger.error(
                 "the edited policy does not validate; the policy in force (sha256 \(current.hash.prefix(12))) stays:\n\(errors.joined(separator: "\n"))",
@@ -135,9 +160,9 @@ public struct PolicyReloader: Service {
             let draft = AuditDraft(
                 at: now, actor: "greenlight", action: .policyRefused,
                 details: [
-                    "source": path, "refused_hash": hash, "policy_hash": current.hash, "errors": errors.prefix(20).joined(separator: "\n"),
+                    "source": path, "reason": "invalid", "refused_hash": hash, "policy_hash": current.hash, "errors": errors.joined(separator: "\n"),
                 ])
-            return (.refused(hash: hash, errors: errors), draft)
+            return (.refused(hash: hash, errors: errors), draft, .invalid(hash: hash))
         }
     }
 
@@ -152,5 +177,24 @@ public struct PolicyReloader: Service {
                 logger.error("could not audit the policy reload: \(error)", metadata: ["action": "\(draft.action)"])
             }
         }.value
+    }
+}
+
+/// Stands in for the reloader when `serve` has no `--config`: SIGHUP asks a daemon to read its configuration again, and
+/// its default action would end the server. Without a policy file there is nothing to read, so it is logged and the
+/// server goes on with the policy it has.
+public struct HangupWithoutPolicyFile: Service {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let hangups = PolicyReloader.hangups()
+        logger.info("no policy file (serve was started without --config): SIGHUP has nothing to reload and is only logged")
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: there is no policy file to reload (serve was started without --config); the policy in force stays")
+        }
     }
 }

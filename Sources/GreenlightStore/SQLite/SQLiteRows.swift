@@ -13,7 +13,18 @@ enum SQLiteRows {
 
     static let decoder = JSONDecoder()
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Milliseconds since 1970, as every instant is stored.
+    ///
+    /// Clamped to what an `Int64` holds (±292 million years) rather than trapping or throwing: the conversion must not
+    /// be able to stop the process for any `Date`, and clamping keeps the order every query relies on (a deadline past
+    /// the range is still after every real instant, a `since` before it still before every event). No instant Greenlight
+    /// computes comes near the range (policy durations are at most a year), so nothing real is changed. `NaN` is not an
+    /// instant; it is stored as the far future, so that a deadline that could not be computed never fires early.
+    static func millis(_ date: Date) -> Int64 {
+        let millis = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        if millis.isNaN { return .max }
+        return Int64(exactly: millis) ?? (millis < 0 ? .min : .max)
+    }
 
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 

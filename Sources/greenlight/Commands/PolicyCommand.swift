@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightServer
 
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,8 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a policy file. Exits 0 when it can be used; prints each error as file:line and exits 64 otherwise.",
+            abstract:
+                "Validate a policy file. Exits 0 when it can be used; prints its errors as file:line (the first 50, then how many more) and exits 64 otherwise.",
             discussion: "Warnings (printed, exit 0) flag what is legal but rarely meant, such as a production-like environment that fails open."
         )
 
@@ -165,7 +167,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 let path = (directory as NSString).appendingPathComponent(name)
                 let suite: PolicyTestSuite
                 do {
-                    suite = try PolicyTestSuite(parsing: try String(contentsOfFile: path, encoding: .utf8), file: path)
+                    suite = try PolicyTestSuite(parsing: try PolicyFileReader.contents(of: path), file: path)
+                } catch let error as PolicyFileError {
+                    throw Exit.fail(error.description)
                 } catch let error as PolicyValidationError {
                     for diagnostic in error.diagnostics { printError(diagnostic.description) }
                     throw Exit.usage

@@ -40,7 +40,8 @@ struct RequestCommand: AsyncParsableCommand {
     @Option(help: "Makes retries return the same gate (default: a new key per run of this command).") var idempotencyKey: String?
 
     @Flag(help: "Block until the gate is decided; the exit code says how.") var wait = false
-    @Option(help: ArgumentHelp("With --wait: give up after this long (90s, 30m, 4h) and exit 2.", valueName: "duration")) var maxWait: MaxWait?
+    @Option(help: ArgumentHelp("With --wait: give up after this long (90s, 30m, 4h; at most 365d) and exit 2.", valueName: "duration"))
+    var maxWait: MaxWait?
     @Flag(help: "Print the gate as JSON instead of a summary.") var json = false
 
     func validate() throws {

@@ -17,8 +17,9 @@ struct Serve: AsyncParsableCommand {
             http://127.0.0.1:8080. SIGTERM or Ctrl-C drains in-flight requests and exits 0.
 
             With --config, the policy file is read again on SIGHUP and whenever it changes: an edit that validates \
-            applies to gates opened from then on (open gates keep the rules they opened with); one that does not is \
-            logged and audited, and the policy in force stays. GET /v1/policy shows the policy in force and its hash.
+            applies to gates opened from then on (open gates keep the rules they opened with); one that does not, or a \
+            file that cannot be read, is logged and audited, and the policy in force stays. Without --config, SIGHUP is \
+            logged and changes nothing. GET /v1/policy shows the policy in force and its hash.
 
             Slack: with SLACK_BOT_TOKEN set, each gate whose policy names a 'channel' gets a card there, kept up to date \
             through a durable outbox, with reminders and escalations in its thread (GREENLIGHT_SLACK_API_URL overrides \
@@ -71,6 +72,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        // A SIGHUP (a reload request, or logrotate's) must never end the server, even before the reloader listens for
+        // it: ignored until then, instead of the default action.
+        signal(SIGHUP, SIG_IGN)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel

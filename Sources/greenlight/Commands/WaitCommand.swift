@@ -16,7 +16,7 @@ struct WaitCommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
     @Argument(help: "The gate's id (g_…).") var gateID: String
-    @Option(help: ArgumentHelp("Give up after this long (90s, 30m, 4h) and exit 2.", valueName: "duration")) var maxWait: MaxWait?
+    @Option(help: ArgumentHelp("Give up after this long (90s, 30m, 4h; at most 365d) and exit 2.", valueName: "duration")) var maxWait: MaxWait?
     @Flag(help: "Print the gate as JSON instead of a summary.") var json = false
 
     func run() async throws {

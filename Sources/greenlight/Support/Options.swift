@@ -49,7 +49,8 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
-/// `--max-wait`: how long to block at most, as a policy-style duration.
+/// `--max-wait`: how long to block at most, as a policy-style duration (or seconds), up to the longest a policy may
+/// wait: no gate stays pending longer.
 struct MaxWait: ExpressibleByArgument {
     let duration: Duration
 
@@ -62,8 +63,13 @@ struct MaxWait: ExpressibleByArgument {
 }
 
 enum PolicyDurationArgument {
+    /// Seconds (`90`, `1.5`) or a policy duration (`30m`), from zero to ``PolicyDuration/maximum``; `nil` otherwise.
+    /// Bounded because `Duration.seconds(_:)` and the instant it leads to trap on what a number can spell (`1e300`,
+    /// `inf`).
     static func parse(_ text: String) -> Double? {
-        if let seconds = Double(text), seconds >= 0 { return seconds }
+        if let seconds = Double(text) {
+            return (0...PolicyDuration.maximum.seconds).contains(seconds) ? seconds : nil
+        }
         return PolicyDuration(parsing: text)?.seconds
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightServer
 
 /// Reads a policy file, or the built-in policy when no file is named.
 enum PolicyFile {
@@ -11,13 +12,14 @@ enum PolicyFile {
         return policy
     }
 
-    /// Parses `path`, printing every error and exiting 64 if the policy cannot be used.
+    /// Parses `path`, printing its errors (at most ``PolicyLimits/maximumDiagnostics``, then how many more) and exiting
+    /// 64 if the policy cannot be used.
     static func parse(_ path: String) throws -> (Policy, [PolicyDiagnostic]) {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try PolicyFileReader.contents(of: path)
         } catch {
-            throw Exit.fail("cannot read the policy file \(path): \(error.localizedDescription)")
+            throw Exit.fail(error.description)
         }
         do {
             return try PolicyParser(file: path).parse(text)
