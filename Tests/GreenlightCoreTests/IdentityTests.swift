@@ -82,3 +82,27 @@ struct IdentityTests {
         #expect("plain name".debugEscaped == "plain name")
     }
 }
+
+@Suite("Identities in the policy")
+struct PolicyIdentityTests {
+    @Test(
+        "a person, login, e-mail or member that cannot be matched safely is an error with its line",
+        arguments: [
+            ("people:\n  alice: { github: \"alice-gh \" }", "people.alice.github", 2),
+            ("people:\n  alice: { email: \"alice\\u200B@example.com\" }", "people.alice.email", 2),
+            ("people:\n  \"ａlice\": { github: alice-gh }", "people.ａlice", 2),
+            ("people:\n  alice: { github: \"\\u0430lice-gh\" }", "people.alice.github", 2),
+            ("groups:\n  leads: { members: [alice, \"bob\\t\"] }", "groups.leads.members", 2),
+        ])
+    func refused(yaml: String, key: String, line: Int) throws {
+        let document =
+            yaml + (yaml.hasPrefix("groups") ? "" : "\ngroups:\n  leads: { members: [alice] }")
+            + "\ndefault: { require: [ { group: leads, count: 1 } ] }"
+        do {
+            _ = try PolicyParser(file: "p.yaml").parse(document)
+            Issue.record("accepted: \(document)")
+        } catch {
+            #expect(error.diagnostics.contains { $0.severity == .error && $0.key == key && $0.line == line }, "\(error.diagnostics)")
+        }
+    }
+}

@@ -28,10 +28,17 @@ public struct PolicyParser {
         // Who holds each Slack id, so that a second holder is found in one lookup (a policy may list tens of thousands).
         var slackOwners: [String: String] = [:]
         if let entry = top["people"], let mapping = reader.mapping(entry.node, at: "people") {
-            for (name, node, _) in mapping.entries {
+            for (name, node, line) in mapping.entries {
                 let path = "people.\(name)"
                 guard let fields = reader.mapping(node, at: path, allowEmpty: true) else { continue }
                 reader.allowOnly(["slack", "github", "email"], in: fields, at: path)
+                // Separation of duties matches these against what pipelines claim: each must be in the one form
+                // identities are matched in, or an author could slip past under a name that looks the same.
+                if let problem = Self.identityProblem(name) { reader.error(line: line, key: path, problem) }
+                for key in ["slack", "github", "email"] {
+                    guard let field = fields[key], let value = reader.string(field.node, at: "\(path).\(key)") else { continue }
+                    if let problem = Self.identityProblem(value) { reader.error(line: field.line, key: "\(path).\(key)", problem) }
+                }
                 let slack = fields["slack"].flatMap { reader.string($0.node, at: "\(path).slack") }
                 if let slack, let line = fields["slack"]?.line {
                     if !Self.isSlackUserID(slack) {
@@ -80,6 +87,9 @@ public struct PolicyParser {
                 var seen = Set<String>()
                 for member in names where !seen.insert(member).inserted {
                     reader.error(line: members.line, key: "\(path).members", "'\(Reader.abbreviated(member))' is listed twice")
+                }
+                for member in names {
+                    if let problem = Self.identityProblem(member) { reader.error(line: members.line, key: "\(path).members", problem) }
                 }
                 groups[name] = Policy.Group(name: name, members: names, slackUsergroup: usergroup)
             }
@@ -137,6 +147,19 @@ public struct PolicyParser {
     }
 
     /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
+    /// Why `identity` (a person's name, Slack id, GitHub login or e-mail, a group member) cannot stand in a policy as
+    /// written, if it cannot: it must be what ``Identity/normalized(_:)`` makes of it.
+    static func identityProblem(_ identity: String) -> String? {
+        switch Identity.normalized(identity) {
+        case .success(let normalized) where normalized == identity && normalized.unicodeScalars.elementsEqual(identity.unicodeScalars):
+            return nil
+        case .success(let normalized):
+            return "'\(identity.debugEscaped)' must be written as '\(normalized.debugEscaped)' (no white space around it, Unicode NFC)"
+        case .failure(let problem):
+            return "'\(identity.debugEscaped)' \(problem)"
+        }
+    }
+
     public static func isSlackUserID(_ text: String) -> Bool {
         text.count >= 2 && (text.hasPrefix("U") || text.hasPrefix("W")) && text.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) }
     }

@@ -20,13 +20,12 @@ enum SQLiteRows {
     /// the range is still after every real instant, a `since` before it still before every event). No instant Greenlight
     /// computes comes near the range (policy durations are at most a year), so nothing real is changed. `NaN` is not an
     /// instant; it is stored as the far future, so that a deadline that could not be computed never fires early.
-    static func millis(_ date: Date) -> Int64 {
-        let millis = (date.timeIntervalSince1970 * 1000).rounded(.down)
-        if millis.isNaN { return .max }
-        return Int64(exactly: millis) ?? (millis < 0 ? .min : .max)
-    }
+    ///
+    /// The one conversion the audit log, its hashes and every printed time use too (``Timestamp/milliseconds(_:)``), so
+    /// that a gate's stored instant and the time shown for it are the same millisecond.
+    static func millis(_ date: Date) -> Int64 { Timestamp.milliseconds(date) }
 
-    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+    static func date(_ millis: Int64) -> Date { Timestamp.date(milliseconds: millis) }
 
     static func json(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
