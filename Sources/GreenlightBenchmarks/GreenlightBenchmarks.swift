@@ -167,10 +167,14 @@ struct GreenlightBenchmarks {
         init(_ arguments: ArraySlice<String>) {
             var iterator = arguments.makeIterator()
             while let flag = iterator.next() {
+                if flag == "--help" || flag == "-h" {
+                    print("usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]")
+                    exit(0)
+                }
                 // 0 is a choice for --warmup and --serve-updates; the others count or divide by what they are given.
                 let zeroAllowed = flag == "--warmup" || flag == "--serve-updates"
                 guard let value = iterator.next().flatMap(Int.init), value > 0 || (zeroAllowed && value == 0) else {
-                    fatalError("\(flag) needs a \(zeroAllowed ? "number, 0 or more" : "positive number")")
+                    Self.usage("\(flag) needs a \(zeroAllowed ? "number, 0 or more" : "positive number")")
                 }
                 switch flag {
                 case "--waiters": waiters = value
@@ -181,9 +185,21 @@ struct GreenlightBenchmarks {
                 case "--warmup": warmup = value
                 case "--rate": rate = value
                 case "--serve-updates": serveUpdates = value != 0
-                default: fatalError("unknown option \(flag); see the comment at the top of GreenlightBenchmarks.swift")
+                default: Self.usage("unknown option \(flag)")
                 }
             }
+        }
+
+        /// Says what was wrong and which options there are, and exits 64: a mistyped flag is not a crash.
+        static func usage(_ problem: String) -> Never {
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    greenlight-bench: \(problem)
+                    options (each takes a whole number): --waiters --decisions --gates --concurrency --clicks --warmup --rate --serve-updates
+
+                    """.utf8))
+            exit(64)
         }
     }
 }
