@@ -168,7 +168,9 @@ struct GreenlightBenchmarks {
             var iterator = arguments.makeIterator()
             while let flag = iterator.next() {
                 if flag == "--help" || flag == "-h" {
-                    print("usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]")
+                    print(
+                        "usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]"
+                    )
                     exit(0)
                 }
                 // 0 is a choice for --warmup and --serve-updates; the others count or divide by what they are given.

@@ -106,3 +106,44 @@ struct PolicyIdentityTests {
         }
     }
 }
+
+@Suite("Look-alikes and shared identities")
+struct LookAlikeTests {
+    static let policy = try! PolicyParser(file: "test.yaml").parse(Fixtures.policyYAML).policy
+
+    @Test(
+        "an author that only looks like a person's identity bars that person too",
+        arguments: ["ALİCE", "alıce", "a\u{0323}lice", "ạlice", "alicé", "alice\u{2010}gh", "alice\u{2212}gh", "alice\u{0332}"])
+    func lookAlikeBarred(spelling: String) {
+        let plan = Self.policy.plan(for: Fixtures.request(authors: [spelling]))
+        #expect(plan.exclusion(for: "alice")?.role == .author, "\(spelling.debugEscaped): \(plan.exclusions)")
+        #expect(!plan.approvers.contains("alice"))
+    }
+
+    @Test("two people may not share a login or an e-mail, whatever its case")
+    func sharedIdentityRefused() {
+        let yaml = """
+            people:
+              alice: { github: alice-gh, email: Ops@Example.com }
+              aaron: { github: ALICE-GH }
+              zed: { email: ops@example.com }
+            groups:
+              leads: { members: [alice, aaron, zed] }
+            default: { require: [ { group: leads, count: 1 } ] }
+            """
+        do {
+            _ = try PolicyParser(file: "p.yaml").parse(yaml)
+            Issue.record("a shared identity was accepted")
+        } catch {
+            let keys = error.diagnostics.filter { $0.severity == .error }.map(\.key)
+            #expect(keys.contains("people.aaron.github"), "\(error.diagnostics)")
+            #expect(keys.contains("people.zed.email"), "\(error.diagnostics)")
+        }
+    }
+
+    @Test("a group listing one person twice in two cases is refused: one person, one seat")
+    func memberTwice() {
+        let yaml = "groups:\n  leads: { members: [alice, Alice] }\ndefault: { require: [ { group: leads, count: 2 } ] }"
+        #expect(throws: PolicyValidationError.self) { try PolicyParser(file: "p.yaml").parse(yaml) }
+    }
+}

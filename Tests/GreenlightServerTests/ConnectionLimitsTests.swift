@@ -23,9 +23,14 @@ struct ConnectionLimitsTests {
         let closed: EventLoopFuture<Void>
         let channel: any Channel
 
-        static func connect(port: Int) async throws -> RawConnection {
+        /// - Parameter reading: false for a client that never reads what the server sends (with a small receive buffer).
+        static func connect(port: Int, reading: Bool = true) async throws -> RawConnection {
             let handlerBox = Mutex<RawConnection?>(nil)
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelInitializer { channel in
+            var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            if !reading {
+                bootstrap = bootstrap.channelOption(.autoRead, value: false).channelOption(.socketOption(.so_rcvbuf), value: 4_096)
+            }
+            let channel = try await bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let connection = RawConnection(channel: channel)
                     handlerBox.withLock { $0 = connection }
@@ -138,6 +143,19 @@ struct ConnectionLimitsTests {
             _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate.id, via: "api")
             await longPoll.received("\"state\":\"approved\"")
             #expect(longPoll.text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test("a client that stops reading while its responses pile up is closed after the request timeout")
+    func unreadResponsesClose() async throws {
+        let app = try await TestGreenlight()
+        let limits = ConnectionLimits(idleTimeout: .seconds(1), requestTimeout: .seconds(1), maximumConnections: 100)
+        try await withServer(app, limits: limits) { port in
+            let stalled = try await RawConnection.connect(port: port, reading: false)
+            // Far more responses than the socket buffers hold: the server's writes back up, and nothing times out by
+            // itself while a response is in progress.
+            try await stalled.send(String(repeating: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", count: 20_000))
+            try await stalled.closed.get()
         }
     }
 

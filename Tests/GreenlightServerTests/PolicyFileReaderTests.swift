@@ -43,6 +43,11 @@ final class PolicyFileReaderTests {
         try handle.close()
         #expect(throws: PolicyFileError.tooLarge(path: path("huge.yaml"))) { try PolicyFileReader.contents(of: path("huge.yaml")) }
         #expect(throws: PolicyFileError.tooLarge(path: "/dev/zero")) { try PolicyFileReader.contents(of: "/dev/zero") }
+        // A FIFO nobody writes to would block a plain open() for good, and the reloader (and shutdown) with it.
+        #expect(mkfifo(path("fifo.yaml"), 0o600) == 0)
+        #expect(throws: PolicyFileError.unreadable(path: path("fifo.yaml"), reason: "it is a pipe or a socket, not a file")) {
+            try PolicyFileReader.contents(of: path("fifo.yaml"))
+        }
         FileManager.default.createFile(atPath: path("latin1.yaml"), contents: Data([0x61, 0x3A, 0x20, 0xE9, 0x0A]))
         #expect(throws: PolicyFileError.notUTF8(path: path("latin1.yaml"))) { try PolicyFileReader.contents(of: path("latin1.yaml")) }
     }

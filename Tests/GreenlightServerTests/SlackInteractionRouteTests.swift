@@ -159,6 +159,39 @@ struct SlackInteractionRouteTests {
         #expect(try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRecorded.rawValue)).count == 1)
     }
 
+    @Test("an author the policy knows but not by Slack id may not approve from an unmapped Slack account: it may be theirs")
+    func unmappedClickerOnAuthorWithoutSlackID() async throws {
+        let app = try await TestGreenlight(outbox: OutboxKind.slack)
+        let policy = try PolicyParser(file: "p.yaml").parse(
+            """
+            people:
+              bob: { github: bob-gh }
+            groups:
+              leads: { members: [alice, U0BOB] }
+            default: { require: [ { group: leads, count: 1 } ], channel: C1 }
+            """
+        ).policy
+        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock)
+        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let request = GateRequest(service: "shop", environment: "production", artifact: "a@sha256:1", commit: "0123abcd", authors: ["bob-gh"])
+        let gate = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate
+        let card = try #require(try await app.store.dueOutboxItems(at: app.clock.now(), limit: 10).first { $0.kind == .slackCard })
+        try await app.store.completeOutboxItem(card, posted: PostedCard(channel: "C1", ts: "1.1"), audit: nil)
+        let slack = SlackIntegration(
+            api: SlackWebAPI(token: "xoxb-unused", baseURL: "http://127.0.0.1:9/api/", http: HTTPClient.shared),
+            directory: SlackDirectory(policy: policy), verifier: SlackRequestVerifier(signingSecret: "route-secret", clock: app.clock))
+        let click = SlackSimulator.blockActions(user: "U0BOB", actionID: GateCard.approveActionID, value: gate.id.rawValue, channel: "C1", ts: "1.1")
+        let (body, headers) = try simulator.signedRequest(payload: click, timestamp: app.clock.now())
+        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
+        let status = try await Application(router: router).test(.router) { client in
+            try await post(client, body: body, headers: headers).status
+        }
+        #expect(status == .ok)
+        #expect(try await app.store.gate(gate.id)?.votes.isEmpty == true, "bob approved his own change from his Slack account")
+        let refused = try await app.store.auditEvents(AuditQuery(action: AuditAction.voteRefused.rawValue))
+        #expect(refused.map { $0.details["reason"] } == ["unverified_identity"])
+    }
+
     @Test("without Slack set up, the route says what to set")
     func notConfigured() async throws {
         let app = try await TestGreenlight()

@@ -12,12 +12,12 @@ import Testing
 @Suite("Slack outbox worker", .timeLimit(.minutes(1)))
 struct SlackOutboxWorkerTests {
     @Test(
-        "while chat.update waits out a 429 with a thousand card updates due, a refused clicker's ephemeral goes out at once; the held cards are not rewritten"
+        "while chat.update waits out a 429 with two thousand card updates due, a refused clicker's ephemeral goes out at once; the held cards are not rewritten"
     )
     func ephemeralNotStarvedByRateLimitedUpdates() async throws {
         let app = try await TestGreenlight(outbox: OutboxKind.slack)
         let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
-        let cards = 1_000
+        let cards = 2_000
         let gates = try await withThrowingTaskGroup(of: GateID.self) { group in
             for index in 0..<cards {
                 group.addTask {

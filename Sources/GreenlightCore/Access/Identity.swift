@@ -12,35 +12,64 @@ public enum Identity {
     /// The longest identity accepted: longer than any login, e-mail or Slack id, short enough to print.
     public static let maximumLength = 254
 
+    /// The most UTF-8 bytes looked at: checked before anything else, since normalising a long run of combining marks
+    /// costs time quadratic in its length (a 1 MiB author would hold a core for minutes).
+    static let maximumBytes = 1_024
+
     /// `raw` without leading and trailing white space, in Unicode NFC, or why it cannot name a person.
     public static func normalized(_ raw: String) -> Result<String, IdentityProblem> {
+        guard raw.utf8.count <= maximumBytes else { return .failure(.tooLong(limit: maximumLength)) }
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return .failure(.empty) }
         let value = trimmed.precomposedStringWithCanonicalMapping
-        guard value.count <= maximumLength else { return .failure(.tooLong(limit: maximumLength)) }
-        var asciiLetters = false
-        var imitatingLetter: Unicode.Scalar?
-        for scalar in value.unicodeScalars {
-            let properties = scalar.properties
-            if isInvisible(scalar) { return .failure(.invisible(scalar)) }
-            if scalar.isASCII, properties.isAlphabetic { asciiLetters = true }
-            if imitatingLetter == nil, properties.isAlphabetic, imitatesLatin(scalar) { imitatingLetter = scalar }
-        }
+        guard value.unicodeScalars.count <= maximumLength else { return .failure(.tooLong(limit: maximumLength)) }
+        for scalar in value.unicodeScalars where isInvisible(scalar) { return .failure(.invisible(scalar)) }
         // Compatibility characters (full-width `ａｌｉｃｅ`, ligatures, superscripts) look like plain letters but are
         // other code points; NFKC would fold them, and silently folding would make two different strings one person.
         if value.precomposedStringWithCompatibilityMapping != value {
             let folded = value.precomposedStringWithCompatibilityMapping
             return .failure(.compatibilityForm(plain: folded))
         }
-        if asciiLetters, let imitatingLetter { return .failure(.mixedScripts(imitatingLetter)) }
+        // Scripts are judged per label (`ivan@почта.рф` mixes none: its local part is Latin, its domain Cyrillic).
+        for label in value.unicodeScalars.split(whereSeparator: { $0 == "@" || $0 == "." }) {
+            let asciiLetters = label.contains { $0.isASCII && $0.properties.isAlphabetic }
+            if asciiLetters, let imitating = label.first(where: { $0.properties.isAlphabetic && imitatesLatin($0) }) {
+                return .failure(.mixedScripts(imitating))
+            }
+        }
         return .success(value)
     }
 
     /// The form two identities are compared in: trimmed, NFC, case-folded. `Alice@Example.com` and
     /// `alice@example.com ` are one.
     public static func matchKey(_ identity: String) -> String {
-        identity.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping.folding(
+        // Too long to be an identity (``normalized(_:)`` refuses it): compared as it is, not normalised at length.
+        guard identity.utf8.count <= maximumBytes else { return identity }
+        return identity.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping.folding(
             options: [.caseInsensitive], locale: nil)
+    }
+
+    /// What an identity looks like, more or less: compatibility-decomposed, without marks or invisibles, dotless and
+    /// dotted i as i, every dash as `-`, case-folded. `ALİCE`, `alıce`, `ạlice`, `alicé` and `alice‐gh` (U+2010) look
+    /// like `alice` and `alice-gh` and have their skeletons; separation of duties bars everyone an author's skeleton
+    /// could be, since a look-alike the policy does not know might be the person it imitates.
+    public static func skeleton(_ identity: String) -> String {
+        guard identity.utf8.count <= maximumBytes else { return identity }
+        var shown = String.UnicodeScalarView()
+        for scalar in identity.trimmingCharacters(in: .whitespacesAndNewlines).decomposedStringWithCompatibilityMapping.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark: continue
+            case .dashPunctuation: shown.append("-")
+            default:
+                if isInvisible(scalar) { continue }
+                switch scalar.value {
+                case 0x0131, 0x0130: shown.append("i")  // dotless ı, dotted İ (which NFKD leaves as I + a mark elsewhere)
+                case 0x2212, 0x2010, 0x2011, 0x2043, 0xFE63, 0xFF0D: shown.append("-")  // minus sign and hyphen forms
+                default: shown.append(scalar)
+                }
+            }
+        }
+        return String(shown).folding(options: [.caseInsensitive], locale: nil)
     }
 
     /// Whether two identities name the same person's account.
@@ -61,10 +90,11 @@ public enum Identity {
     }
 
     /// Letters of the scripts whose letters pass for Latin ones (`а` U+0430 for `a`): Greek, Cyrillic, Armenian,
-    /// Cherokee and Coptic, and the Latin look-alikes of the IPA and phonetic blocks.
+    /// Cherokee and Coptic, and the small capitals of the phonetic extensions. (The IPA block is not among them: its
+    /// `ə`, `ɔ`, `ɛ` are letters of Azerbaijani and Akan names.)
     private static func imitatesLatin(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x0250...0x02AF, 0x0370...0x03FF, 0x0400...0x052F, 0x0530...0x058F, 0x13A0...0x13FF, 0x1C80...0x1C8F,
+        case 0x0370...0x03FF, 0x0400...0x052F, 0x0530...0x058F, 0x13A0...0x13FF, 0x1C80...0x1C8F,
             0x1D00...0x1DBF, 0x1F00...0x1FFF, 0x2C80...0x2CFF, 0x2DE0...0x2DFF, 0xA640...0xA69F, 0xAB70...0xABBF:
             return true
         default:
@@ -93,7 +123,7 @@ public enum IdentityProblem: Error, Sendable, Equatable, CustomStringConvertible
         case .invisible(let scalar):
             return "contains the invisible or control character \(Self.codePoint(scalar)); write the identity without it"
         case .compatibilityForm(let plain):
-            return "contains compatibility characters (full-width or styled letters); write it in plain characters, as '\(plain)'"
+            return "contains compatibility characters (full-width or styled letters); write it in plain characters, as '\(plain.debugEscaped)'"
         case .mixedScripts(let scalar):
             return "mixes Latin letters with \(Self.codePoint(scalar)), a letter that looks like a Latin one; write it in one script"
         }

@@ -27,6 +27,8 @@ extension GateRequest {
     /// in (``Identity/normalized(_:)``), each author once. Identities that cannot be normalised are left as given, for
     /// ``validationErrors()`` to refuse.
     public func normalizingIdentities() -> GateRequest {
+        // Over the limit the request is refused anyway: no work on what will not be kept.
+        guard authors.count <= Limits.authors else { return self }
         var request = self
         var seen = Set<String>()
         request.authors = authors.map { (try? Identity.normalized($0).get()) ?? $0 }.filter { seen.insert(Identity.matchKey($0)).inserted }

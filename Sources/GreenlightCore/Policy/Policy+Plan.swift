@@ -89,7 +89,9 @@ extension Policy {
     /// e-mail): a pipeline that names the author by GitHub login bars the person however their token names them.
     private func exclusionsFor(identity: String, role: DutyRole) -> [Exclusion] {
         var identities = [identity]
-        if let person = person(identifiedBy: identity) {
+        // The person it names, and anyone it only looks like (`ALİCE`, `alice‐gh`): a look-alike the policy does not
+        // know may be the person it imitates, so they are barred too (failing safe: another approver decides).
+        for person in [person(identifiedBy: identity)].compactMap({ $0 }) + people(resembling: identity) {
             identities += [person.name, person.github, person.slack, person.email].compactMap { $0 }
         }
         var seen = Set<String>()

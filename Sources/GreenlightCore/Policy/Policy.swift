@@ -189,6 +189,12 @@ public struct Policy: Sendable, Equatable {
         identities.bySlackID[userID].flatMap { people[$0] }
     }
 
+    /// Everyone `identity` looks like (``Identity/skeleton(_:)``), by policy name: whom separation of duties bars
+    /// besides the person it names.
+    public func people(resembling identity: String) -> [Person] {
+        (identities.bySkeleton[Identity.skeleton(identity)] ?? []).compactMap { people[$0] }
+    }
+
     /// The person `identity` names (by policy name, Slack id, GitHub login or e-mail), if any.
     public func person(identifiedBy identity: String) -> Person? {
         if let person = people[identity] { return person }
@@ -202,11 +208,15 @@ public struct Policy: Sendable, Equatable {
 struct IdentityIndex: Sendable, Equatable {
     var byKey: [String: String] = [:]
     var bySlackID: [String: String] = [:]
+    /// Everyone an identity's ``Identity/skeleton(_:)`` could be.
+    var bySkeleton: [String: [String]] = [:]
 
     init(_ people: [String: Policy.Person]) {
         for person in people.values.sorted(by: { $0.name < $1.name }) {
             for identity in [person.name, person.slack, person.github, person.email].compactMap({ $0 }) {
                 byKey[Identity.matchKey(identity)] = byKey[Identity.matchKey(identity)] ?? person.name
+                let skeleton = Identity.skeleton(identity)
+                if bySkeleton[skeleton]?.contains(person.name) != true { bySkeleton[skeleton, default: []].append(person.name) }
             }
             if let slack = person.slack, bySlackID[slack] == nil { bySlackID[slack] = person.name }
         }

@@ -27,6 +27,9 @@ public struct PolicyParser {
         var people: [String: Policy.Person] = [:]
         // Who holds each Slack id, so that a second holder is found in one lookup (a policy may list tens of thousands).
         var slackOwners: [String: String] = [:]
+        // Who holds each name, login and e-mail, compared as identities are matched: two people sharing one would let
+        // an author named by it bar one of them and the other approve.
+        var identityOwners: [String: String] = [:]
         if let entry = top["people"], let mapping = reader.mapping(entry.node, at: "people") {
             for (name, node, line) in mapping.entries {
                 let path = "people.\(name)"
@@ -35,9 +38,25 @@ public struct PolicyParser {
                 // Separation of duties matches these against what pipelines claim: each must be in the one form
                 // identities are matched in, or an author could slip past under a name that looks the same.
                 if let problem = Self.identityProblem(name) { reader.error(line: line, key: path, problem) }
+                var own = Set([Identity.matchKey(name)])
+                if let other = identityOwners[Identity.matchKey(name)], other != name {
+                    reader.error(
+                        line: line, key: path,
+                        "'\(Reader.abbreviated(name))' is already an identity of '\(Reader.abbreviated(other))'; one identity is one person")
+                }
+                identityOwners[Identity.matchKey(name)] = identityOwners[Identity.matchKey(name)] ?? name
                 for key in ["slack", "github", "email"] {
                     guard let field = fields[key], let value = reader.string(field.node, at: "\(path).\(key)") else { continue }
                     if let problem = Self.identityProblem(value) { reader.error(line: field.line, key: "\(path).\(key)", problem) }
+                    let match = Identity.matchKey(value)
+                    if key == "slack" { continue }  // a Slack id held twice has its own message, below
+                    if let other = identityOwners[match], other != name {
+                        reader.error(
+                            line: field.line, key: "\(path).\(key)",
+                            "'\(Reader.abbreviated(value))' is already an identity of '\(Reader.abbreviated(other))'; one identity is one person")
+                    } else if own.insert(match).inserted {
+                        identityOwners[match] = name
+                    }
                 }
                 let slack = fields["slack"].flatMap { reader.string($0.node, at: "\(path).slack") }
                 if let slack, let line = fields["slack"]?.line {
@@ -85,7 +104,7 @@ public struct PolicyParser {
                 }
                 let names = reader.strings(members.node, at: "\(path).members")
                 var seen = Set<String>()
-                for member in names where !seen.insert(member).inserted {
+                for member in names where !seen.insert(Identity.matchKey(member)).inserted {
                     reader.error(line: members.line, key: "\(path).members", "'\(Reader.abbreviated(member))' is listed twice")
                 }
                 for member in names {
@@ -151,7 +170,8 @@ public struct PolicyParser {
     /// written, if it cannot: it must be what ``Identity/normalized(_:)`` makes of it.
     static func identityProblem(_ identity: String) -> String? {
         switch Identity.normalized(identity) {
-        case .success(let normalized) where normalized == identity && normalized.unicodeScalars.elementsEqual(identity.unicodeScalars):
+        // `==` is canonical equivalence: a name written decomposed (as macOS pastes it) is the same name.
+        case .success(let normalized) where normalized == identity:
             return nil
         case .success(let normalized):
             return "'\(identity.debugEscaped)' must be written as '\(normalized.debugEscaped)' (no white space around it, Unicode NFC)"

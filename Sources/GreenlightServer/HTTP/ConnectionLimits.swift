@@ -69,6 +69,7 @@ struct ConnectionLimit: AvailableConnectionsDelegate {
     let maximum: Int
     let logger: Logger
     private var open = 0
+    private var warned = false
 
     init(maximum: Int, logger: Logger) {
         self.maximum = maximum
@@ -77,7 +78,9 @@ struct ConnectionLimit: AvailableConnectionsDelegate {
 
     mutating func connectionOpened() {
         open += 1
-        if open == maximum {
+        if open == maximum, !warned {
+            // Once until the count falls well below the limit: churn at the limit must not log a line per connection.
+            warned = true
             logger.warning(
                 "\(maximum) connections are open, the most this server accepts: new connections wait until some close (idle ones close by themselves); raise --max-connections if these are real clients"
             )
@@ -85,21 +88,28 @@ struct ConnectionLimit: AvailableConnectionsDelegate {
     }
 
     mutating func connectionClosed() {
-        if open == maximum { logger.notice("below the connection limit again; accepting connections") }
         open -= 1
+        if warned, open <= maximum - max(1, maximum / 10) {
+            warned = false
+            logger.notice("well below the connection limit again (\(open) of \(maximum) open)")
+        }
     }
 
     func isAcceptingNewConnections() -> Bool { open < maximum }
 }
 
 /// Closes a connection whose request body has not arrived within `timeout` of its head (a body sent a byte at a time
-/// keeps the idle timer from firing, since every byte is activity). Its head's own deadline is the idle timeout.
+/// keeps the idle timer from firing, since every byte is activity), or that has not taken a response for `timeout`
+/// (a client that stops reading while its responses pile up: the idle timer does nothing while a response is in
+/// progress). Its head's own deadline is the idle timeout.
 final class RequestReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
     let timeout: TimeAmount
     private var deadline: Scheduled<Void>?
+    /// Armed while the socket's send buffer is full.
+    private var writeDeadline: Scheduled<Void>?
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -120,15 +130,30 @@ final class RequestReadDeadline: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writeDeadline?.cancel()
+        writeDeadline = nil
+        if !context.channel.isWritable {
+            let channel = context.channel
+            writeDeadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadlines()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadlines()
+    }
+
+    private func cancelDeadlines() {
         deadline?.cancel()
         deadline = nil
+        writeDeadline?.cancel()
+        writeDeadline = nil
     }
 }
 

@@ -24,9 +24,14 @@ public enum PolicyFileReader {
     /// The text of the file at `path`. Reads at most one byte past the limit, so that a huge file (or `/dev/zero`) is
     /// refused without being loaded.
     public static func contents(of path: String) throws(PolicyFileError) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, so that a FIFO at the path (nobody writing) cannot hang the reloader, and with it shutdown.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let type = status.st_mode & S_IFMT
+        guard type != S_IFIFO, type != S_IFSOCK else { throw .unreadable(path: path, reason: "it is a pipe or a socket, not a file") }
         let limit = PolicyLimits.maximumDocumentBytes
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)

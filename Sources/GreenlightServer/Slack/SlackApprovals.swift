@@ -137,7 +137,10 @@ struct SlackApprovals: Sendable {
     /// Refuses `clicker` when they vote as a bare Slack id and the gate's separation of duties names someone the policy
     /// cannot resolve either: they might be the same person under two names. Returns whether it refused.
     private func refuseUnverified(_ clicker: Clicker, _ decision: VoteDecision, on gate: Gate) async throws -> Bool {
-        guard clicker.isUnmapped, let unresolved = gate.plan.exclusions.first(where: { directory.policy.person(identifiedBy: $0.identity) == nil })
+        // Someone barred whom no Slack id is known for (named by no person, or a person without `slack:`) might be
+        // the one clicking from this unmapped account.
+        guard clicker.isUnmapped,
+            let unresolved = gate.plan.exclusions.first(where: { directory.policy.person(identifiedBy: $0.identity)?.slack == nil })
         else { return false }
         try await refuse(
             clicker, decision, gate: gate, gateID: gate.id.rawValue, code: "unverified_identity",
@@ -219,7 +222,8 @@ struct SlackApprovals: Sendable {
 struct SlackInteractionNotStored: Error, CustomStringConvertible {
     var cause: String
 
-    var description: String { "the interaction could not be stored (\(cause)); nothing of it was recorded: click again" }
+    /// What the clicker's side hears: no store error text (it names tables and statements), which is in the log.
+    var description: String { "the interaction could not be stored in time; nothing of it was recorded: click again" }
 }
 
 /// The payload of a `slack.ephemeral` outbox item: `chat.postEphemeral`'s arguments.

@@ -146,7 +146,9 @@ struct SlackOutboxWorker: Service {
                     at: clock.now(), actor: "greenlight", action: .gateNotified, gate: gate,
                     details: ["via": "slack", "channel": posted.channel, "ts": posted.ts])
             }
-            try await store.completeOutboxItem(item, posted: posted, audit: audit)
+            // Sent: the record of it must survive a shutdown that cancels this worker (a cancelled write is dropped),
+            // or the message would be sent again and a posted card's address and `gate.notified` lost.
+            try await Task { [store] in try await store.completeOutboxItem(item, posted: posted, audit: audit) }.value
         } catch let error as SlackAPIError {
             switch error {
             case .rateLimited(let seconds):

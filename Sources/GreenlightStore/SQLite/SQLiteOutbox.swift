@@ -35,6 +35,7 @@ enum SQLiteOutbox {
     static func selection(_ hold: OutboxHold) -> String {
         var kinds = OutboxKind.allCases.filter { !hold.kinds.contains($0) }
         if hold.postedCards, hold.unpostedCards { kinds.removeAll { $0 == .slackCard } }
+        guard !kinds.isEmpty else { return "0" }  // everything held
         var condition = "kind IN (\(kinds.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
         if hold.postedCards != hold.unpostedCards {
             let posted = "EXISTS (SELECT 1 FROM slack_card WHERE slack_card.gate_id = outbox.gate_id)"
