@@ -165,7 +165,6 @@ public struct PolicyParser {
         return (policy, reader.report)
     }
 
-    /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
     /// Why `identity` (a person's name, Slack id, GitHub login or e-mail, a group member) cannot stand in a policy as
     /// written, if it cannot: it must be what ``Identity/normalized(_:)`` makes of it.
     static func identityProblem(_ identity: String) -> String? {
@@ -180,6 +179,7 @@ public struct PolicyParser {
         }
     }
 
+    /// Slack member ids: `U…` (or `W…` in Enterprise Grid), upper-case letters and digits.
     public static func isSlackUserID(_ text: String) -> Bool {
         text.count >= 2 && (text.hasPrefix("U") || text.hasPrefix("W")) && text.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) }
     }
