@@ -115,7 +115,7 @@ struct ConnectionLimitsTests {
         let app = try await TestGreenlight()
         let gate = try await BreakGlassAPITests.open(app, environment: "quick")
         // Short, but long enough that a loaded test machine sends each request before its connection's timer fires.
-        let limits = ConnectionLimits(idleTimeout: .seconds(1), requestTimeout: .seconds(1), maximumConnections: 100)
+        let limits = ConnectionLimits(idleTimeout: .seconds(3), requestTimeout: .seconds(3), maximumConnections: 100)
         let token = try #require(app.secrets["ci"])
         try await withServer(app, limits: limits) { port in
             let longPoll = try await RawConnection.connect(port: port)

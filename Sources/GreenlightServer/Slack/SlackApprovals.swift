@@ -26,50 +26,54 @@ struct SlackApprovals: Sendable {
     /// Clicks seen lately, shared by every path a click can arrive on (HTTP, Socket Mode).
     let seen: WriteOnceMemo<String, Void>
 
-    /// How long handling may take before it must be answered: Slack shows the clicker an error when no answer comes
-    /// within three seconds, and the answer still has to travel back.
+    /// How long one of the interaction's writes may wait to be stored: Slack shows the clicker an error when no answer
+    /// comes within three seconds, and a database locked by another process would hold a write for the store's whole
+    /// busy timeout (10 s).
     static let answerWithin: TimeInterval = 2.5
 
-    /// Acts on one interaction, answering within ``answerWithin``.
+    /// Acts on one interaction.
     ///
     /// Returns once what the interaction did is stored (a vote; a refusal and the message telling why), so that the
-    /// caller may acknowledge it to Slack as stored. Throws when it could not be stored in time (a database locked by
-    /// another process, a full disk): then nothing of the vote was written — a write not yet begun when time runs out
-    /// is dropped, one begun is finished and answered — and the caller must not acknowledge it, so that Slack shows
-    /// the clicker an error and a click again (or Slack's redelivery) counts, once.
+    /// caller may acknowledge it to Slack as stored. Throws when it could not be (a database locked by another process,
+    /// a full disk): a write not begun within ``answerWithin`` is dropped, one begun is finished and answered, so
+    /// nothing of the vote was written, and the caller must not acknowledge it — Slack shows the clicker an error, and
+    /// a click again (or Slack's redelivery) counts, once.
     func handle(_ interaction: SlackInteraction) async throws(SlackInteractionNotStored) {
+        do {
+            switch interaction {
+            case .buttonClick(let click): try await handle(click)
+            case .viewSubmission(let submission): try await handle(submission)
+            }
+        } catch {
+            if case .buttonClick(let click) = interaction { seen.forget(click.deliveryKey) }
+            let cause = error is CancellationError ? "not stored within \(Self.answerWithin) s" : "\(error)"
+            logger.error(
+                "a Slack interaction could not be stored; it is not acknowledged, so the clicker sees an error and can click again",
+                metadata: ["error": "\(cause)"])
+            throw SlackInteractionNotStored(cause: cause)
+        }
+    }
+
+    /// Runs one of the interaction's writes, giving up on it after ``answerWithin``: the group commit then drops it if
+    /// it has not begun (`CancellationError`), or finishes it and answers. Reads, the card's wait and `views.open` have
+    /// bounds of their own and do not count against it.
+    private func storing<T: Sendable>(_ write: @escaping @Sendable () async throws -> T) async throws -> T {
         let clock = gatekeeper.clock
         let deadline = clock.now().addingTimeInterval(Self.answerWithin)
-        let outcome = await withTaskGroup(of: Result<Void, any Error>?.self) { group -> Result<Void, any Error> in
-            group.addTask {
-                do {
-                    switch interaction {
-                    case .buttonClick(let click): try await handle(click)
-                    case .viewSubmission(let submission): try await handle(submission)
-                    }
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
-            }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await write() }
             group.addTask {
                 try? await clock.sleep(until: deadline)
                 return nil
             }
-            // The first to end: the handling, or the deadline, after which the handling is cancelled and its outcome
-            // (dropped, or finished because its write had begun) is awaited.
-            var first = await group.next() ?? nil
+            // The first to end: the write, or the deadline, after which the write is cancelled and its outcome
+            // (dropped, or finished because it had begun) awaited.
+            var first = try await group.next() ?? nil
             group.cancelAll()
-            while first == nil, let next = await group.next() { first = next }
-            return first ?? .failure(CancellationError())
+            while first == nil, let next = try await group.next() { first = next }
+            guard let first else { throw CancellationError() }
+            return first
         }
-        guard case .failure(let error) = outcome else { return }
-        if case .buttonClick(let click) = interaction { seen.forget(click.deliveryKey) }
-        let cause = error is CancellationError ? "not stored within \(Self.answerWithin) s" : "\(error)"
-        logger.error(
-            "a Slack interaction could not be stored; it is not acknowledged, so the clicker sees an error and can click again",
-            metadata: ["error": "\(cause)"])
-        throw SlackInteractionNotStored(cause: cause)
     }
 
     /// Who clicked or submitted, as a vote needs them: the Slack user, the person they are, where to tell them.
@@ -178,7 +182,9 @@ struct SlackApprovals: Sendable {
     }
 
     private func vote(_ clicker: Clicker, _ decision: VoteDecision, comment: String?, on id: GateID) async throws {
-        switch try await gatekeeper.castVote(as: clicker.person, decision, comment: comment, on: id, via: "slack") {
+        let gatekeeper = gatekeeper
+        let person = clicker.person
+        switch try await storing({ try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: "slack") }) {
         case .recorded(let gate):
             logger.info(
                 "vote from Slack",
@@ -206,7 +212,8 @@ struct SlackApprovals: Sendable {
             details["gate"] = String(gateID.prefix(100))
             draft = AuditDraft(at: now, actor: clicker.person, action: .voteRefused, details: details)
         }
-        try await gatekeeper.store.record(draft)
+        let store = gatekeeper.store
+        try await storing { try await store.record(draft) }
         try await tell(clicker, ThreadMessage.refusal(message, gate: gate), gate: gate?.id)
     }
 
@@ -214,7 +221,8 @@ struct SlackApprovals: Sendable {
     private func tell(_ clicker: Clicker, _ text: String, gate: GateID?) async throws {
         guard let channel = clicker.channel else { return }
         let notice = EphemeralNotice(channel: channel, user: clicker.slackUser, text: text)
-        try await gatekeeper.store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: gatekeeper.clock.now())
+        let (store, now) = (gatekeeper.store, gatekeeper.clock.now())
+        try await storing { try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: now) }
     }
 }
 
