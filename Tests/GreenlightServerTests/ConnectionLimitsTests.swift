@@ -2,6 +2,7 @@ import Foundation
 import GreenlightCore
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -23,14 +24,9 @@ struct ConnectionLimitsTests {
         let closed: EventLoopFuture<Void>
         let channel: any Channel
 
-        /// - Parameter reading: false for a client that never reads what the server sends (with a small receive buffer).
-        static func connect(port: Int, reading: Bool = true) async throws -> RawConnection {
+        static func connect(port: Int) async throws -> RawConnection {
             let handlerBox = Mutex<RawConnection?>(nil)
-            var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            if !reading {
-                bootstrap = bootstrap.channelOption(.autoRead, value: false).channelOption(.socketOption(.so_rcvbuf), value: 4_096)
-            }
-            let channel = try await bootstrap.channelInitializer { channel in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let connection = RawConnection(channel: channel)
                     handlerBox.withLock { $0 = connection }
@@ -146,17 +142,24 @@ struct ConnectionLimitsTests {
         }
     }
 
-    @Test("a client that stops reading while its responses pile up is closed after the request timeout")
-    func unreadResponsesClose() async throws {
-        let app = try await TestGreenlight()
-        let limits = ConnectionLimits(idleTimeout: .seconds(1), requestTimeout: .seconds(1), maximumConnections: 100)
-        try await withServer(app, limits: limits) { port in
-            let stalled = try await RawConnection.connect(port: port, reading: false)
-            // Far more responses than the socket buffers hold: the server's writes back up, and nothing times out by
-            // itself while a response is in progress.
-            try await stalled.send(String(repeating: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", count: 20_000))
-            try await stalled.closed.get()
-        }
+    /// On an embedded channel with its own clock: filling a real socket's buffers takes tens of thousands of responses,
+    /// whose work would starve every other test in the process.
+    @Test("a connection whose socket stays unwritable for the request timeout is closed; one that drains in time is not")
+    func unwritableCloses() throws {
+        let channel = EmbeddedChannel(handler: RequestReadDeadline(timeout: .seconds(3)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(channel.isActive)
+        channel.isWritable = true  // the client read: writable again in time
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(channel.isActive, "a socket that drained in time is left open")
+        channel.isWritable = false  // and now it stops reading for good
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive, "closed once unwritable for the request timeout")
     }
 
     @Test("at the connection limit the server stops accepting, and accepts again when one closes")
