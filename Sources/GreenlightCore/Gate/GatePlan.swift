@@ -201,7 +201,9 @@ public struct GatePlan: Sendable, Equatable, Codable {
     /// Everyone who may vote in some stage: members of any required group who are not barred by separation of duties.
     public var approvers: [String] {
         var seen = Set<String>()
-        return requirements.flatMap(\.eligible).filter { seen.insert($0).inserted && exclusion(for: $0) == nil }
+        // The barred identities folded once, not once per eligible person.
+        let barred = Set(exclusions.map { Identity.matchKey($0.identity) })
+        return requirements.flatMap(\.eligible).filter { seen.insert($0).inserted && !barred.contains(Identity.matchKey($0)) }
     }
 
     /// The reason `person` may not vote, if separation of duties bars them.
