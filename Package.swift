@@ -5,6 +5,13 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+/// For the libraries others link (the domain, the policy file, the wire shapes, the audit log, the stores, the client):
+/// a file uses only what it imports itself, so that each target's dependencies are exactly the ones declared below.
+let librarySettings: [SwiftSetting] =
+    swiftSettings + [
+        .enableUpcomingFeature("MemberImportVisibility")
+    ]
+
 let package = Package(
     name: "greenlight",
     platforms: [.macOS(.v15)],
@@ -12,6 +19,7 @@ let package = Package(
         .executable(name: "greenlight", targets: ["greenlight"]),
         .executable(name: "greenlight-bench", targets: ["GreenlightBenchmarks"]),
         .library(name: "GreenlightCore", targets: ["GreenlightCore"]),
+        .library(name: "GreenlightAPI", targets: ["GreenlightAPI"]),
         .library(name: "GreenlightClient", targets: ["GreenlightClient"]),
     ],
     dependencies: [
@@ -30,15 +38,20 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // Pure domain: gates, votes, decisions, the policy and its evaluation. No I/O.
+        // Pure domain: gates, votes, decisions, the policy and its evaluation. Foundation only: no I/O, no frameworks.
+        .target(name: "GreenlightCore", swiftSettings: librarySettings),
+        // The policy file: `greenlight.yaml` read (Yams) into the domain's `Policy`, its limits, and `policy test` suites.
         .target(
-            name: "GreenlightCore",
+            name: "GreenlightPolicyFile",
             dependencies: [
+                "GreenlightCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: librarySettings
         ),
+        // The HTTP API's wire shapes (request and response bodies), shared by the server and the client.
+        .target(name: "GreenlightAPI", dependencies: ["GreenlightCore"], swiftSettings: librarySettings),
         // The evidence: audit events, their canonical encoding and the hash chain.
         .target(
             name: "GreenlightAudit",
@@ -46,7 +59,7 @@ let package = Package(
                 "GreenlightCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: librarySettings
         ),
         // Durable state: the GateStore protocol and its SQLite (GRDB) implementation.
         .target(
@@ -57,7 +70,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: librarySettings
         ),
         // Slack: request signatures, the Block Kit approval card, the Web API client and the Socket Mode client.
         .target(
@@ -88,7 +101,9 @@ let package = Package(
         .target(
             name: "GreenlightServer",
             dependencies: [
+                "GreenlightAPI",
                 "GreenlightCore",
+                "GreenlightPolicyFile",
                 "GreenlightAudit",
                 "GreenlightSlack",
                 "GreenlightStore",
@@ -106,15 +121,19 @@ let package = Package(
         .target(
             name: "GreenlightClient",
             dependencies: [
-                "GreenlightCore",
+                "GreenlightAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: librarySettings
         ),
         .executableTarget(
             name: "greenlight",
             dependencies: [
+                "GreenlightAPI",
                 "GreenlightCore",
+                "GreenlightPolicyFile",
                 "GreenlightAudit",
                 "GreenlightSlack",
                 "GreenlightStore",
@@ -126,11 +145,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test support: a clock that moves by hand, and store fixtures. Linked by the tests and the benchmarks only.
+        .target(
+            name: "GreenlightTestSupport",
+            dependencies: ["GreenlightCore", "GreenlightStore"],
+            swiftSettings: librarySettings
+        ),
         // `swift run -c release greenlight-bench`: latency and throughput figures for the README.
         .executableTarget(
             name: "GreenlightBenchmarks",
             dependencies: [
+                "GreenlightAPI",
                 "GreenlightCore",
+                "GreenlightPolicyFile",
                 "GreenlightSlack",
                 "GreenlightSlackSimulator",
                 "GreenlightStore",
@@ -145,11 +172,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GreenlightCoreTests", dependencies: ["GreenlightCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GreenlightCoreTests",
+            dependencies: ["GreenlightCore", "GreenlightPolicyFile", "GreenlightTestSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightSlackTests",
             dependencies: [
-                "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", "GreenlightTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "WSClient", package: "swift-websocket"),
             ],
             swiftSettings: swiftSettings
@@ -166,7 +197,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightServerTests",
             dependencies: [
-                "GreenlightCore", "GreenlightStore", "GreenlightServer", "GreenlightSlack", "GreenlightSlackSimulator",
+                "GreenlightAPI", "GreenlightCore", "GreenlightPolicyFile", "GreenlightStore", "GreenlightServer", "GreenlightSlack",
+                "GreenlightSlackSimulator", "GreenlightTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -181,7 +213,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightEndToEndTests",
             dependencies: [
-                "GreenlightCore", "GreenlightClient", "GreenlightStore", "GreenlightSlackSimulator", .product(name: "GRDB", package: "GRDB.swift"),
+                "GreenlightAPI", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightStore", "GreenlightSlackSimulator",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

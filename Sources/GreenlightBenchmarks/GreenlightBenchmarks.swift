@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import GreenlightClient
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightServer
 import GreenlightStore
 import Hummingbird

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import GreenlightCore
+import GreenlightAPI
 import NIOCore
 import NIOHTTP1
 

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import GreenlightCore
+@testable import GreenlightPolicyFile
 
 @Suite("Identities: one form where they enter, refused when they cannot be matched safely")
 struct IdentityTests {

@@ -3,6 +3,7 @@ import Testing
 import Yams
 
 @testable import GreenlightCore
+@testable import GreenlightPolicyFile
 
 /// Hostile or mistaken policies (issue 16): each is refused with a message naming the limit and the line, and reading it
 /// costs a bounded amount of work. A test that regressed to unbounded work would not finish within its time limit.

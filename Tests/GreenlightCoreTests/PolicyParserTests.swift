@@ -1,6 +1,7 @@
 import Testing
 
 @testable import GreenlightCore
+@testable import GreenlightPolicyFile
 
 @Suite("Policy file")
 struct PolicyParserTests {

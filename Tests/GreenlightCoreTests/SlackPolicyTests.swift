@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GreenlightCore
+@testable import GreenlightPolicyFile
 
 /// The policy's Slack keys (`people.*.slack`, `groups.*.slack_usergroup`) and the waiting-gate keys (`remind`,
 /// `escalate`), and the timers gates get from them.

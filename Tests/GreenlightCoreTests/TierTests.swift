@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GreenlightCore
+@testable import GreenlightPolicyFile
 
 @Suite("Risk tiers")
 struct TierTests {

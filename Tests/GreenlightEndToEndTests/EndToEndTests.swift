@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GreenlightAPI
 import GreenlightCore
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import Testing
 
 /// Freezes, break-glass, staged approvals and policy reloads, with the real binary as server and CLI.

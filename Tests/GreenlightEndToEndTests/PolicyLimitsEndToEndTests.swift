@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import Testing
 
 /// Hostile input against the real binary (issue 16): `policy check`, `serve --config` and a live reload refuse hostile

@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import Testing
 
 @testable import GreenlightServer

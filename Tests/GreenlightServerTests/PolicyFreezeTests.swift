@@ -1,5 +1,7 @@
 import Foundation
+import GreenlightAPI
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightStore
 import Testing
 

@@ -1,6 +1,8 @@
 import Foundation
+import GreenlightAPI
 import GreenlightAudit
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightStore
 import Logging
 import Synchronization

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightSlack
 import GreenlightSlackSimulator
 import GreenlightStore

@@ -1,6 +1,9 @@
 import Foundation
+import GreenlightAPI
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightStore
+import GreenlightTestSupport
 import Hummingbird
 import HummingbirdTesting
 import NIOCore

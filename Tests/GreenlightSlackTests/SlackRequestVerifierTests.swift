@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightCore
 import GreenlightSlack
+import GreenlightTestSupport
 import Testing
 
 /// The vectors of protocols.md 1.2: Slack's published one, and a block_actions body made the way Slack makes them.

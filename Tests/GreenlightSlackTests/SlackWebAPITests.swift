@@ -3,6 +3,7 @@ import Foundation
 import GreenlightCore
 import GreenlightSlack
 import GreenlightSlackSimulator
+import GreenlightTestSupport
 import Testing
 
 /// The Web API client against the simulator, which answers as Slack documents: success shapes, 429 with

@@ -2,6 +2,7 @@ import Foundation
 import GreenlightCore
 import GreenlightSlack
 import GreenlightSlackSimulator
+import GreenlightTestSupport
 import Logging
 import Testing
 import WSClient

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a gate is in its life. `pending` is the only state that changes; every other state is final.
 public enum GateState: String, Sendable, Codable, CaseIterable {
     case pending

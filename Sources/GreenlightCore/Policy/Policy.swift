@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// The rules a team writes down in `greenlight.yaml`: who people are, which groups they form, and what each
@@ -177,11 +176,6 @@ public struct Policy: Sendable, Equatable {
         self.source = source
         self.hash = hash
         self.document = document
-    }
-
-    /// SHA-256 of a policy document, hex-encoded: the `policy_hash` every gate records.
-    public static func hash(of document: String) -> String {
-        SHA256.hash(data: Data(document.utf8)).hexEncoded
     }
 
     /// The person whose `slack` id is `userID`: how a click in Slack becomes a person.

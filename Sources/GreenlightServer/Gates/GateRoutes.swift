@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightAPI
 import GreenlightCore
 import GreenlightStore
 import HTTPTypes

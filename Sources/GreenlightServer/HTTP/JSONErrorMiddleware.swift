@@ -1,3 +1,4 @@
+import GreenlightAPI
 import GreenlightCore
 import HTTPTypes
 import Hummingbird

@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 
 /// Why a policy file could not be read.
 public enum PolicyFileError: Error, Sendable, Equatable, CustomStringConvertible {

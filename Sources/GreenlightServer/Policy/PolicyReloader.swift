@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightStore
 import Logging
 import ServiceLifecycle

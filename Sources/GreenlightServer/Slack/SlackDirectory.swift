@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightSlack
 import Synchronization
 

@@ -1,5 +1,6 @@
 import GreenlightCore
 import GreenlightSlack
+import GreenlightStore
 import Logging
 
 /// Everything Slack needs in the server, set up from `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_APP_TOKEN` and

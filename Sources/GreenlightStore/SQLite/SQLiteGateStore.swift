@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import GreenlightAudit
@@ -532,6 +533,6 @@ public final class SQLiteGateStore: GateStore {
 
     /// SHA-256 of the request's canonical JSON: tells a retried request from a different one under the same key.
     static func fingerprint(of request: GateRequest) throws -> String {
-        Policy.hash(of: try SQLiteRows.json(request))
+        SHA256.hash(data: Data(try SQLiteRows.json(request).utf8)).hexEncoded
     }
 }

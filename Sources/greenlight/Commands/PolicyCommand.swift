@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightServer
 
 struct PolicyCommand: AsyncParsableCommand {

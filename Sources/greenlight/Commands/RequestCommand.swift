@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GreenlightAPI
 import GreenlightClient
 import GreenlightCore
 

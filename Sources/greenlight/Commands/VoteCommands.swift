@@ -1,4 +1,5 @@
 import ArgumentParser
+import GreenlightAPI
 import GreenlightClient
 import GreenlightCore
 

@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightAPI
 import GreenlightClient
 import GreenlightCore
 

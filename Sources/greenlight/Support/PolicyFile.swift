@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightPolicyFile
 import GreenlightServer
 
 /// Reads a policy file, or the built-in policy when no file is named.

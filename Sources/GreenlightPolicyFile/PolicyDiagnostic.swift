@@ -1,3 +1,6 @@
+import Foundation
+import GreenlightCore
+
 /// One problem found in a policy file, located precisely enough to fix without searching:
 /// `greenlight.yaml:14: environments.production.require[0].count: 5 is more than the 4 members of group 'platform-leads'`.
 public struct PolicyDiagnostic: Sendable, Equatable, CustomStringConvertible {

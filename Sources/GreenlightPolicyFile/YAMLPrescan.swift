@@ -1,3 +1,6 @@
+import Foundation
+import GreenlightCore
+
 /// A pass over a YAML text's tokens before Yams composes it, refusing the shapes that would hurt while composing.
 ///
 /// Yams refuses a key written twice by hashing every key of every mapping, and a node reached through an alias is the

@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightCore
 import Yams
 
 /// Reads a policy document (the format of DESIGN.md 3.3) into a `Policy`, or every reason it cannot.

@@ -1,3 +1,6 @@
+import Foundation
+import GreenlightCore
+
 /// The policy `greenlight serve` uses when no `--config` is given: every environment is gated, and needs one
 /// approval from the `admins` group, whose one member is the person `admin`; 4 hours, then reject.
 public enum BuiltInPolicy {

@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightCore
 import Yams
 
 /// Test cases for a policy, written in YAML beside it (`*.test.yaml`) and run by `greenlight policy test`, so that a

@@ -1,3 +1,6 @@
+import Foundation
+import GreenlightCore
+
 /// How much a policy document may ask of the process that reads it.
 ///
 /// A policy is reviewed like code, but it is still text that a server reloads while it runs, and YAML lets a small text

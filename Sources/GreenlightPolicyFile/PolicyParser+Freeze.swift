@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightCore
 import Yams
 
 extension PolicyParser.Reader {
