@@ -61,14 +61,27 @@ let package = Package(
             ],
             swiftSettings: librarySettings
         ),
-        // Durable state: the GateStore protocol and its SQLite (GRDB) implementation.
+        // Durable state, store-neutral: the role protocols a store implements, the transitions every change of a gate is
+        // computed as (GateLedger), the stored record format, the outbox's shapes and the change feed.
         .target(
             name: "GreenlightStore",
             dependencies: [
                 "GreenlightCore",
                 "GreenlightAudit",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: librarySettings
+        ),
+        // The embedded store: one SQLite file in WAL mode, through GRDB.
+        .target(
+            name: "GreenlightSQLite",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightAudit",
+                "GreenlightStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: librarySettings
         ),
@@ -136,6 +149,7 @@ let package = Package(
                 "GreenlightPolicyFile",
                 "GreenlightAudit",
                 "GreenlightSlack",
+                "GreenlightSQLite",
                 "GreenlightStore",
                 "GreenlightServer",
                 "GreenlightClient",
@@ -160,6 +174,7 @@ let package = Package(
                 "GreenlightPolicyFile",
                 "GreenlightSlack",
                 "GreenlightSlackSimulator",
+                "GreenlightSQLite",
                 "GreenlightStore",
                 "GreenlightServer",
                 "GreenlightClient",
@@ -188,7 +203,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightStoreTests",
             dependencies: [
-                "GreenlightCore", "GreenlightAudit", "GreenlightStore", .product(name: "GRDB", package: "GRDB.swift"),
+                "GreenlightCore", "GreenlightAudit", "GreenlightSQLite", "GreenlightStore", "GreenlightTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the VFS that counts syncs.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -197,7 +213,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightServerTests",
             dependencies: [
-                "GreenlightAPI", "GreenlightCore", "GreenlightPolicyFile", "GreenlightStore", "GreenlightServer", "GreenlightSlack",
+                "GreenlightAPI", "GreenlightCore", "GreenlightPolicyFile", "GreenlightSQLite", "GreenlightStore", "GreenlightServer",
+                "GreenlightSlack",
                 "GreenlightSlackSimulator", "GreenlightTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -213,7 +230,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightEndToEndTests",
             dependencies: [
-                "GreenlightAPI", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightStore", "GreenlightSlackSimulator",
+                "GreenlightAPI", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightSQLite", "GreenlightStore",
+                "GreenlightSlackSimulator",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

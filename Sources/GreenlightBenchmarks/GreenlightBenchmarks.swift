@@ -3,6 +3,7 @@ import Foundation
 import GreenlightClient
 import GreenlightCore
 import GreenlightPolicyFile
+import GreenlightSQLite
 import GreenlightServer
 import GreenlightStore
 import Hummingbird
@@ -99,7 +100,7 @@ struct GreenlightBenchmarks {
         let clock = ContinuousClock()
         for id in measured {
             let start = clock.now
-            _ = try await store.castVote(Vote(voter: "admin", decision: .approve, at: Date()), on: id)
+            _ = try await gatekeeper.ledger.castVote(Vote(voter: "admin", decision: .approve, at: Date()), on: id)
             commits.append(milliseconds(clock.now - start))
             await returned.wait(for: [id.rawValue])
             latencies.append(milliseconds(clock.now - start))

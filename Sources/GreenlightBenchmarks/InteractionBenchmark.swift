@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightCore
 import GreenlightPolicyFile
+import GreenlightSQLite
 import GreenlightServer
 import GreenlightSlack
 import GreenlightSlackSimulator
@@ -32,11 +33,12 @@ enum InteractionBenchmark {
         let slack = SlackSimulator(signingSecret: "bench-signing-secret")
         let slackURL = try await slack.start()
         defer { slack.stop() }
-        let store = try SQLiteGateStore(path: directory.appendingPathComponent("interactions.db").path, outbox: OutboxKind.slack)
+        let store = try SQLiteGateStore(path: directory.appendingPathComponent("interactions.db").path)
         let policy = try PolicyParser(file: "bench.yaml").parse(Self.policy).policy
         let clock = SystemWallClock()
         let directoryOfPeople = SlackDirectory(policy: policy)
-        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, usergroupMembers: directoryOfPeople.usergroupMembers)
+        let gatekeeper = Gatekeeper(
+            store: store, policy: policy, clock: clock, outbox: OutboxKind.slack, usergroupMembers: directoryOfPeople.usergroupMembers)
         let slackHTTP = SlackWebAPI.makeHTTPClient()
         let integration = SlackIntegration(
             api: SlackWebAPI(token: slack.botToken, baseURL: slackURL, http: slackHTTP), directory: directoryOfPeople,

@@ -82,7 +82,8 @@ public enum GreenlightApplication {
             },
             logger: logger
         )
-        var services: [any Service] = [app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
+        // The store first, so that it stops last: after everything that writes to it.
+        var services: [any Service] = [gatekeeper.store, app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
         if let policyFile {
             services.append(
                 PolicyReloader(

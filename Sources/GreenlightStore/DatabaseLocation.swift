@@ -32,13 +32,6 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension DatabaseLocation {
-    /// Opens the store at this location and migrates it; creates it unless `mustExist`.
-    public func openStore(mustExist: Bool = false, outbox: Set<OutboxKind> = []) throws -> any GateStore {
-        switch self {
-        case .sqlite(let path): try SQLiteGateStore(path: path, create: !mustExist, outbox: outbox)
-        }
-    }
-
     /// Whether the store is there already.
     public var exists: Bool {
         switch self {

@@ -1,73 +1,85 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import ServiceLifecycle
 
-/// Durable state: gates, votes, tokens and the audit log, behind one protocol so that SQLite and PostgreSQL can
-/// stand behind it alike.
-///
-/// Every method that changes a gate does so in one transaction together with the audit events that record the
-/// change (invariant 2), and decides a gate only if it is still pending (invariant 1). After a change commits,
-/// the store publishes the new gate on ``changes``.
-public protocol GateStore: GateOutbox {
+// A store is persistence, not policy: it answers a few primitive queries and applies the transitions ``GateLedger``
+// computes, each atomically. Its requirements are split by role, so that each consumer asks for the one it uses
+// (bearer authentication needs ``TokenRecords``, the audit routes ``AuditLog``, the Slack worker ``GateOutbox``).
+
+/// Gates: the primitive reads a transition is computed from, and the one write that applies it.
+public protocol GateRecords: Sendable {
     /// Gates that changed, published after their transaction commits.
     var changes: GateChangeFeed { get }
-
-    /// Stores a new gate and its `gate.opened` (and, when not gated, `gate.decided`) audit events.
-    ///
-    /// With an `idempotencyKey`, a second call by the same pipeline returns the first gate instead of opening another;
-    /// the same key with a different request is refused with ``StoreError/idempotencyKeyReused(_:)``. A gate a freeze
-    /// rejected is the exception: the key moves to a new gate, evaluated afresh, so that a pipeline's retry after the
-    /// freeze ends or a break-glass is not handed the old rejection.
-    func open(_ gate: Gate, idempotencyKey: String?) async throws -> OpenedGate
 
     /// The gate with `id`, or `nil`.
     func gate(_ id: GateID) async throws -> Gate?
 
-    /// Records `vote` if the gate's frozen plan allows it, deciding the gate when the vote completes a quorum or rejects.
-    /// A refused vote changes nothing but the audit log.
-    func castVote(_ vote: Vote, on id: GateID) async throws -> GateChange
+    /// The gate `pipeline` opened under `idempotencyKey`, with its request's fingerprint.
+    func gate(openedBy pipeline: String, idempotencyKey: String) async throws -> KeyedGate?
 
-    /// Cancels a pending gate on behalf of `actor` (the pipeline that opened it).
-    func cancel(_ id: GateID, actor: String, reason: String?, at date: Date) async throws -> GateChange
+    /// Break-glass uses in `environment` after `date`, what `max_per_day` limits: gates approved by break-glass, and
+    /// grants on frozen-out deploys not yet used (a used one is counted by the gate it approved).
+    func breakGlassUses(environment: String, since date: Date) async throws -> Int
 
-    /// Approves a pending gate at once for a break-glass holder: `person` must be allowed by the gate's plan, give a
-    /// reason, and find the environment under its `max_per_day` (counted over the last 24 hours, in the same transaction,
-    /// so two racing attempts cannot both take the last use). A refused attempt changes nothing but the audit log.
-    func breakGlass(_ id: GateID, person: String, reason: String, at date: Date) async throws -> GateChange
+    /// The oldest unused, unexpired grant at `date` for the deploy `deployKey` (``Gate/deployKey``).
+    func openGrant(forDeploy deployKey: String, at date: Date) async throws -> BreakGlassGrant?
 
-    /// Decides every pending gate whose deadline is at or before `now` by its policy's `on_timeout`.
-    func decideExpiredGates(at now: Date) async throws -> [Gate]
+    /// Whether a break-glass was granted on the gate `id`.
+    func hasGrant(on id: GateID) async throws -> Bool
+
+    /// Applies `transition` atomically, after checking its conditions in the same transaction, and publishes its
+    /// changed gates on ``changes`` once committed. Throws ``StoreError/conflict(_:)`` (and applies nothing) when a
+    /// condition no longer holds.
+    func apply(_ transition: GateTransition) async throws
+}
+
+/// Deadlines and the reminders and escalations of pending gates.
+public protocol TimerRecords: Sendable {
+    /// Pending gates whose deadline is at or before `date`, earliest first, at most `limit`.
+    func expiredGates(at date: Date, limit: Int) async throws -> [GateID]
 
     /// The earliest deadline of any pending gate.
     func nextDeadline() async throws -> Date?
 
-    /// Fires every reminder and escalation due at or before `now` on a pending gate: each once, with its audit event
-    /// and (when Slack is set up) its message, in one transaction. Returns what fired.
-    func fireDueTimers(at now: Date) async throws -> [FiredTimer]
+    /// Unfired reminders and escalations of pending gates due at or before `date`, earliest first, at most `limit`.
+    func dueTimers(at date: Date, limit: Int) async throws -> [DueTimer]
 
     /// When the next reminder or escalation of a pending gate falls due.
     func nextTimerDue() async throws -> Date?
+}
 
-    /// Appends an audit event that records no change of state: a refused attempt, a policy load, a token issued.
-    func record(_ draft: AuditDraft) async throws
-
-    /// Stores a token's identity under the hash of its secret, with a `token.created` audit event.
-    func createToken(_ token: AccessToken, secretHash: String) async throws
+/// Access tokens, kept by the hash of their secret.
+public protocol TokenRecords: Sendable {
+    /// Stores a token's identity under the hash of its secret, with `audit` (its `token.created`) in the same
+    /// transaction. Throws ``StoreError/tokenNameTaken(_:)`` when the name is in use.
+    func createToken(_ token: AccessToken, secretHash: String, audit: AuditDraft) async throws
 
     /// The token whose secret hashes to `secretHash`.
     func token(secretHash: String) async throws -> AccessToken?
+}
+
+/// The tamper-evident audit log.
+public protocol AuditLog: Sendable {
+    /// Appends an audit event that records no change of state: a refused attempt, a policy load.
+    func record(_ draft: AuditDraft) async throws
 
     /// Audit events matching `query`, oldest first.
     func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent]
 
     /// Walks the whole audit log and checks every link and the head.
     func verifyAudit() async throws -> AuditVerification
+}
 
+/// One database behind every role, opened before the server starts and run as a service beside it: an async driver
+/// (a connection pool that must run) runs in ``run()``; a store that needs nothing running waits there for shutdown.
+/// The server's service group stops it last, after everything that writes to it.
+public protocol GateStore: GateRecords, TimerRecords, TokenRecords, AuditLog, GateOutbox, Service {
     /// Throws if the database cannot be read (the readiness probe).
     func checkReachable() async throws
 }
 
-/// The result of ``GateStore/open(_:idempotencyKey:)``.
+/// The result of ``GateLedger/open(_:idempotencyKey:)``.
 public enum OpenedGate: Sendable, Equatable {
     /// A new gate was stored.
     case created(Gate)

@@ -2,6 +2,12 @@ import GreenlightCore
 
 /// What the store refuses to do, each with a message a person can act on.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Whether the same request may succeed if made again at once.
+    public var isRetryable: Bool {
+        if case .conflict = self { return true }
+        return false
+    }
+
     case gateNotFound(GateID)
     /// The idempotency key was used before for a different request; the first gate is named.
     case idempotencyKeyReused(GateID)
@@ -10,8 +16,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidDatabaseURL(String)
     /// There is no database at the path, and the command does not create one.
     case databaseMissing(String)
-    /// A row does not hold what the schema promises: the database was edited by hand.
+    /// A row does not hold what the schema promises: the database was edited by hand, or written by another version.
     case corruptRow(String)
+    /// What a change was computed from changed before it was applied (another writer, another replica): nothing was
+    /// written, and computing the change again from what is there now will do. ``GateLedger`` retries it by itself.
+    case conflict(String)
     /// SQLite did not take `PRAGMA synchronous = FULL` on the connection that commits (it reports `synchronous`), so an
     /// acknowledged write could be lost in a power cut.
     case notDurable(path: String, synchronous: Int)
@@ -36,6 +45,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "there is no database at \(path); pass --database (or set GREENLIGHT_DATABASE_URL) to the server's database"
         case .corruptRow(let what):
             "the database holds a row it cannot read (\(what)); restore it from a backup"
+        case .conflict(let what):
+            "the change could not be applied because \(what) while it was computed; try again"
         case .notDurable(let path, let synchronous):
             "SQLite runs \(path) with synchronous=\(synchronous), not FULL (2), so acknowledged votes could be lost in a power cut; "
                 + "use a build of SQLite that honours PRAGMA synchronous"

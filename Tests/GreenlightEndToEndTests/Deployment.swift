@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAPI
 import GreenlightCore
+import Synchronization
 import Testing
 
 /// One Greenlight installation for an end-to-end test: a database, a policy file, tokens, and the server process.
@@ -137,8 +138,10 @@ final class Deployment: @unchecked Sendable {
 /// Chosen below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by default): a port from that range,
 /// free when found, can be taken as the local port of any outgoing connection (the tests' own HTTP clients, the
 /// simulators') before the server binds it. Below it, only another test choosing the same random one of thousands of
-/// ports at the same moment could.
+/// ports at the same moment could; and within this process no port is handed out twice.
 enum FreePort {
+    private static let handedOut = Mutex<Set<Int>>([])
+
     static func find() throws -> Int {
         let ephemeral =
             (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
@@ -146,7 +149,7 @@ enum FreePort {
         let below = max(ephemeral, 2_048)
         for _ in 0..<100 {
             let port = Int.random(in: max(1_024, below - 12_000)..<below)
-            if available(port) { return port }
+            if available(port), handedOut.withLock({ $0.insert(port).inserted }) { return port }
         }
         throw POSIXError(.EADDRINUSE)
     }

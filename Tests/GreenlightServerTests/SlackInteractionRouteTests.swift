@@ -172,7 +172,7 @@ struct SlackInteractionRouteTests {
             default: { require: [ { group: leads, count: 1 } ], channel: C1 }
             """
         ).policy
-        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock)
+        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, outbox: OutboxKind.slack)
         let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
         let request = GateRequest(service: "shop", environment: "production", artifact: "a@sha256:1", commit: "0123abcd", authors: ["bob-gh"])
         let gate = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate

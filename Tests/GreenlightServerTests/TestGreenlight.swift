@@ -2,6 +2,7 @@ import Foundation
 import GreenlightAPI
 import GreenlightCore
 import GreenlightPolicyFile
+import GreenlightSQLite
 import GreenlightStore
 import GreenlightTestSupport
 import Hummingbird
@@ -45,13 +46,13 @@ final class TestGreenlight: Sendable {
     /// `alice`, `bob`, `carol`, `mallory` (approvers), `auditor`.
     let secrets: [String: String]
 
-    /// - Parameter outbox: the outbound work the store enqueues (``OutboxKind/slack`` for tests of cards and clicks).
+    /// - Parameter outbox: the outbound work gate changes enqueue (``OutboxKind/slack`` for tests of cards and clicks).
     init(outbox: Set<OutboxKind> = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try SQLiteGateStore(path: directory.appendingPathComponent("greenlight.db").path, outbox: outbox)
+        store = try SQLiteGateStore(path: directory.appendingPathComponent("greenlight.db").path)
         let policy = try PolicyParser(file: "test.yaml").parse(Self.policyYAML).policy
-        gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock)
+        gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, outbox: outbox)
         let tokens = [
             AccessToken(name: "ci", kind: .pipeline, createdAt: clock.now()),
             AccessToken(name: "ci-shop", kind: .pipeline, services: ["shop"], environments: ["staging"], createdAt: clock.now()),

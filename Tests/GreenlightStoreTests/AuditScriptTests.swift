@@ -4,6 +4,7 @@ import GreenlightAudit
 import GreenlightCore
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// scripts/verify-audit-chain.py recomputes the chain from the stored rows as docs/audit.md describes it, knowing
@@ -15,7 +16,7 @@ struct AuditScriptTests {
     /// A log of a few thousand events of every common kind, at instants a fraction of a millisecond apart.
     private func busyLog() async throws -> TemporaryStore {
         let fixture = try TemporaryStore()
-        let store = fixture.store
+        let (store, ledger) = (fixture.store, fixture.ledger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<8 {
                 group.addTask {
@@ -23,9 +24,10 @@ struct AuditScriptTests {
                         let index = writer * 100 + round
                         var gate = StoreFixtures.gate(commit: "c\(index)abcdef")
                         gate.createdAt = AuditTimeTests.instant(4 * index)
-                        _ = try await store.open(gate, idempotencyKey: nil)
-                        _ = try await store.castVote(Vote(voter: "alice", decision: .approve, at: AuditTimeTests.instant(4 * index + 1)), on: gate.id)
-                        _ = try await store.castVote(
+                        _ = try await ledger.open(gate, idempotencyKey: nil)
+                        _ = try await ledger.castVote(
+                            Vote(voter: "alice", decision: .approve, at: AuditTimeTests.instant(4 * index + 1)), on: gate.id)
+                        _ = try await ledger.castVote(
                             Vote(voter: "mallory", decision: .approve, at: AuditTimeTests.instant(4 * index + 2)), on: gate.id)
                         let details = ["source": "greenlight.yaml", "note": "tab\there, \"quoted\", ünïcode, \u{7}"]
                         try await store.record(

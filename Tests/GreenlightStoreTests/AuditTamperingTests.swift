@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
@@ -10,77 +9,75 @@ import Testing
 @Suite("Audit chain tampering")
 struct AuditTamperingTests {
     /// A store with 6 events: opened, 2 votes, a decision, a second gate opened, a refusal.
-    private func populated() async throws -> TemporaryStore {
-        let fixture = try TemporaryStore()
+    private func populated(_ factory: StoreFactory) async throws -> StoreUnderTest {
+        let fixture = try factory.make()
         let gate = StoreFixtures.gate()
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
         let second = StoreFixtures.gate()
-        _ = try await fixture.store.open(second, idempotencyKey: nil)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("mallory"), on: second.id)
+        _ = try await fixture.ledger.open(second, idempotencyKey: nil)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("mallory"), on: second.id)
         #expect(try await fixture.store.verifyAudit() == .intact(events: 6, headHash: try await headHash(fixture)))
         return fixture
     }
 
-    private func headHash(_ fixture: TemporaryStore) async throws -> String {
-        try await DatabaseQueue(path: fixture.path).read { db in try String.fetchOne(db, sql: "SELECT hash FROM audit_head") ?? "" }
+    private func headHash(_ fixture: StoreUnderTest) async throws -> String {
+        try fixture.strings("SELECT hash FROM audit_head").first ?? ""
     }
 
-    private func tamper(_ fixture: TemporaryStore, _ sql: String) throws {
-        try DatabaseQueue(path: fixture.path).write { db in try db.execute(sql: sql) }
+    private func tamper(_ fixture: StoreUnderTest, _ sql: String) throws {
+        try fixture.execute(sql)
     }
 
-    private func brokenAt(_ fixture: TemporaryStore) async throws -> Int64? {
+    private func brokenAt(_ fixture: StoreUnderTest) async throws -> Int64? {
         if case .broken(let sequence, _) = try await fixture.store.verifyAudit() { return sequence }
         return nil
     }
 
-    @Test("an edited actor is caught at that event")
-    func edited() async throws {
-        let fixture = try await populated()
+    @Test("an edited actor is caught at that event", arguments: StoreFactory.all)
+    func edited(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         try tamper(fixture, "UPDATE audit_event SET actor = 'carol' WHERE sequence = 2")
         #expect(try await brokenAt(fixture) == 2)
     }
 
-    @Test("edited details are caught")
-    func editedDetails() async throws {
-        let fixture = try await populated()
+    @Test("edited details are caught", arguments: StoreFactory.all)
+    func editedDetails(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         try tamper(fixture, #"UPDATE audit_event SET details = '{"decision":"reject","via":"api"}' WHERE sequence = 3"#)
         #expect(try await brokenAt(fixture) == 3)
     }
 
-    @Test("an edit that recomputes the event's own hash is still caught by the next link")
-    func rehashed() async throws {
-        let fixture = try await populated()
-        let queue = try DatabaseQueue(path: fixture.path)
+    @Test("an edit that recomputes the event's own hash is still caught by the next link", arguments: StoreFactory.all)
+    func rehashed(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         let events = try await fixture.store.auditEvents(AuditQuery(gateID: nil))
         var forged = events[1]
         forged.actor = "carol"
         forged.hash = AuditChain.hash(of: forged)
-        try await queue.write { [forged] db in
-            try db.execute(sql: "UPDATE audit_event SET actor = ?, hash = ? WHERE sequence = 2", arguments: [forged.actor, forged.hash])
-        }
+        // Both are plain text the SQL can carry: an actor name and a hex hash.
+        try tamper(fixture, "UPDATE audit_event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 2")
         #expect(try await brokenAt(fixture) == 3)
     }
 
-    @Test("a removed event is caught where the gap is")
-    func removed() async throws {
-        let fixture = try await populated()
+    @Test("a removed event is caught where the gap is", arguments: StoreFactory.all)
+    func removed(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         try tamper(fixture, "DELETE FROM audit_event WHERE sequence = 3")
         #expect(try await brokenAt(fixture) == 4)
     }
 
-    @Test("events cut off the end are caught by the recorded head")
-    func truncated() async throws {
-        let fixture = try await populated()
+    @Test("events cut off the end are caught by the recorded head", arguments: StoreFactory.all)
+    func truncated(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         try tamper(fixture, "DELETE FROM audit_event WHERE sequence >= 5")
         #expect(try await brokenAt(fixture) == 5)
     }
 
-    @Test("two events swapped are caught")
-    func reordered() async throws {
-        let fixture = try await populated()
+    @Test("two events swapped are caught", arguments: StoreFactory.all)
+    func reordered(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
         try tamper(
             fixture,
             """

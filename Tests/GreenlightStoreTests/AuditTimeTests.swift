@@ -4,6 +4,7 @@ import GreenlightAudit
 import GreenlightCore
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// The stored `at` of an audit event, the text its hash covers and the text `audit query` prints are one millisecond,
@@ -107,7 +108,7 @@ final class OldAuditLog {
                         """,
                     arguments: [
                         event.sequence, Timestamp.milliseconds(event.at), event.actor, event.action, event.gateID, event.service,
-                        event.environment, event.artifact, try SQLiteRows.json(event.details), event.previousHash, event.hash,
+                        event.environment, event.artifact, try StoredFormat.json(event.details), event.previousHash, event.hash,
                     ])
                 previous = event.hash
             }

@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightSQLite
 import GreenlightStore
 import Testing
 
@@ -15,21 +16,23 @@ struct BreakGlassStoreTests {
         )
     }
 
-    @Test("a break-glass approves a pending gate once, audited and announced; a refused attempt changes nothing but the log")
-    func approves() async throws {
-        let temporary = try TemporaryStore(outbox: OutboxKind.slack)
-        let store = temporary.store
-        let gate = try await store.open(Self.gate(), idempotencyKey: nil).gate
+    @Test(
+        "a break-glass approves a pending gate once, audited and announced; a refused attempt changes nothing but the log",
+        arguments: StoreFactory.all)
+    func approves(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make(outbox: OutboxKind.slack)
+        let (store, ledger) = (temporary.store, temporary.ledger)
+        let gate = try await ledger.open(Self.gate(), idempotencyKey: nil).gate
         let at = StoreFixtures.start.addingTimeInterval(60)
 
-        guard case .refused(let refusal, _) = try await store.breakGlass(gate.id, person: "alice", reason: "SEV1", at: at) else {
+        guard case .refused(let refusal, _) = try await ledger.breakGlass(gate.id, person: "alice", reason: "SEV1", at: at) else {
             Issue.record("alice is not allowed to break glass")
             return
         }
         #expect(refusal.code == "break_glass_not_allowed")
         #expect(try await store.gate(gate.id)?.state == .pending)
 
-        guard case .recorded(let broken) = try await store.breakGlass(gate.id, person: "dan", reason: "SEV1: checkout down", at: at) else {
+        guard case .recorded(let broken) = try await ledger.breakGlass(gate.id, person: "dan", reason: "SEV1: checkout down", at: at) else {
             Issue.record("dan may break glass")
             return
         }
@@ -49,47 +52,47 @@ struct BreakGlassStoreTests {
         #expect(try await store.verifyAudit().isIntact)
     }
 
-    @Test("max_per_day counts the environment's uses over a rolling 24 hours")
-    func dailyLimit() async throws {
-        let temporary = try TemporaryStore()
-        let store = temporary.store
+    @Test("max_per_day counts the environment's uses over a rolling 24 hours", arguments: StoreFactory.all)
+    func dailyLimit(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let (store, ledger) = (temporary.store, temporary.ledger)
         var gates: [Gate] = []
-        for index in 0..<3 { gates.append(try await store.open(Self.gate(commit: "c\(index)abcdef"), idempotencyKey: nil).gate) }
+        for index in 0..<3 { gates.append(try await ledger.open(Self.gate(commit: "c\(index)abcdef"), idempotencyKey: nil).gate) }
         let at = StoreFixtures.start.addingTimeInterval(60)
         for gate in gates.prefix(2) {
-            guard case .recorded = try await store.breakGlass(gate.id, person: "dan", reason: "SEV1", at: at) else {
+            guard case .recorded = try await ledger.breakGlass(gate.id, person: "dan", reason: "SEV1", at: at) else {
                 Issue.record("under the limit")
                 return
             }
         }
-        guard case .refused(let refusal, _) = try await store.breakGlass(gates[2].id, person: "frank", reason: "SEV1", at: at) else {
+        guard case .refused(let refusal, _) = try await ledger.breakGlass(gates[2].id, person: "frank", reason: "SEV1", at: at) else {
             Issue.record("the third use in a day must be refused")
             return
         }
         #expect(refusal == .breakGlassLimitReached(environment: "production", limit: 2))
         #expect(try await store.gate(gates[2].id)?.state == .pending)
         // A day after the first two, the count has room again (the gate's own deadline is far off).
-        let later = try await store.open(Self.gate(commit: "d0abcdef", at: 86_000), idempotencyKey: nil).gate
-        guard case .recorded = try await store.breakGlass(later.id, person: "frank", reason: "SEV2", at: at.addingTimeInterval(86_401)) else {
+        let later = try await ledger.open(Self.gate(commit: "d0abcdef", at: 86_000), idempotencyKey: nil).gate
+        guard case .recorded = try await ledger.breakGlass(later.id, person: "frank", reason: "SEV2", at: at.addingTimeInterval(86_401)) else {
             Issue.record("the 24 hours have passed")
             return
         }
     }
 
-    @Test("break-glass on a deploy the freeze rejected lets the same deploy through when it is opened again, once")
-    func frozenRetry() async throws {
-        let temporary = try TemporaryStore()
-        let store = temporary.store
-        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+    @Test("break-glass on a deploy the freeze rejected lets the same deploy through when it is opened again, once", arguments: StoreFactory.all)
+    func frozenRetry(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let (store, ledger) = (temporary.store, temporary.ledger)
+        let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
         #expect(frozen.state == .rejected)
         #expect(frozen.reason == "frozen:holidays")
 
         // Without a break-glass, the retry is frozen out like the first attempt.
-        let retried = try await store.open(Self.gate(frozen: true, at: 30), idempotencyKey: nil).gate
+        let retried = try await ledger.open(Self.gate(frozen: true, at: 30), idempotencyKey: nil).gate
         #expect(retried.state == .rejected)
 
         guard
-            case .recorded(let unchanged) = try await store.breakGlass(
+            case .recorded(let unchanged) = try await ledger.breakGlass(
                 frozen.id, person: "dan", reason: "hotfix for SEV1", at: StoreFixtures.start.addingTimeInterval(60))
         else {
             Issue.record("dan may break glass on a frozen-out deploy")
@@ -98,21 +101,22 @@ struct BreakGlassStoreTests {
         #expect(unchanged.state == .rejected)  // decided once: the rejection stands
 
         // A different deploy is not let through.
-        let other = try await store.open(Self.gate(commit: "fedcba9876543210", frozen: true, at: 90), idempotencyKey: nil).gate
+        let other = try await ledger.open(Self.gate(commit: "fedcba9876543210", frozen: true, at: 90), idempotencyKey: nil).gate
         #expect(other.state == .rejected)
 
-        let through = try await store.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+        let through = try await ledger.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
         #expect(through.state == .approved)
         #expect(through.breakGlass)
         #expect(through.decidedBy == "dan")
         #expect(through.reason?.contains("hotfix for SEV1") == true)
 
         // The grant is used up.
-        let again = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
+        let again = try await ledger.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
         #expect(again.state == .rejected)
 
         // A second break-glass on the same frozen gate is refused.
-        guard case .refused = try await store.breakGlass(frozen.id, person: "frank", reason: "again", at: StoreFixtures.start.addingTimeInterval(200))
+        guard
+            case .refused = try await ledger.breakGlass(frozen.id, person: "frank", reason: "again", at: StoreFixtures.start.addingTimeInterval(200))
         else {
             Issue.record("one grant per frozen gate")
             return
@@ -122,69 +126,73 @@ struct BreakGlassStoreTests {
         #expect(try await store.verifyAudit().isIntact)
     }
 
-    @Test("a retry under the same idempotency key after a break-glass gets the deploy through, not the old rejection")
-    func retryWithSameKey() async throws {
-        let temporary = try TemporaryStore()
-        let store = temporary.store
-        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: "run:42").gate
-        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
-        guard case .created(let through) = try await store.open(Self.gate(frozen: true, at: 120), idempotencyKey: "run:42") else {
+    @Test("a retry under the same idempotency key after a break-glass gets the deploy through, not the old rejection", arguments: StoreFactory.all)
+    func retryWithSameKey(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let (store, ledger) = (temporary.store, temporary.ledger)
+        let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: "run:42").gate
+        _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+        guard case .created(let through) = try await ledger.open(Self.gate(frozen: true, at: 120), idempotencyKey: "run:42") else {
             Issue.record("a frozen-out gate is not replayed")
             return
         }
         #expect(through.state == .approved)
         #expect(through.breakGlass)
         // From now on the key is the new gate's.
-        guard case .replayed(let replayed) = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: "run:42") else {
+        guard case .replayed(let replayed) = try await ledger.open(Self.gate(frozen: true, at: 180), idempotencyKey: "run:42") else {
             Issue.record("an approved gate is replayed")
             return
         }
         #expect(replayed.id == through.id)
         // A pending or decided gate that no freeze rejected is replayed as before.
-        let normal = try await store.open(Self.gate(commit: "abcdef0123"), idempotencyKey: "run:43").gate
-        guard case .replayed(let same) = try await store.open(Self.gate(commit: "abcdef0123", at: 10), idempotencyKey: "run:43") else {
+        let normal = try await ledger.open(Self.gate(commit: "abcdef0123"), idempotencyKey: "run:43").gate
+        guard case .replayed(let same) = try await ledger.open(Self.gate(commit: "abcdef0123", at: 10), idempotencyKey: "run:43") else {
             Issue.record("replayed")
             return
         }
         #expect(same.id == normal.id)
     }
 
-    @Test("a grant expires after an hour")
-    func grantExpires() async throws {
-        let temporary = try TemporaryStore()
-        let store = temporary.store
-        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
-        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
-        let late = try await store.open(Self.gate(frozen: true, at: 60 + 3_600), idempotencyKey: nil).gate
+    @Test("a grant expires after an hour", arguments: StoreFactory.all)
+    func grantExpires(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let (store, ledger) = (temporary.store, temporary.ledger)
+        let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+        let late = try await ledger.open(Self.gate(frozen: true, at: 60 + 3_600), idempotencyKey: nil).gate
         #expect(late.state == .rejected)
     }
 
-    @Test("a grant does not let through an attempt its holder may not approve (here: they triggered it), and that is audited")
-    func grantChecksTheNewGate() async throws {
-        let temporary = try TemporaryStore()
-        let store = temporary.store
-        let frozen = try await store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
-        _ = try await store.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
+    @Test(
+        "a grant does not let through an attempt its holder may not approve (here: they triggered it), and that is audited",
+        arguments: StoreFactory.all)
+    func grantChecksTheNewGate(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let (store, ledger) = (temporary.store, temporary.ledger)
+        let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
         var retry = Self.gate(frozen: true, at: 120)
         retry.plan.exclusions = [Exclusion(identity: "dan", role: .triggerer)]
-        let refused = try await store.open(retry, idempotencyKey: nil).gate
+        let refused = try await ledger.open(retry, idempotencyKey: nil).gate
         #expect(refused.state == .rejected)
         #expect(!refused.breakGlass)
         let events = try await store.auditEvents(AuditQuery(gateID: refused.id.rawValue)).map(\.action)
         #expect(events == ["gate.opened", "break_glass.refused", "gate.decided"])
         // The grant is still there for an attempt dan may approve.
-        let through = try await store.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
+        let through = try await ledger.open(Self.gate(frozen: true, at: 180), idempotencyKey: nil).gate
         #expect(through.state == .approved)
     }
 
-    @Test("two replicas opening the same frozen-out deploy at once: the grant lets exactly one attempt through (invariant 1)")
-    func grantRacesOnReplicas() async throws {
-        let temporary = try TemporaryStore()
-        let other = try SQLiteGateStore(path: temporary.path)
-        let frozen = try await temporary.store.open(Self.gate(frozen: true), idempotencyKey: nil).gate
-        _ = try await temporary.store.breakGlass(frozen.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
-        async let first = temporary.store.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
-        async let second = other.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+    @Test(
+        "two replicas opening the same frozen-out deploy at once: the grant lets exactly one attempt through (invariant 1)",
+        arguments: StoreFactory.all)
+    func grantRacesOnReplicas(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let other = try temporary.replica()
+        let frozen = try await temporary.ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
+        _ = try await temporary.ledger.breakGlass(frozen.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
+        async let first = temporary.ledger.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
+        async let second = other.ledger.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
         let attempts = try await [first, second]
         #expect(attempts.filter { $0.state == .approved }.count == 1, "\(attempts.map(\.state))")
         let uses = try await temporary.store.auditEvents(AuditQuery(action: AuditAction.breakGlass.rawValue))
@@ -192,15 +200,15 @@ struct BreakGlassStoreTests {
         #expect(try await temporary.store.verifyAudit().isIntact)
     }
 
-    @Test("a break-glass racing the deciding vote on another replica: the gate is decided once (invariant 1)")
-    func racesAVote() async throws {
-        let temporary = try TemporaryStore()
-        let other = try SQLiteGateStore(path: temporary.path)
+    @Test("a break-glass racing the deciding vote on another replica: the gate is decided once (invariant 1)", arguments: StoreFactory.all)
+    func racesAVote(_ factory: StoreFactory) async throws {
+        let temporary = try factory.make()
+        let other = try temporary.replica()
         var template = Self.gate()
         template.plan.stages[0].requirements[0].count = 1
-        let gate = try await temporary.store.open(template, idempotencyKey: nil).gate
-        async let broken = temporary.store.breakGlass(gate.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
-        async let voted = other.castVote(StoreFixtures.vote("alice", offset: 60), on: gate.id)
+        let gate = try await temporary.ledger.open(template, idempotencyKey: nil).gate
+        async let broken = temporary.ledger.breakGlass(gate.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
+        async let voted = other.ledger.castVote(StoreFixtures.vote("alice", offset: 60), on: gate.id)
         let outcomes = try await [broken, voted]
         let recorded = outcomes.filter { if case .recorded = $0 { true } else { false } }
         #expect(recorded.count == 1, "\(outcomes)")

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// The database holds the audit log and the tokens' hashes: its files are for the account that runs Greenlight.

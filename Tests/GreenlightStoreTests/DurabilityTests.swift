@@ -6,6 +6,7 @@ import GreenlightCore
 import Synchronization
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// "A 200 means stored": an acknowledged write must survive a power cut, so each commit must wait for an fsync of the

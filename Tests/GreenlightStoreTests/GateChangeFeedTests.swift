@@ -3,27 +3,28 @@ import GreenlightCore
 import Synchronization
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// The synchronous observers of the change feed: called once per committed change, on the committing thread, before
 /// the writer gets its answer; and never again once cancelled.
 @Suite("Change feed observers")
 struct GateChangeFeedTests {
-    @Test("an observer sees each committed change before the writer's call returns, and nothing after cancel")
-    func observeAll() async throws {
-        let fixture = try TemporaryStore()
-        let store = fixture.store
+    @Test("an observer sees each committed change before the writer's call returns, and nothing after cancel", arguments: StoreFactory.all)
+    func observeAll(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make()
+        let (store, ledger) = (fixture.store, fixture.ledger)
         let seen = Mutex<[Int]>([])
         let observation = store.changes.observeAll { gate in seen.withLock { $0.append(gate.version) } }
 
         let gate = StoreFixtures.gate()
-        _ = try await store.open(gate, idempotencyKey: nil)
+        _ = try await ledger.open(gate, idempotencyKey: nil)
         #expect(seen.withLock { $0 } == [1], "the new gate, published before open returned")
-        _ = try await store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         #expect(seen.withLock { $0 } == [1, 2])
 
         observation.cancel()
-        _ = try await store.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
+        _ = try await ledger.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
         #expect(seen.withLock { $0 } == [1, 2], "no call after cancel")
     }
 

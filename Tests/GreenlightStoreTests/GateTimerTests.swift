@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightSQLite
 import GreenlightStore
 import Synchronization
 import Testing
@@ -15,22 +16,22 @@ struct GateTimerTests {
         return gate
     }
 
-    @Test("each fires once when due, with its audit event and its Slack message")
-    func firesOnce() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
-        let store = fixture.store
+    @Test("each fires once when due, with its audit event and its Slack message", arguments: StoreFactory.all)
+    func firesOnce(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
-        _ = try await store.open(gate, idempotencyKey: nil)
-        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_200))
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_199)).isEmpty)
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        #expect(try await ledger.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_200))
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_199)).isEmpty)
 
-        let escalated = try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_200))
+        let escalated = try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_200))
         #expect(escalated.map(\.timer.kind) == [.escalation])
-        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
-        let reminded = try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100))
+        #expect(try await ledger.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
+        let reminded = try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100))
         #expect(reminded.map(\.timer.kind) == [.reminder])
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_200)).isEmpty)
-        #expect(try await store.nextTimerDue() == nil)
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_200)).isEmpty)
+        #expect(try await ledger.nextTimerDue() == nil)
 
         let events = try await store.auditEvents(AuditQuery(gateID: gate.id.rawValue))
         #expect(events.filter { $0.action == AuditAction.gateEscalated.rawValue }.first?.details["to"] == "oncall")
@@ -41,25 +42,25 @@ struct GateTimerTests {
         #expect(try await store.verifyAudit().isIntact)
     }
 
-    @Test("a decided gate's timers never fire")
-    func decided() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
+    @Test("a decided gate's timers never fire", arguments: StoreFactory.all)
+    func decided(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
         let gate = gate()
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("alice", .reject), on: gate.id)
-        #expect(try await fixture.store.nextTimerDue() == nil)
-        #expect(try await fixture.store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).isEmpty)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice", .reject), on: gate.id)
+        #expect(try await fixture.ledger.nextTimerDue() == nil)
+        #expect(try await fixture.ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).isEmpty)
     }
 
-    @Test("two replicas on one file fire each timer once")
-    func twoReplicas() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
-        let other = try SQLiteGateStore(path: fixture.path, outbox: OutboxKind.slack)
+    @Test("two replicas on one file fire each timer once", arguments: StoreFactory.all)
+    func twoReplicas(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let other = try fixture.replica()
         let gate = gate()
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let due = StoreFixtures.start.addingTimeInterval(3_500)
-        async let first = fixture.store.fireDueTimers(at: due)
-        async let second = other.fireDueTimers(at: due)
+        async let first = fixture.ledger.fireDueTimers(at: due)
+        async let second = other.ledger.fireDueTimers(at: due)
         let fired = try await first + second
         #expect(fired.count == 2, "the reminder and the escalation, once each: \(fired.map(\.timer.kind))")
         #expect(Set(fired.map(\.timer.kind)) == [.reminder, .escalation])
@@ -67,21 +68,21 @@ struct GateTimerTests {
         #expect(events.filter { $0.action == AuditAction.gateReminded.rawValue }.count == 1)
     }
 
-    @Test("without Slack, timers still fire and are audited, and nothing is enqueued")
-    func withoutSlack() async throws {
-        let fixture = try TemporaryStore()
+    @Test("without Slack, timers still fire and are audited, and nothing is enqueued", arguments: StoreFactory.all)
+    func withoutSlack(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make()
         let gate = gate()
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
-        #expect(try await fixture.store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).count == 2)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
+        #expect(try await fixture.ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).count == 2)
         #expect(try await fixture.store.nextOutboxDue() == nil)
     }
 
-    @Test("messages are items of their own, several per gate or none, and a posted card rings the outbox")
-    func messages() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
-        let store = fixture.store
+    @Test("messages are items of their own, several per gate or none, and a posted card rings the outbox", arguments: StoreFactory.all)
+    func messages(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
-        _ = try await store.open(gate, idempotencyKey: nil)
+        _ = try await ledger.open(gate, idempotencyKey: nil)
         let rings = Mutex(0)
         let observation = store.changes.observeOutboxRings { rings.withLock { $0 += 1 } }
         defer { observation.cancel() }
@@ -115,38 +116,40 @@ struct GateTimerTests {
         return Gate(id: .generate(), request: gate.request, openedBy: "ci", plan: gate.plan, createdAt: StoreFixtures.start)
     }
 
-    @Test("a stage that opens keeps a reminder already fired when its time is unchanged, even for a vote stamped before it fired")
-    func stageKeepsFiredReminder() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
-        let store = fixture.store
+    @Test(
+        "a stage that opens keeps a reminder already fired when its time is unchanged, even for a vote stamped before it fired",
+        arguments: StoreFactory.all)
+    func stageKeepsFiredReminder(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate()
-        _ = try await store.open(gate, idempotencyKey: nil)
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_001)).map(\.timer.kind) == [.reminder])
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_001)).map(\.timer.kind) == [.reminder])
         // Stamped a moment before the reminder was due, written just after it fired: the stage opens, its reminder is due
         // at the same moment (the stage has no timeout of its own), and it must not fire again (invariant 8).
         let late = Vote(voter: "alice", decision: .approve, at: StoreFixtures.start.addingTimeInterval(2_999))
-        guard case .recorded(let staged) = try await store.castVote(late, on: gate.id) else {
+        guard case .recorded(let staged) = try await ledger.castVote(late, on: gate.id) else {
             Issue.record("alice approves the first stage")
             return
         }
         #expect(staged.stages.open == 1)
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_002)).isEmpty)
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_002)).isEmpty)
         let reminders = try await store.auditEvents(AuditQuery(gateID: gate.id.rawValue, action: AuditAction.gateReminded.rawValue))
         #expect(reminders.count == 1)
     }
 
-    @Test("a stage with its own deadline gets its own reminder in place of the first stage's, and it fires once")
-    func stageGetsItsOwnReminder() async throws {
-        let fixture = try TemporaryStore(outbox: OutboxKind.slack)
-        let store = fixture.store
+    @Test("a stage with its own deadline gets its own reminder in place of the first stage's, and it fires once", arguments: StoreFactory.all)
+    func stageGetsItsOwnReminder(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate(financeTimeout: 1_200)
-        _ = try await store.open(gate, idempotencyKey: nil)
-        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
-        _ = try await store.castVote(Vote(voter: "alice", decision: .approve, at: StoreFixtures.start.addingTimeInterval(1_000)), on: gate.id)
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        #expect(try await ledger.nextTimerDue() == StoreFixtures.start.addingTimeInterval(3_000))
+        _ = try await ledger.castVote(Vote(voter: "alice", decision: .approve, at: StoreFixtures.start.addingTimeInterval(1_000)), on: gate.id)
         // Finance has until 1,000 + 1,200 s (before the gate's own hour); its reminder is due 600 s before that.
-        #expect(try await store.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_600))
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_600)).map(\.timer.kind) == [.reminder])
-        #expect(try await store.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100)).isEmpty, "the first stage's reminder is gone")
+        #expect(try await ledger.nextTimerDue() == StoreFixtures.start.addingTimeInterval(1_600))
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(1_600)).map(\.timer.kind) == [.reminder])
+        #expect(try await ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_100)).isEmpty, "the first stage's reminder is gone")
         #expect(try await store.verifyAudit().isIntact)
     }
 }

@@ -5,6 +5,7 @@ import GreenlightCore
 import Synchronization
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// Writes that share one commit (invariants 1 and 2): each stands or falls alone, and the audit chain stays whole.

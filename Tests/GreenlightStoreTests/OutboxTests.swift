@@ -8,38 +8,38 @@ import Testing
 struct OutboxTests {
     let later = StoreFixtures.start.addingTimeInterval(3_600)
 
-    @Test("a gate change enqueues its card in the same transaction; later changes bump the same item")
-    func enqueue() async throws {
-        let fixture = try TemporaryStore(outbox: [.slackCard])
+    @Test("a gate change enqueues its card in the same transaction; later changes bump the same item", arguments: StoreFactory.all)
+    func enqueue(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: [.slackCard])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let first = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
         #expect(first.gateID == gate.id)
         #expect(first.kind == .slackCard)
         #expect(first.dueAt == StoreFixtures.start)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         let items = try await fixture.store.dueOutboxItems(at: later, limit: 10)
         #expect(items.count == 1)
         #expect(items.first?.generation == first.generation + 1)
     }
 
-    @Test("no channel, or no Slack configured: nothing is enqueued")
-    func nothingToDo() async throws {
-        let withoutChannel = try TemporaryStore(outbox: [.slackCard])
-        _ = try await withoutChannel.store.open(StoreFixtures.gate(), idempotencyKey: nil)
+    @Test("no channel, or no Slack configured: nothing is enqueued", arguments: StoreFactory.all)
+    func nothingToDo(_ factory: StoreFactory) async throws {
+        let withoutChannel = try factory.make(outbox: [.slackCard])
+        _ = try await withoutChannel.ledger.open(StoreFixtures.gate(), idempotencyKey: nil)
         #expect(try await withoutChannel.store.dueOutboxItems(at: later, limit: 10).isEmpty)
-        let withoutSlack = try TemporaryStore()
-        _ = try await withoutSlack.store.open(StoreFixtures.gate(channel: "C0DEPLOYS"), idempotencyKey: nil)
+        let withoutSlack = try factory.make()
+        _ = try await withoutSlack.ledger.open(StoreFixtures.gate(channel: "C0DEPLOYS"), idempotencyKey: nil)
         #expect(try await withoutSlack.store.nextOutboxDue() == nil)
     }
 
-    @Test("completing an item the gate has changed since leaves it due, so no change goes unshown")
-    func staleCompletion() async throws {
-        let fixture = try TemporaryStore(outbox: [.slackCard])
+    @Test("completing an item the gate has changed since leaves it due, so no change goes unshown", arguments: StoreFactory.all)
+    func staleCompletion(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: [.slackCard])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let read = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         let posted = PostedCard(channel: "C0DEPLOYS", ts: "1700000000.000100")
         try await fixture.store.completeOutboxItem(read, posted: posted, audit: nil)
         #expect(try await fixture.store.postedCard(for: gate.id) == posted)
@@ -48,16 +48,16 @@ struct OutboxTests {
         #expect(try await fixture.store.dueOutboxItems(at: later, limit: 10).isEmpty)
     }
 
-    @Test("a rescheduled item waits; an abandoned one is gone and audited")
-    func rescheduleAndAbandon() async throws {
-        let fixture = try TemporaryStore(outbox: [.slackCard])
+    @Test("a rescheduled item waits; an abandoned one is gone and audited", arguments: StoreFactory.all)
+    func rescheduleAndAbandon(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make(outbox: [.slackCard])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let item = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
         let retryAt = StoreFixtures.start.addingTimeInterval(30)
         try await fixture.store.rescheduleOutboxItem(item, at: retryAt, error: "rate limited")
         #expect(try await fixture.store.dueOutboxItems(at: retryAt.addingTimeInterval(-1), limit: 10).isEmpty)
-        _ = try await fixture.store.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         #expect(try await fixture.store.nextOutboxDue() == retryAt, "a change must not cut a backoff short")
         let retried = try #require(try await fixture.store.dueOutboxItems(at: retryAt, limit: 10).first)
         #expect(retried.attempts == 1)

@@ -2,6 +2,7 @@ import Foundation
 import GreenlightCore
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 /// Instants are stored as milliseconds in an `Int64`; no `Date` may trap on the way (issue 16: a policy timeout of
@@ -27,22 +28,22 @@ struct StoredInstantTests {
     func farDeadline() async throws {
         let fixture = try TemporaryStore()
         let gate = StoreFixtures.gate(timeout: 200_000_000_000 * 86_400)
-        #expect(try await fixture.store.open(gate, idempotencyKey: nil) == .created(gate))
+        #expect(try await fixture.ledger.open(gate, idempotencyKey: nil) == .created(gate))
         let stored = try #require(try await fixture.store.gate(gate.id))
         #expect(stored.plan == gate.plan)
         #expect(try #require(stored.deadline) > Date.distantFuture)
-        #expect(try await fixture.store.decideExpiredGates(at: StoreFixtures.start.addingTimeInterval(PolicyDuration.maximum.seconds)).isEmpty)
+        #expect(try await fixture.ledger.decideExpiredGates(at: StoreFixtures.start.addingTimeInterval(PolicyDuration.maximum.seconds)).isEmpty)
     }
 
     @Test("a gate under the longest timeout a policy may write keeps its exact deadline and times out at it")
     func longestTimeout() async throws {
         let fixture = try TemporaryStore()
         let gate = StoreFixtures.gate(timeout: PolicyDuration.maximum.seconds)
-        _ = try await fixture.store.open(gate, idempotencyKey: nil)
+        _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         #expect(try await fixture.store.gate(gate.id) == gate)
-        #expect(try await fixture.store.nextDeadline() == StoreFixtures.start.addingTimeInterval(365 * 86_400))
+        #expect(try await fixture.ledger.nextDeadline() == StoreFixtures.start.addingTimeInterval(365 * 86_400))
         let end = StoreFixtures.start.addingTimeInterval(PolicyDuration.maximum.seconds)
-        #expect(try await fixture.store.decideExpiredGates(at: end.addingTimeInterval(-1)).isEmpty)
-        #expect(try await fixture.store.decideExpiredGates(at: end).map(\.id) == [gate.id])
+        #expect(try await fixture.ledger.decideExpiredGates(at: end.addingTimeInterval(-1)).isEmpty)
+        #expect(try await fixture.ledger.decideExpiredGates(at: end).map(\.id) == [gate.id])
     }
 }

@@ -6,6 +6,7 @@ import GreenlightCore
 import Synchronization
 import Testing
 
+@testable import GreenlightSQLite
 @testable import GreenlightStore
 
 @Suite("Checkpoints and the frozen-parts memo")
@@ -19,7 +20,7 @@ struct WALCheckpointTests {
         var sizes: [Int] = []
         for round in 0..<12 {
             for index in 0..<WALCheckpointer.commitsBetween {
-                _ = try await store.open(StoreFixtures.gate(commit: "c\(round)x\(index)abcdef"), idempotencyKey: nil)
+                _ = try await temporary.ledger.open(StoreFixtures.gate(commit: "c\(round)x\(index)abcdef"), idempotencyKey: nil)
             }
             store.checkpointer.drain()
             sizes.append(try size())

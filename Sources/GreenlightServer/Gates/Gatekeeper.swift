@@ -9,6 +9,8 @@ import Logging
 /// do what, evaluated once here, with every change and refusal committed by the store.
 public struct Gatekeeper: Sendable {
     public let store: any GateStore
+    /// Every change of a gate goes through here: the store-neutral rules that compute it and have the store apply it.
+    public let ledger: GateLedger
     /// The policy in force, replaced when an edited policy file validates (see ``PolicyReloader``).
     public let livePolicy: LivePolicy
     public let clock: any WallClock
@@ -18,17 +20,21 @@ public struct Gatekeeper: Sendable {
     public static let maximumWait: Double = 300
     let drain: OneShotSignal
 
+    /// - Parameter outbox: the outbound work gate changes enqueue (``OutboxKind/slack`` when Slack is set up; none when
+    ///   nothing is configured to deliver it).
     public init(
-        store: any GateStore, policy: Policy, clock: any WallClock, usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
+        store: any GateStore, policy: Policy, clock: any WallClock, outbox: Set<OutboxKind> = [],
+        usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
-        self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, usergroupMembers: usergroupMembers)
+        self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, outbox: outbox, usergroupMembers: usergroupMembers)
     }
 
     public init(
-        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock,
+        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock, outbox: Set<OutboxKind> = [],
         usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
         self.store = store
+        self.ledger = GateLedger(store: store, outbox: outbox)
         self.livePolicy = livePolicy
         self.clock = clock
         self.usergroupMembers = usergroupMembers
@@ -78,7 +84,7 @@ public struct Gatekeeper: Sendable {
         }
         let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: plan, createdAt: now)
         do {
-            return try await store.open(gate, idempotencyKey: idempotencyKey)
+            return try await ledger.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {
             if case .idempotencyKeyReused = error { throw APIError.unprocessable(error.description, code: "idempotency_key_reused") }
             throw error
@@ -151,7 +157,7 @@ public struct Gatekeeper: Sendable {
     /// `people.<name>.slack`). The store applies the gate's frozen rules and audits a refusal.
     public func castVote(as person: String, _ decision: VoteDecision, comment: String?, on id: GateID, via: String) async throws -> GateChange {
         let comment = comment?.nilIfBlank.map { String($0.prefix(GateRequest.Limits.textLength)) }
-        return try await store.castVote(Vote(voter: person, decision: decision, comment: comment, at: clock.now(), via: via), on: id)
+        return try await ledger.castVote(Vote(voter: person, decision: decision, comment: comment, at: clock.now(), via: via), on: id)
     }
 
     /// Cancels a pending gate; only the pipeline token that opened it may.
@@ -164,7 +170,7 @@ public struct Gatekeeper: Sendable {
                     at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
             throw APIError.forbidden(message, code: "not_opener")
         }
-        switch try await store.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {
+        switch try await ledger.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {
         case .recorded(let gate): return gate
         case .refused(let refusal, _): throw APIError.refusal(refusal)
         }
@@ -177,7 +183,7 @@ public struct Gatekeeper: Sendable {
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
         do {
-            switch try await store.breakGlass(id, person: person, reason: reason, at: clock.now()) {
+            switch try await ledger.breakGlass(id, person: person, reason: reason, at: clock.now()) {
             case .recorded(let gate): return gate
             case .refused(let refusal, _): throw APIError.refusal(refusal)
             }

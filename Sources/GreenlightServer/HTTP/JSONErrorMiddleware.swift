@@ -1,5 +1,6 @@
 import GreenlightAPI
 import GreenlightCore
+import GreenlightStore
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -14,6 +15,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
+        } catch let error as StoreError where error.isRetryable {
+            // Other writers kept changing what this request's change was computed from (the ledger retried it): nothing
+            // was written, and the same request may well succeed at once.
+            context.logger.warning("a change kept conflicting with other writers", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return JSONResponse.make(
+                status: .serviceUnavailable, ErrorBody(error: "conflict", message: error.description), headers: [.retryAfter: "1"])
         } catch let error as any HTTPResponseError {
             let (code, message) = Self.describe(error.status)
             return JSONResponse.make(status: error.status, ErrorBody(error: code, message: message))

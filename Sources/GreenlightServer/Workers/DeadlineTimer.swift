@@ -16,19 +16,19 @@ struct DeadlineTimer: Service {
     let logger: Logger
 
     func run() async throws {
-        let store = gatekeeper.store
+        let ledger = gatekeeper.ledger
         let clock = gatekeeper.clock
         let wake = WakeSignal()
         // Observed before the loop's first read of the next deadline, so that no gate opened in between is missed.
         // A new gate brings a deadline and timers, and so does a vote that opens a stage; other votes bring none, and
         // waking for them would cost the writer two empty transactions per vote.
-        let opened = store.changes.observeAll { gate in
+        let opened = ledger.changes.observeAll { gate in
             if gate.state == .pending && (gate.version == 1 || (gate.plan.stages.count > 1 && gate.lastVoteOpenedStage)) { wake.ring() }
         }
         defer { opened.cancel() }
         try await withGracefulShutdownHandler {
             try await cancelWhenGracefulShutdown {
-                await loop(store: store, clock: clock, wake: wake)
+                await loop(ledger: ledger, clock: clock, wake: wake)
             }
         } onGracefulShutdown: {
             // Long-polls would otherwise hold the drain for up to their full wait; their clients reconnect.
@@ -36,20 +36,20 @@ struct DeadlineTimer: Service {
         }
     }
 
-    private func loop(store: any GateStore, clock: any WallClock, wake: WakeSignal) async {
+    private func loop(ledger: GateLedger, clock: any WallClock, wake: WakeSignal) async {
         var failures = 0
         while !Task.isCancelled {
             let next: Date?
             do {
-                let decided = try await store.decideExpiredGates(at: clock.now())
+                let decided = try await ledger.decideExpiredGates(at: clock.now())
                 for gate in decided {
                     logger.info("gate timed out", metadata: ["gate": "\(gate.id)", "outcome": "\(gate.outcome?.rawValue ?? "")"])
                 }
-                for fired in try await store.fireDueTimers(at: clock.now()) {
+                for fired in try await ledger.fireDueTimers(at: clock.now()) {
                     logger.info("gate \(fired.timer.kind == .reminder ? "reminder" : "escalation")", metadata: ["gate": "\(fired.gate.id)"])
                 }
-                let deadline = try await store.nextDeadline()
-                let timer = try await store.nextTimerDue()
+                let deadline = try await ledger.nextDeadline()
+                let timer = try await ledger.nextTimerDue()
                 next = [deadline, timer].compactMap { $0 }.min()
                 failures = 0
             } catch {

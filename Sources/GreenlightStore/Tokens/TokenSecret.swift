@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GreenlightAudit
 import GreenlightCore
 
 /// The secret half of a token: `glt_` and 40 random base-62 characters (~238 bits), shown once at creation.
@@ -17,5 +18,23 @@ public enum TokenSecret {
     /// hash means no secret-dependent comparison happens in application code.
     public static func hash(_ secret: String) -> String {
         SHA256.hash(data: Data(secret.utf8)).hexEncoded
+    }
+}
+
+extension AuditDraft {
+    /// The `token.created` event of a token an operator issued.
+    public static func tokenCreated(_ token: AccessToken) -> AuditDraft {
+        var details = ["name": token.name, "kind": token.kind.rawValue]
+        details["user"] = token.user
+        if !token.services.isEmpty { details["services"] = token.services.joined(separator: ",") }
+        if !token.environments.isEmpty { details["environments"] = token.environments.joined(separator: ",") }
+        return AuditDraft(at: token.createdAt, actor: "operator", action: .tokenCreated, details: details)
+    }
+}
+
+extension TokenRecords {
+    /// Stores `token` under the hash of its secret, with its `token.created` audit event.
+    public func createToken(_ token: AccessToken, secretHash: String) async throws {
+        try await createToken(token, secretHash: secretHash, audit: .tokenCreated(token))
     }
 }

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightSQLite
 import GreenlightServer
 import GreenlightSlack
 import GreenlightStore
@@ -87,7 +88,7 @@ struct Serve: AsyncParsableCommand {
         let slackToken = environment["SLACK_BOT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let store: any GateStore
         do {
-            store = try location.openStore(outbox: slackToken == nil ? [] : OutboxKind.slack)
+            store = try location.openStore()
         } catch {
             throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
         }
@@ -115,7 +116,9 @@ struct Serve: AsyncParsableCommand {
         } else if environment["SLACK_SIGNING_SECRET"]?.isEmpty == false {
             logger.warning("SLACK_SIGNING_SECRET is set without SLACK_BOT_TOKEN: Slack stays off")
         }
-        let gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, usergroupMembers: directory.usergroupMembers)
+        let gatekeeper = Gatekeeper(
+            store: store, policy: policy, clock: clock, outbox: slackToken == nil ? [] : OutboxKind.slack,
+            usergroupMembers: directory.usergroupMembers)
         let slackLine =
             slack.map {
                 "\n  slack:    cards to the channels the policy names, through \($0.api.baseURL)"

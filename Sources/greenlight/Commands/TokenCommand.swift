@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightCore
+import GreenlightSQLite
 import GreenlightStore
 
 struct TokenCommand: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GreenlightClient
 import GreenlightCore
+import GreenlightSQLite
 import GreenlightStore
 
 /// `--server` and `--token`, falling back to `GREENLIGHT_SERVER` and `GREENLIGHT_TOKEN`.

@@ -2,17 +2,10 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightStore
 
 /// Conversions between rows and domain values. Kept in one place so that the column list and the decoding agree.
 enum SQLiteRows {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
-    static let decoder = JSONDecoder()
-
     /// Milliseconds since 1970, as every instant is stored.
     ///
     /// Clamped to what an `Int64` holds (±292 million years) rather than trapping or throwing: the conversion must not
@@ -27,14 +20,6 @@ enum SQLiteRows {
 
     static func date(_ millis: Int64) -> Date { Timestamp.date(milliseconds: millis) }
 
-    static func json(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try decoder.decode(T.self, from: Data(text.utf8))
-    }
-
     /// Reads a gate and its votes.
     static func fetchGate(_ db: Database, _ id: GateID) throws -> Gate? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM gate WHERE id = ?"), arguments: [id.rawValue]) else { return nil }
@@ -44,11 +29,29 @@ enum SQLiteRows {
     static func gate(from row: Row, db: Database) throws -> Gate {
         let id = GateID(unchecked: row["id"])
         let (request, plan) = try frozenParts.value(for: id) {
-            (try decode(GateRequest.self, row["request"]), try decode(GatePlan.self, row["plan"]))
+            let format: Int = row["record_format"]
+            guard format == StoredFormat.recordVersion else {
+                throw StoreError.corruptRow(
+                    "gate \(id) is stored in record format \(format), which this version (format \(StoredFormat.recordVersion)) cannot read; "
+                        + "run the Greenlight that wrote it")
+            }
+            return (
+                try StoredFormat.decode(StoredRequest.self, row["request"], what: "the request of gate \(id)").request,
+                try StoredFormat.decode(StoredPlan.self, row["plan"], what: "the plan of gate \(id)").plan()
+            )
         }
         var gate = Gate(id: id, request: request, openedBy: row["opened_by"], plan: plan, createdAt: date(row["created_at"]))
-        gate.state = GateState(rawValue: row["state"]) ?? .pending
-        gate.outcome = (row["outcome"] as String?).flatMap(Outcome.init(rawValue:))
+        // An unknown state is an error, never a default: read as pending, a decided gate could be decided again.
+        guard let state = GateState(rawValue: row["state"]) else {
+            throw StoreError.corruptRow("gate \(id) has state '\(row["state"] as String)', which this version does not know")
+        }
+        gate.state = state
+        if let outcome = row["outcome"] as String? {
+            guard let known = Outcome(rawValue: outcome) else {
+                throw StoreError.corruptRow("gate \(id) has outcome '\(outcome)', which this version does not know")
+            }
+            gate.outcome = known
+        }
         gate.deadline = (row["deadline"] as Int64?).map(date)
         gate.decidedAt = (row["decided_at"] as Int64?).map(date)
         gate.decidedBy = row["decided_by"]
@@ -60,13 +63,10 @@ enum SQLiteRows {
         // replay. Their timestamps were taken before the write, so two racing votes may carry them the other way round.
         gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY rowid"), arguments: [id.rawValue])
             .map { vote in
-                Vote(
-                    voter: vote["voter"],
-                    decision: VoteDecision(rawValue: vote["decision"]) ?? .reject,
-                    comment: vote["comment"],
-                    at: date(vote["at"]),
-                    via: vote["via"]
-                )
+                guard let decision = VoteDecision(rawValue: vote["decision"]) else {
+                    throw StoreError.corruptRow("a vote on gate \(id) has decision '\(vote["decision"] as String)'")
+                }
+                return Vote(voter: vote["voter"], decision: decision, comment: vote["comment"], at: date(vote["at"]), via: vote["via"])
             }
         return gate
     }
@@ -79,13 +79,15 @@ enum SQLiteRows {
         try db.execute(
             sql: """
                 INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
-                                  reason, fail_open, break_glass, version, request, plan, idempotency_key, request_fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  reason, fail_open, break_glass, version, request, plan, idempotency_key, request_fingerprint,
+                                  record_format)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 gate.id.rawValue, gate.state.rawValue, gate.outcome?.rawValue, gate.request.service, gate.request.environment,
                 gate.openedBy, millis(gate.createdAt), gate.deadline.map(millis), gate.decidedAt.map(millis), gate.decidedBy,
-                gate.reason, gate.failOpen, gate.breakGlass, gate.version, try json(gate.request), try json(gate.plan), idempotencyKey, fingerprint,
+                gate.reason, gate.failOpen, gate.breakGlass, gate.version, try StoredFormat.json(StoredRequest(gate.request)),
+                try StoredFormat.json(StoredPlan(gate.plan)), idempotencyKey, fingerprint, StoredFormat.recordVersion,
             ]
         )
         frozenParts.remember((gate.request, gate.plan), for: gate.id)
@@ -124,7 +126,7 @@ enum SQLiteRows {
             service: row["service"],
             environment: row["environment"],
             artifact: row["artifact"],
-            details: try decode([String: String].self, row["details"]),
+            details: try StoredFormat.decode([String: String].self, row["details"], what: "the details of audit event \(row["sequence"] as Int64)"),
             previousHash: row["previous_hash"],
             hash: row["hash"]
         )
@@ -138,9 +140,15 @@ enum SQLiteRows {
             name: row["name"],
             kind: kind,
             user: row["user"],
-            services: try decode([String].self, row["services"]),
-            environments: try decode([String].self, row["environments"]),
+            services: try StoredFormat.decode([String].self, row["services"], what: "the services of token '\(row["name"] as String)'"),
+            environments: try StoredFormat.decode([String].self, row["environments"], what: "the environments of token '\(row["name"] as String)'"),
             createdAt: date(row["created_at"])
         )
+    }
+
+    static func grant(from row: Row) -> BreakGlassGrant {
+        BreakGlassGrant(
+            gate: GateID(unchecked: row["gate_id"]), environment: row["environment"], deployKey: row["deploy_key"], person: row["person"],
+            reason: row["reason"], grantedAt: date(row["granted_at"]), expiresAt: date(row["expires_at"]))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightStore
 
 /// The outbox's rows, always read and written inside a transaction the caller holds.
 enum SQLiteOutbox {

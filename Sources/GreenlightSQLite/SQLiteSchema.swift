@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import GreenlightCore
+import GreenlightStore
 
 /// The SQLite schema, as a sequence of migrations. Never edit a migration that has shipped: add a new one.
 ///
@@ -181,6 +184,30 @@ enum SQLiteSchema {
                         VALUES (1, COALESCE((SELECT sequence FROM audit_head WHERE id = 1), 0) + 1);
                     """
             )
+        }
+        migrator.registerMigration("v6: stored records of their own") { db in
+            // Requests and plans were the domain's synthesized JSON: a renamed property would have changed what the
+            // database holds, and instants were seconds since 2001 (`Date`'s default) against this schema's rule of
+            // milliseconds since 1970. They are rewritten as StoredRequest and StoredPlan (record format 2); the
+            // request's bytes stay the same, so that its fingerprint still matches a retried request.
+            try db.execute(sql: "ALTER TABLE gate ADD COLUMN record_format INTEGER NOT NULL DEFAULT 1")
+            let legacy = JSONDecoder()  // how format 1 was written: the domain's Codable, instants as seconds since 2001
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, request, plan FROM gate WHERE record_format = 1")
+            let update = try db.makeStatement(sql: "UPDATE gate SET request = ?, plan = ?, record_format = ? WHERE id = ?")
+            while let row = try rows.next() {
+                let id: String = row["id"]
+                let request: GateRequest
+                let plan: GatePlan
+                do {
+                    request = try legacy.decode(GateRequest.self, from: Data((row["request"] as String).utf8))
+                    plan = try legacy.decode(GatePlan.self, from: Data((row["plan"] as String).utf8))
+                } catch {
+                    throw StoreError.corruptRow("gate \(id) cannot be read to migrate it: \(error)")
+                }
+                try update.execute(arguments: [
+                    try StoredFormat.json(StoredRequest(request)), try StoredFormat.json(StoredPlan(plan)), StoredFormat.recordVersion, id,
+                ])
+            }
         }
         return migrator
     }

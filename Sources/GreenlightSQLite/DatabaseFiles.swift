@@ -1,3 +1,5 @@
+import GreenlightStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightStore
 
 /// Appends to, reads and verifies the audit chain, always inside a transaction the caller holds.
 enum SQLiteAuditLog {
@@ -20,7 +21,7 @@ enum SQLiteAuditLog {
         ).execute(
             arguments: [
                 event.sequence, Timestamp.milliseconds(event.at), event.actor, event.action, event.gateID, event.service,
-                event.environment, event.artifact, try SQLiteRows.json(event.details), event.previousHash, event.hash,
+                event.environment, event.artifact, try StoredFormat.json(event.details), event.previousHash, event.hash,
             ]
         )
         try db.cachedStatement(
