@@ -159,10 +159,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Test support: a clock that moves by hand, and store fixtures. Linked by the tests and the benchmarks only.
+        // Test support: a clock that moves by hand, and gate and vote fixtures. Linked by the tests only.
         .target(
             name: "GreenlightTestSupport",
-            dependencies: ["GreenlightCore", "GreenlightStore"],
+            dependencies: ["GreenlightCore"],
             swiftSettings: librarySettings
         ),
         // `swift run -c release greenlight-bench`: latency and throughput figures for the README.

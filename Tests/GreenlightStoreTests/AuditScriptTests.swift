@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightTestSupport
 import Testing
 
 @testable import GreenlightSQLite

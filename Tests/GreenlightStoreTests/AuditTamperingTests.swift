@@ -2,6 +2,7 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 /// Each test edits the database behind the store's back, as someone with file access could, and checks that

@@ -3,6 +3,7 @@ import GreenlightAudit
 import GreenlightCore
 import GreenlightSQLite
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 @Suite("Break-glass in the store")

@@ -1,5 +1,6 @@
 import Foundation
 import GreenlightCore
+import GreenlightTestSupport
 import Synchronization
 import Testing
 

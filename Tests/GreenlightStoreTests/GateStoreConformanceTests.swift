@@ -4,6 +4,7 @@ import GreenlightAudit
 import GreenlightCore
 import GreenlightSQLite
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 @Suite("Gate store conformance")

@@ -3,6 +3,7 @@ import GreenlightAudit
 import GreenlightCore
 import GreenlightSQLite
 import GreenlightStore
+import GreenlightTestSupport
 import Synchronization
 import Testing
 

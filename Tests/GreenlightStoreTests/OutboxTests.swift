@@ -2,6 +2,7 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 @Suite("Outbox")

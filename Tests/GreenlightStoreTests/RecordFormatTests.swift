@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import GreenlightCore
+import GreenlightTestSupport
 import Testing
 
 @testable import GreenlightSQLite

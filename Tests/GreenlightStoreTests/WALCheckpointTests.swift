@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightCore
+import GreenlightTestSupport
 import Synchronization
 import Testing
 

@@ -6,7 +6,7 @@ import Hummingbird
 
 /// `GET /v1/audit`: the evidence, for auditor tokens.
 struct AuditRoutes {
-    let store: any GateStore
+    let store: any AuditLog
     let clock: any WallClock
 
     /// A page of events. `next_after` is the `after` to ask for the next page, present when this page is full.

@@ -8,7 +8,7 @@ import Hummingbird
 /// token is 401 and is logged without the token itself.
 struct BearerAuthentication: RouterMiddleware {
     typealias Context = GreenlightRequestContext
-    let store: any GateStore
+    let store: any TokenRecords
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {

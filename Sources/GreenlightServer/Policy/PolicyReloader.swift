@@ -16,7 +16,7 @@ import ServiceLifecycle
 public struct PolicyReloader: Service {
     let path: String
     let livePolicy: LivePolicy
-    let store: any GateStore
+    let store: any AuditLog
     let clock: any WallClock
     /// Also told about a new policy: the Slack directory maps people and groups by it.
     let onReload: @Sendable (Policy) -> Void
@@ -25,7 +25,7 @@ public struct PolicyReloader: Service {
     let pollInterval: Duration
 
     public init(
-        path: String, livePolicy: LivePolicy, store: any GateStore, clock: any WallClock, pollInterval: Duration = .seconds(2),
+        path: String, livePolicy: LivePolicy, store: any AuditLog, clock: any WallClock, pollInterval: Duration = .seconds(2),
         logger: Logger, onReload: @escaping @Sendable (Policy) -> Void = { _ in }
     ) {
         self.path = path

@@ -19,7 +19,7 @@ import Logging
 struct SlackInteractionRoutes {
     let verifier: SlackRequestVerifier
     let approvals: SlackApprovals
-    let store: any GateStore
+    let store: any AuditLog
     let clock: any WallClock
     let refusals = RefusalAuditBudget()
 

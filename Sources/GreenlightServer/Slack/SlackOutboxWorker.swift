@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// with backoff (0.5 s doubling to 5 minutes, jittered); `ok: false` errors that cannot succeed are given up with an
 /// audit event. An outage delays the messages; the outbox keeps them until Slack answers.
 struct SlackOutboxWorker: Service {
-    let store: any GateStore
+    let store: any GateOutbox & GateRecords
     let slack: SlackWebAPI
     let directory: SlackDirectory
     let clock: any WallClock
