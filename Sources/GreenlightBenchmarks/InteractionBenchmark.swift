@@ -38,7 +38,7 @@ enum InteractionBenchmark {
         let clock = SystemWallClock()
         let directoryOfPeople = SlackDirectory(policy: policy)
         let gatekeeper = Gatekeeper(
-            store: store, policy: policy, clock: clock, outbox: OutboxKind.slack, usergroupMembers: directoryOfPeople.usergroupMembers)
+            store: store, policy: policy, clock: clock, notifying: [.slack], usergroupMembers: directoryOfPeople.usergroupMembers)
         let slackHTTP = SlackWebAPI.makeHTTPClient()
         let integration = SlackIntegration(
             api: SlackWebAPI(token: slack.botToken, baseURL: slackURL, http: slackHTTP), directory: directoryOfPeople,

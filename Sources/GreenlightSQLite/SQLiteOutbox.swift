@@ -6,47 +6,64 @@ import GreenlightStore
 
 /// The outbox's rows, always read and written inside a transaction the caller holds.
 enum SQLiteOutbox {
-    /// Posted cards by gate, for clicks: an address never changes once recorded.
-    static let postedCards = WriteOnceMemo<GateID, PostedCard>()
+    /// Delivery receipts by gate and channel, for clicks: a receipt never changes once recorded.
+    static let receipts = WriteOnceMemo<ReceiptKey, DeliveryReceipt>()
 
-    /// Makes the gate's item of `kind` due at `date`; a pending item gets its generation bumped and is brought
-    /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
-    static func enqueueCard(_ gate: GateID, at date: Date, db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, ?, ?)
-                ON CONFLICT(gate_id, kind) WHERE kind = 'slack.card' DO UPDATE SET generation = generation + 1,
-                    due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
-                """
-        ).execute(arguments: [gate.rawValue, OutboxKind.slackCard.rawValue, SQLiteRows.millis(date)])
+    struct ReceiptKey: Hashable, Sendable {
+        var gate: GateID
+        var channel: NotificationChannel
     }
 
-    /// Adds one message: unlike the card, every message is its own item. Once the caller's transaction commits,
-    /// `feed` rings the outbox worker: a message follows no gate change, so no published gate would wake it.
+    /// Makes the gate's one item of `kind` due at `date`; a pending item gets its generation bumped and is brought
+    /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
+    static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at) VALUES (?, ?, ?, 1, ?)
+                ON CONFLICT(gate_id, kind) WHERE coalesced = 1 DO UPDATE SET generation = generation + 1,
+                    due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
+                """
+        ).execute(arguments: [gate.rawValue, kind.rawValue, kind.channel.rawValue, SQLiteRows.millis(date)])
+    }
+
+    /// Adds one message: unlike the gate's view, every message is its own item. Once the caller's transaction commits,
+    /// `feed` rings the outbox workers: a message follows no gate change, so no published gate would wake them.
     static func enqueueMessage(_ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, db: Database, ringing feed: GateChangeFeed) throws
     {
         try db.execute(
-            sql: "INSERT INTO outbox (gate_id, kind, due_at, payload) VALUES (?, ?, ?, ?)",
-            arguments: [gate?.rawValue, kind.rawValue, SQLiteRows.millis(date), payload]
+            sql: "INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, payload) VALUES (?, ?, ?, 0, ?, ?)",
+            arguments: [gate?.rawValue, kind.rawValue, kind.channel.rawValue, SQLiteRows.millis(date), payload]
         )
         db.afterNextTransaction { _ in feed.ringOutbox() }
     }
 
-    /// The condition on an `outbox` row that leaves out what `hold` names (and kinds this version does not know).
-    static func selection(_ hold: OutboxHold) -> String {
-        var kinds = OutboxKind.allCases.filter { !hold.kinds.contains($0) }
-        if hold.postedCards, hold.unpostedCards { kinds.removeAll { $0 == .slackCard } }
-        guard !kinds.isEmpty else { return "0" }  // everything held
-        var condition = "kind IN (\(kinds.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
-        if hold.postedCards != hold.unpostedCards {
-            let posted = "EXISTS (SELECT 1 FROM slack_card WHERE slack_card.gate_id = outbox.gate_id)"
-            condition += " AND NOT (kind = '\(OutboxKind.slackCard.rawValue)' AND \(hold.postedCards ? "" : "NOT ")\(posted))"
+    /// The condition on an `outbox` row for `selection`, and its arguments.
+    static func condition(_ selection: OutboxSelection) -> (sql: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        if let channel = selection.channel {
+            clauses.append("channel = ?")
+            arguments += [channel.rawValue]
         }
-        return condition
+        if let kinds = selection.kinds {
+            guard !kinds.isEmpty else { return ("0", []) }  // everything held
+            let sorted = kinds.map(\.rawValue).sorted()
+            clauses.append("kind IN (\(sorted.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += StatementArguments(sorted)
+        }
+        if selection.holdingUpdates, selection.holdingFirstDeliveries {
+            clauses.append("coalesced = 0")
+        } else if selection.holdingUpdates || selection.holdingFirstDeliveries {
+            let delivered = "EXISTS (SELECT 1 FROM delivery_receipt r WHERE r.gate_id = outbox.gate_id AND r.channel = outbox.channel)"
+            clauses.append("NOT (coalesced = 1 AND \(selection.holdingUpdates ? "" : "NOT ")\(delivered))")
+        }
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
     }
 
-    static func item(from row: Row) -> OutboxItem? {
-        guard let kind = OutboxKind(rawValue: row["kind"]) else { return nil }
+    static func item(from row: Row) throws -> OutboxItem {
+        guard let kind = OutboxKind(rawValue: row["kind"]) else {
+            throw StoreError.corruptRow("outbox item \(row["id"] as Int64) has kind '\(row["kind"] as String)', which is not channel.event")
+        }
         return OutboxItem(
             id: row["id"], gateID: (row["gate_id"] as String?).map(GateID.init(unchecked:)), kind: kind, dueAt: SQLiteRows.date(row["due_at"]),
             attempts: row["attempts"], generation: row["generation"], payload: row["payload"]
@@ -55,31 +72,31 @@ enum SQLiteOutbox {
 }
 
 extension SQLiteGateStore {
-    public func dueOutboxItems(at now: Date, limit: Int, holding hold: OutboxHold) async throws -> [OutboxItem] {
-        try await pool.read { db in
+    public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
+        let (condition, arguments) = SQLiteOutbox.condition(selection)
+        return try await pool.read { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM outbox WHERE due_at <= ? AND \(SQLiteOutbox.selection(hold)) ORDER BY due_at, id LIMIT ?",
-                arguments: [SQLiteRows.millis(now), limit]
+                db, sql: "SELECT * FROM outbox WHERE \(condition) AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                arguments: arguments + [SQLiteRows.millis(now), limit]
             )
-            .compactMap(SQLiteOutbox.item)
+            .map(SQLiteOutbox.item)
         }
     }
 
-    public func nextOutboxDue(holding hold: OutboxHold) async throws -> Date? {
-        // Only kinds this version delivers: a row a newer version wrote must not keep the worker awake forever.
-        try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE \(SQLiteOutbox.selection(hold))").map(SQLiteRows.date)
+    public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
+        let (condition, arguments) = SQLiteOutbox.condition(selection)
+        return try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE \(condition)", arguments: arguments).map(SQLiteRows.date)
         }
     }
 
-    public func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws {
+    public func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws {
         let recorded = try await writer.write { db -> Bool in
             var recorded = false
-            if let posted, let gate = item.gateID {
+            if let receipt, let gate = item.gateID {
                 try db.execute(
-                    sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, ?, ?) ON CONFLICT(gate_id) DO NOTHING",
-                    arguments: [gate.rawValue, posted.channel, posted.ts]
+                    sql: "INSERT INTO delivery_receipt (gate_id, channel, receipt) VALUES (?, ?, ?) ON CONFLICT(gate_id, channel) DO NOTHING",
+                    arguments: [gate.rawValue, receipt.channel.rawValue, receipt.value]
                 )
                 recorded = db.changesCount == 1
             }
@@ -92,9 +109,11 @@ extension SQLiteGateStore {
             return recorded
         }
         // Committed: the first click on the card needs no read of its address.
-        if recorded, let posted, let gate = item.gateID { SQLiteOutbox.postedCards.remember(posted, for: gate) }
-        // A card now has an address: thread messages waiting for it, and clicks that raced it, can go on.
-        if posted != nil { changes.ringOutbox() }
+        if recorded, let receipt, let gate = item.gateID {
+            SQLiteOutbox.receipts.remember(receipt, for: .init(gate: gate, channel: receipt.channel))
+        }
+        // A gate now has a receipt: thread messages waiting for it, and clicks that raced it, can go on.
+        if receipt != nil { changes.ringOutbox() }
     }
 
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
@@ -119,15 +138,16 @@ extension SQLiteGateStore {
         }
     }
 
-    /// A card's address is written once (the table keeps the first), so a click on a known card needs no read.
-    public func postedCard(for gate: GateID) async throws -> PostedCard? {
-        if let card = SQLiteOutbox.postedCards[gate] { return card }
-        let card = try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT channel, ts FROM slack_card WHERE gate_id = ?", arguments: [gate.rawValue]).map {
-                PostedCard(channel: $0["channel"], ts: $0["ts"])
-            }
+    /// A receipt is written once (the table keeps the first), so a click on a known card needs no read.
+    public func deliveryReceipt(for gate: GateID, on channel: NotificationChannel) async throws -> DeliveryReceipt? {
+        let key = SQLiteOutbox.ReceiptKey(gate: gate, channel: channel)
+        if let receipt = SQLiteOutbox.receipts[key] { return receipt }
+        let receipt = try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT receipt FROM delivery_receipt WHERE gate_id = ? AND channel = ?", arguments: [gate.rawValue, channel.rawValue]
+            ).map { DeliveryReceipt(channel: channel, value: $0) }
         }
-        if let card { SQLiteOutbox.postedCards.remember(card, for: gate) }
-        return card
+        if let receipt { SQLiteOutbox.receipts.remember(receipt, for: key) }
+        return receipt
     }
 }

@@ -209,6 +209,35 @@ enum SQLiteSchema {
                 ])
             }
         }
+        migrator.registerMigration("v7: an outbox for every channel") { db in
+            try db.execute(
+                sql: """
+                    -- Every item names its channel (a worker reads only its own) and whether it is coalesced (one per
+                    -- gate and kind, bumped by later changes: the gate's view). Until v6 there was one channel, Slack,
+                    -- and one coalesced kind, its card.
+                    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+                    UPDATE outbox SET channel = substr(kind, 1, instr(kind, '.') - 1);
+                    ALTER TABLE outbox ADD COLUMN coalesced INTEGER NOT NULL DEFAULT 0;
+                    UPDATE outbox SET coalesced = 1 WHERE kind = 'slack.card';
+                    DROP INDEX outbox_card;
+                    CREATE UNIQUE INDEX outbox_coalesced ON outbox(gate_id, kind) WHERE coalesced = 1;
+                    DROP INDEX outbox_due;
+                    CREATE INDEX outbox_due ON outbox(channel, due_at);
+
+                    -- What each channel remembers of a gate's first delivery, opaque to the store (Slack: the card's
+                    -- channel and ts, as JSON). Replaces slack_card.
+                    CREATE TABLE delivery_receipt (
+                        gate_id TEXT NOT NULL REFERENCES gate(id),
+                        channel TEXT NOT NULL,
+                        receipt TEXT NOT NULL,
+                        PRIMARY KEY (gate_id, channel)
+                    );
+                    INSERT INTO delivery_receipt (gate_id, channel, receipt)
+                        SELECT gate_id, 'slack', json_object('channel', channel, 'ts', ts) FROM slack_card;
+                    DROP TABLE slack_card;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -80,8 +80,8 @@ enum SQLiteTransition {
         case .audit(let draft):
             try SQLiteAuditLog.append(draft, db: db)
         case .notify(let intent):
-            if intent.kind == .slackCard, let gate = intent.gate {
-                try SQLiteOutbox.enqueueCard(gate, at: intent.dueAt, db: db)
+            if intent.kind.isCoalesced, let gate = intent.gate {
+                try SQLiteOutbox.enqueueCoalesced(intent.kind, gate: gate, at: intent.dueAt, db: db)
             } else {
                 try SQLiteOutbox.enqueueMessage(intent.kind, gate: intent.gate, payload: intent.payload, at: intent.dueAt, db: db, ringing: feed)
             }

@@ -94,7 +94,7 @@ public enum GreenlightApplication {
         }
         if let slack {
             services.append(
-                SlackOutboxWorker(
+                DeliveryLoop(
                     store: gatekeeper.store, slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, publicURL: publicURL,
                     logger: logger))
             services.append(SlackUsergroupSync(slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, logger: logger))

@@ -2,22 +2,57 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 
-/// What the outbox delivers. The raw values are stored: never rename one.
-public enum OutboxKind: String, Sendable, Codable, CaseIterable {
-    /// Post the gate's Slack card, or bring the posted card up to date. One item per gate, whatever the changes.
-    case slackCard = "slack.card"
-    /// Tell one Slack user something only they see (`chat.postEphemeral`): why their click was refused.
-    /// The payload says to whom, where and what.
-    case slackEphemeral = "slack.ephemeral"
-    /// Post the gate's reminder in its card's thread, mentioning who can still approve.
-    case slackReminder = "slack.remind"
-    /// Post the gate's escalation in its card's thread, mentioning the escalation groups.
-    case slackEscalation = "slack.escalate"
-    /// Announce a break-glass in the gate's channel itself (not the thread), with `@here`: nobody should miss one.
-    case slackBreakGlass = "slack.break_glass"
+/// What a piece of outbound work is about, whatever the channel: the ledger enqueues these for every target of a
+/// gate's plan; a channel's notifier may add events of its own (Slack's `ephemeral`). Stored in the kind: never
+/// rename one.
+public struct OutboxEvent: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
 
-    /// The kinds a store enqueues by itself, in the transaction of a gate's change, when Slack is set up.
-    public static let slack: Set<OutboxKind> = [.slackCard, .slackReminder, .slackEscalation, .slackBreakGlass]
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public init(_ rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
+
+    /// The gate's view on the channel (a Slack card), delivered once and brought up to date after every change: one
+    /// item per gate, whatever the changes (coalesced).
+    public static let card = OutboxEvent("card")
+    /// The gate's reminder, naming who can still approve.
+    public static let reminder = OutboxEvent("remind")
+    /// The gate's escalation, to the escalation groups.
+    public static let escalation = OutboxEvent("escalate")
+    /// A break-glass, announced to everyone who watches the gate's channel.
+    public static let breakGlass = OutboxEvent("break_glass")
+}
+
+/// What the outbox delivers: an event on a channel. Stored as `channel.event` (`slack.card`).
+public struct OutboxKind: Hashable, Sendable, CustomStringConvertible {
+    public var channel: NotificationChannel
+    public var event: OutboxEvent
+
+    public init(_ channel: NotificationChannel, _ event: OutboxEvent) {
+        self.channel = channel
+        self.event = event
+    }
+
+    /// Reads a stored kind; `nil` when it is not `channel.event`.
+    public init?(rawValue: String) {
+        guard let dot = rawValue.firstIndex(of: "."), dot != rawValue.startIndex, rawValue.index(after: dot) != rawValue.endIndex else {
+            return nil
+        }
+        self.init(NotificationChannel(String(rawValue[..<dot])), OutboxEvent(String(rawValue[rawValue.index(after: dot)...])))
+    }
+
+    public var rawValue: String { "\(channel.rawValue).\(event.rawValue)" }
+    public var description: String { rawValue }
+
+    /// Whether later changes bump the gate's one item of this kind instead of adding items: the gate's view is
+    /// rendered from the gate as it is when delivered, so one delivery shows every change.
+    public var isCoalesced: Bool { event == .card }
 }
 
 /// One piece of outbound work, due at `dueAt`.
@@ -43,52 +78,61 @@ public struct OutboxItem: Sendable, Equatable {
         self.generation = generation
         self.payload = payload
     }
+
+    public var channel: NotificationChannel { kind.channel }
 }
 
-/// Where a gate's Slack card was posted.
-public struct PostedCard: Sendable, Equatable {
-    public var channel: String
-    public var ts: String
+/// What a channel remembers of a gate's first delivery, to deliver its updates (Slack: the card's channel and `ts`,
+/// for `chat.update`). Opaque to the store; the channel's notifier writes and reads it. Written once per gate and
+/// channel: the first one recorded stays.
+public struct DeliveryReceipt: Sendable, Equatable {
+    public var channel: NotificationChannel
+    public var value: String
 
-    public init(channel: String, ts: String) {
+    public init(channel: NotificationChannel, value: String) {
         self.channel = channel
-        self.ts = ts
+        self.value = value
     }
 }
 
-/// Outbox work to leave unread for now: what needs a Slack method that is waiting out a 429. Slack's limits are per
-/// method, so work for a method that is not limited must not queue behind work for one that is, and the held work is
-/// neither read nor rewritten until its method is free again: it simply stays due.
-public struct OutboxHold: Sendable, Equatable {
-    /// Message kinds held.
-    public var kinds: Set<OutboxKind>
-    /// Cards already posted, whose update is held (`chat.update`).
-    public var postedCards: Bool
-    /// Cards not posted yet (`chat.postMessage`).
-    public var unpostedCards: Bool
+/// The outbox items one worker reads: its channel's kinds, less what waits out a rate limit. A channel's limits are
+/// per operation, so work for an operation that is not limited must not queue behind work for one that is, and the
+/// held work is neither read nor rewritten until its operation is free again: it simply stays due.
+public struct OutboxSelection: Sendable, Equatable {
+    /// The channel read; `nil` reads every channel (tests and tools, never a worker).
+    public var channel: NotificationChannel?
+    /// The kinds read: those the channel's notifier delivers, so that items a newer version wrote are left alone.
+    /// `nil` reads every kind.
+    public var kinds: Set<OutboxKind>?
+    /// Coalesced items already delivered once (their gate has a receipt) are left unread: their update is limited.
+    public var holdingUpdates: Bool
+    /// Coalesced items not delivered yet are left unread: their first delivery is limited.
+    public var holdingFirstDeliveries: Bool
 
-    public init(kinds: Set<OutboxKind> = [], postedCards: Bool = false, unpostedCards: Bool = false) {
+    public init(channel: NotificationChannel?, kinds: Set<OutboxKind>?, holdingUpdates: Bool = false, holdingFirstDeliveries: Bool = false) {
+        self.channel = channel
         self.kinds = kinds
-        self.postedCards = postedCards
-        self.unpostedCards = unpostedCards
+        self.holdingUpdates = holdingUpdates
+        self.holdingFirstDeliveries = holdingFirstDeliveries
     }
 
-    /// Nothing held.
-    public static let nothing = OutboxHold()
+    /// Every item of every channel.
+    public static let everything = OutboxSelection(channel: nil, kinds: nil)
 }
 
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
-/// outage of the receiver (Slack) delays it but never loses it, and never holds up a decision (invariant 3).
+/// outage of the receiver delays it but never loses it, and never holds up a decision (invariant 3). Shared by every
+/// channel: each worker reads and settles only its own channel's items.
 public protocol GateOutbox: Sendable {
-    /// Items due at or before `now`, oldest first, less those `hold` names.
-    func dueOutboxItems(at now: Date, limit: Int, holding hold: OutboxHold) async throws -> [OutboxItem]
+    /// Items `selection` reads that are due at or before `now`, oldest first.
+    func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem]
 
-    /// When the next item that `hold` does not name falls due.
-    func nextOutboxDue(holding hold: OutboxHold) async throws -> Date?
+    /// When the next item `selection` reads falls due.
+    func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date?
 
-    /// Marks `item` done (unless the gate changed since it was read), remembering where a card was posted and
+    /// Marks `item` done (unless the gate changed since it was read), remembering the receipt of a first delivery and
     /// appending `audit` in the same transaction.
-    func completeOutboxItem(_ item: OutboxItem, posted: PostedCard?, audit: AuditDraft?) async throws
+    func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws
 
     /// Tries `item` again at `date`, after `error`.
     func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws
@@ -96,8 +140,8 @@ public protocol GateOutbox: Sendable {
     /// Gives `item` up (an error retrying cannot fix), with an audit event saying why.
     func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws
 
-    /// Where the gate's card was posted, if it was.
-    func postedCard(for gate: GateID) async throws -> PostedCard?
+    /// What `channel` remembered of the gate's first delivery, if it was delivered.
+    func deliveryReceipt(for gate: GateID, on channel: NotificationChannel) async throws -> DeliveryReceipt?
 
     /// Enqueues one message of `kind` with its `payload`, due at `date`: work that follows no gate change, such as
     /// telling a person why their click was refused.
@@ -105,13 +149,13 @@ public protocol GateOutbox: Sendable {
 }
 
 extension GateOutbox {
-    /// Every item due at or before `now`, oldest first.
+    /// Every item of every channel due at or before `now`, oldest first.
     public func dueOutboxItems(at now: Date, limit: Int) async throws -> [OutboxItem] {
-        try await dueOutboxItems(at: now, limit: limit, holding: .nothing)
+        try await dueOutboxItems(.everything, at: now, limit: limit)
     }
 
-    /// When the next item falls due.
+    /// When the next item of any channel falls due.
     public func nextOutboxDue() async throws -> Date? {
-        try await nextOutboxDue(holding: .nothing)
+        try await nextOutboxDue(.everything)
     }
 }

@@ -126,7 +126,7 @@ struct SlackInteractionRouteTests {
 
     @Test("a click that cannot be stored in time (the database locked by another process) is 503, not 200; sent again, it counts once")
     func lockedDatabase() async throws {
-        let app = try await TestGreenlight(outbox: OutboxKind.slack)
+        let app = try await TestGreenlight(notifying: [.slack])
         let slack = integration(app)
         let gate = try await BreakGlassAPITests.open(app, environment: "quick")
         let card = try #require(try await app.store.dueOutboxItems(at: app.clock.now(), limit: 10).first { $0.kind == .slackCard })
@@ -162,7 +162,7 @@ struct SlackInteractionRouteTests {
 
     @Test("an author the policy knows but not by Slack id may not approve from an unmapped Slack account: it may be theirs")
     func unmappedClickerOnAuthorWithoutSlackID() async throws {
-        let app = try await TestGreenlight(outbox: OutboxKind.slack)
+        let app = try await TestGreenlight(notifying: [.slack])
         let policy = try PolicyParser(file: "p.yaml").parse(
             """
             people:
@@ -172,7 +172,7 @@ struct SlackInteractionRouteTests {
             default: { require: [ { group: leads, count: 1 } ], channel: C1 }
             """
         ).policy
-        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, outbox: OutboxKind.slack)
+        let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, notifying: [.slack])
         let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
         let request = GateRequest(service: "shop", environment: "production", artifact: "a@sha256:1", commit: "0123abcd", authors: ["bob-gh"])
         let gate = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate

@@ -15,7 +15,7 @@ struct SlackOutboxWorkerTests {
         "while chat.update waits out a 429 with two thousand card updates due, a refused clicker's ephemeral goes out at once; the held cards are not rewritten"
     )
     func ephemeralNotStarvedByRateLimitedUpdates() async throws {
-        let app = try await TestGreenlight(outbox: OutboxKind.slack)
+        let app = try await TestGreenlight(notifying: [.slack])
         let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
         let cards = 2_000
         let gates = try await withThrowingTaskGroup(of: GateID.self) { group in
@@ -50,7 +50,7 @@ struct SlackOutboxWorkerTests {
         slack.inject(.rateLimited(retryAfter: 30), into: "chat.update", times: 10)
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        let worker = SlackOutboxWorker(
+        let worker = DeliveryLoop(
             store: app.store, slack: SlackWebAPI(token: slack.botToken, baseURL: url, http: HTTPClient.shared),
             directory: SlackDirectory(policy: app.gatekeeper.policy), clock: app.clock, publicURL: PublicURL("https://greenlight.example.com"),
             logger: logger)

@@ -46,13 +46,13 @@ final class TestGreenlight: Sendable {
     /// `alice`, `bob`, `carol`, `mallory` (approvers), `auditor`.
     let secrets: [String: String]
 
-    /// - Parameter outbox: the outbound work gate changes enqueue (``OutboxKind/slack`` for tests of cards and clicks).
-    init(outbox: Set<OutboxKind> = []) async throws {
+    /// - Parameter channels: the channels gate changes enqueue outbound work for (`.slack` for tests of cards and clicks).
+    init(notifying channels: Set<NotificationChannel> = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try SQLiteGateStore(path: directory.appendingPathComponent("greenlight.db").path)
         let policy = try PolicyParser(file: "test.yaml").parse(Self.policyYAML).policy
-        gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, outbox: outbox)
+        gatekeeper = Gatekeeper(store: store, policy: policy, clock: clock, notifying: channels)
         let tokens = [
             AccessToken(name: "ci", kind: .pipeline, createdAt: clock.now()),
             AccessToken(name: "ci-shop", kind: .pipeline, services: ["shop"], environments: ["staging"], createdAt: clock.now()),

@@ -21,7 +21,7 @@ struct BreakGlassStoreTests {
         "a break-glass approves a pending gate once, audited and announced; a refused attempt changes nothing but the log",
         arguments: StoreFactory.all)
     func approves(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make(outbox: OutboxKind.slack)
+        let temporary = try factory.make(notifying: [.slack])
         let (store, ledger) = (temporary.store, temporary.ledger)
         let gate = try await ledger.open(Self.gate(), idempotencyKey: nil).gate
         let at = StoreFixtures.start.addingTimeInterval(60)
@@ -49,7 +49,7 @@ struct BreakGlassStoreTests {
         let listed = try await store.auditEvents(AuditQuery(action: AuditAction.breakGlass.rawValue))
         #expect(listed.map(\.actor) == ["dan"])
         #expect(listed.first?.details["reason"] == "SEV1: checkout down")
-        #expect(try await store.dueOutboxItems(at: at.addingTimeInterval(1), limit: 10).map(\.kind).contains(.slackBreakGlass))
+        #expect(try await store.dueOutboxItems(at: at.addingTimeInterval(1), limit: 10).map(\.kind).contains(OutboxKind(.slack, .breakGlass)))
         #expect(try await store.verifyAudit().isIntact)
     }
 

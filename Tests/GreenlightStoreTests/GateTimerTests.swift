@@ -19,7 +19,7 @@ struct GateTimerTests {
 
     @Test("each fires once when due, with its audit event and its Slack message", arguments: StoreFactory.all)
     func firesOnce(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
@@ -39,13 +39,16 @@ struct GateTimerTests {
         let reminder = try #require(events.first { $0.action == AuditAction.gateReminded.rawValue })
         #expect(reminder.details["awaiting"] == "alice, bob, carol")
         let items = try await store.dueOutboxItems(at: StoreFixtures.start.addingTimeInterval(4_000), limit: 10)
-        #expect(items.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.slackCard, .slackEscalation, .slackReminder])
+        #expect(
+            items.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [
+                OutboxKind(.slack, .card), OutboxKind(.slack, .escalation), OutboxKind(.slack, .reminder),
+            ])
         #expect(try await store.verifyAudit().isIntact)
     }
 
     @Test("a decided gate's timers never fire", arguments: StoreFactory.all)
     func decided(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let gate = gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice", .reject), on: gate.id)
@@ -55,7 +58,7 @@ struct GateTimerTests {
 
     @Test("two replicas on one file fire each timer once", arguments: StoreFactory.all)
     func twoReplicas(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let other = try fixture.replica()
         let gate = gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
@@ -80,28 +83,31 @@ struct GateTimerTests {
 
     @Test("messages are items of their own, several per gate or none, and a posted card rings the outbox", arguments: StoreFactory.all)
     func messages(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
         let rings = Mutex(0)
         let observation = store.changes.observeOutboxRings { rings.withLock { $0 += 1 } }
         defer { observation.cancel() }
-        try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"one"}"#, at: StoreFixtures.start)
-        try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate.id, payload: #"{"text":"two"}"#, at: StoreFixtures.start)
-        try await store.enqueueOutboxMessage(.slackEphemeral, gate: nil, payload: #"{"text":"no gate"}"#, at: StoreFixtures.start)
+        try await store.enqueueOutboxMessage(
+            OutboxKind(.slack, OutboxEvent("ephemeral")), gate: gate.id, payload: #"{"text":"one"}"#, at: StoreFixtures.start)
+        try await store.enqueueOutboxMessage(
+            OutboxKind(.slack, OutboxEvent("ephemeral")), gate: gate.id, payload: #"{"text":"two"}"#, at: StoreFixtures.start)
+        try await store.enqueueOutboxMessage(
+            OutboxKind(.slack, OutboxEvent("ephemeral")), gate: nil, payload: #"{"text":"no gate"}"#, at: StoreFixtures.start)
         #expect(rings.withLock { $0 } > 0)
         let rungBefore = rings.withLock { $0 }
         let items = try await store.dueOutboxItems(at: StoreFixtures.start, limit: 10)
         #expect(
-            items.filter { $0.kind == .slackEphemeral }.compactMap(\.payload).sorted() == [
+            items.filter { $0.kind == OutboxKind(.slack, OutboxEvent("ephemeral")) }.compactMap(\.payload).sorted() == [
                 #"{"text":"no gate"}"#, #"{"text":"one"}"#, #"{"text":"two"}"#,
             ])
-        #expect(items.contains { $0.kind == .slackEphemeral && $0.gateID == nil })
-        let card = try #require(items.first { $0.kind == .slackCard })
-        try await store.completeOutboxItem(card, posted: PostedCard(channel: "C0DEPLOYS", ts: "1.2"), audit: nil)
+        #expect(items.contains { $0.kind == OutboxKind(.slack, OutboxEvent("ephemeral")) && $0.gateID == nil })
+        let card = try #require(items.first { $0.kind == OutboxKind(.slack, .card) })
+        try await store.completeOutboxItem(card, receipt: DeliveryReceipt(channel: .slack, value: #"{"channel":"C0DEPLOYS","ts":"1.2"}"#), audit: nil)
         #expect(rings.withLock { $0 } > rungBefore)
-        #expect(try await store.postedCard(for: gate.id) == PostedCard(channel: "C0DEPLOYS", ts: "1.2"))
+        #expect(try await store.deliveryReceipt(for: gate.id, on: .slack)?.value == #"{"channel":"C0DEPLOYS","ts":"1.2"}"#)
     }
 
     /// Leads first, then finance (with `financeTimeout`, if any); a reminder 10 minutes before the deadline.
@@ -121,7 +127,7 @@ struct GateTimerTests {
         "a stage that opens keeps a reminder already fired when its time is unchanged, even for a vote stamped before it fired",
         arguments: StoreFactory.all)
     func stageKeepsFiredReminder(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
@@ -141,7 +147,7 @@ struct GateTimerTests {
 
     @Test("a stage with its own deadline gets its own reminder in place of the first stage's, and it fires once", arguments: StoreFactory.all)
     func stageGetsItsOwnReminder(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(outbox: OutboxKind.slack)
+        let fixture = try factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate(financeTimeout: 1_200)
         _ = try await ledger.open(gate, idempotencyKey: nil)

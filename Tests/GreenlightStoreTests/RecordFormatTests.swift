@@ -54,7 +54,7 @@ struct RecordFormatTests {
         try await queue.write { db in
             for (index, gate) in written.enumerated() {
                 let request = String(decoding: try legacy.encode(gate.request), as: UTF8.self)
-                var plan = String(decoding: try legacy.encode(gate.plan), as: UTF8.self)
+                var plan = String(decoding: try legacy.encode(LegacyPlan(plan: gate.plan)), as: UTF8.self)
                 if index == 1 {
                     // A plan written before stages: its one stage's requirements at the top.
                     var object = try JSONSerialization.jsonObject(with: Data(plan.utf8)) as! [String: Any]
@@ -75,6 +75,15 @@ struct RecordFormatTests {
                         gate.decidedAt.map(Timestamp.milliseconds), gate.decidedBy, gate.reason, gate.failOpen, gate.breakGlass, gate.version,
                         request, plan, "run:\(index)", fingerprint,
                     ])
+                // What a Slack-enabled server left: a posted card, its pending update, and a reminder due.
+                if index == 0 {
+                    try db.execute(
+                        sql: "INSERT INTO slack_card (gate_id, channel, ts) VALUES (?, 'C0DEPLOYS', '1700000000.000100')",
+                        arguments: [gate.id.rawValue])
+                    try db.execute(
+                        sql: "INSERT INTO outbox (gate_id, kind, due_at) VALUES (?, 'slack.card', 1), (?, 'slack.remind', 2)",
+                        arguments: [gate.id.rawValue, gate.id.rawValue])
+                }
                 for vote in gate.votes {
                     try db.execute(
                         sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)",
@@ -93,6 +102,12 @@ struct RecordFormatTests {
         let plan = try #require(
             try await store.pool.read { db in try String.fetchOne(db, sql: "SELECT plan FROM gate WHERE id = ?", arguments: [frozenID]) })
         #expect(plan.contains(#""ends_at":\#(Timestamp.milliseconds(gates[2].plan.frozen!.endsAt))"#), "\(plan)")
+        // The outbox (v7) names each item's channel, and the posted card became Slack's delivery receipt.
+        let slackItems = try await store.dueOutboxItems(OutboxSelection(channel: .slack, kinds: nil), at: Date(), limit: 10)
+        #expect(slackItems.map(\.kind.rawValue) == ["slack.card", "slack.remind"])
+        let receipt = try #require(try await store.deliveryReceipt(for: gates[0].id, on: .slack))
+        #expect(
+            try JSONDecoder().decode([String: String].self, from: Data(receipt.value.utf8)) == ["channel": "C0DEPLOYS", "ts": "1700000000.000100"])
         // A pipeline retrying with its key after the upgrade gets its gate back, not a refusal for a different request.
         let ledger = GateLedger(store: store)
         let retried = try await ledger.open(
@@ -116,6 +131,17 @@ struct RecordFormatTests {
         }
     }
 
+    @Test("a plan with every field set survives its stored record unchanged (invariant 7: the rules frozen are the rules kept)")
+    func planRoundTrip() throws {
+        var plan = Self.gates()[0].plan
+        plan.breakGlass = PlanBreakGlass(groups: ["oncall"], eligible: ["olga"], maxPerDay: 2)
+        plan.frozen = ActiveFreeze(name: "year-end", endsAt: Date(timeIntervalSince1970: 1_800_000_000))
+        plan.onTimeout = .approve
+        plan.notify.append(NotificationTarget(channel: NotificationChannel("email"), address: "deploys@example.com"))
+        let json = try StoredFormat.json(StoredPlan(plan))
+        #expect(try StoredFormat.decode(StoredPlan.self, json, what: "the plan").plan() == plan)
+    }
+
     @Test("instants in stored JSON are integer milliseconds since 1970; anything else is refused")
     func instants() throws {
         let freeze = StoredPlan.Freeze(name: "holidays", endsAt: Date(timeIntervalSince1970: 1_800_000_000.123))
@@ -125,5 +151,34 @@ struct RecordFormatTests {
         #expect(throws: (any Error).self) {
             try StoredFormat.decoder.decode(StoredPlan.Freeze.self, from: Data(#"{"ends_at":"soon","name":"x"}"#.utf8))
         }
+    }
+}
+
+/// A plan as schema v5 stored it: the domain's synthesized JSON of the time (camelCase keys, the Slack channel as
+/// `channel`, durations in the policy's form, instants as `Date`'s default of seconds since 2001).
+private struct LegacyPlan: Encodable {
+    let plan: GatePlan
+
+    enum CodingKeys: String, CodingKey {
+        case gated, rule, tier, stages, exclusions, timeout, onTimeout, failOpenReason, channel, policyHash, reminder, escalation
+        case breakGlass, frozen
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(plan.gated, forKey: .gated)
+        try container.encode(plan.rule, forKey: .rule)
+        try container.encode(plan.tier, forKey: .tier)
+        try container.encode(plan.stages, forKey: .stages)
+        try container.encode(plan.exclusions, forKey: .exclusions)
+        try container.encode(plan.timeout, forKey: .timeout)
+        try container.encode(plan.onTimeout, forKey: .onTimeout)
+        try container.encodeIfPresent(plan.failOpenReason, forKey: .failOpenReason)
+        try container.encodeIfPresent(plan.channel, forKey: .channel)
+        try container.encode(plan.policyHash, forKey: .policyHash)
+        try container.encodeIfPresent(plan.reminder, forKey: .reminder)
+        try container.encodeIfPresent(plan.escalation, forKey: .escalation)
+        try container.encodeIfPresent(plan.breakGlass, forKey: .breakGlass)
+        try container.encodeIfPresent(plan.frozen, forKey: .frozen)
     }
 }

@@ -10,15 +10,15 @@ import Testing
 /// factory in ``all``. A new store is done when its factory is listed here and the suite passes.
 struct StoreFactory: Sendable, CustomTestStringConvertible {
     let name: String
-    private let body: @Sendable (_ outbox: Set<OutboxKind>) throws -> StoreUnderTest
+    private let body: @Sendable (_ channels: Set<NotificationChannel>) throws -> StoreUnderTest
 
-    init(name: String, make body: @escaping @Sendable (_ outbox: Set<OutboxKind>) throws -> StoreUnderTest) {
+    init(name: String, make body: @escaping @Sendable (_ channels: Set<NotificationChannel>) throws -> StoreUnderTest) {
         self.name = name
         self.body = body
     }
 
-    /// A new store, and a ledger over it that enqueues `outbox`.
-    func make(outbox: Set<OutboxKind> = []) throws -> StoreUnderTest { try body(outbox) }
+    /// A new store, and a ledger over it that enqueues work for `channels`.
+    func make(notifying channels: Set<NotificationChannel> = []) throws -> StoreUnderTest { try body(channels) }
 
     var testDescription: String { name }
 
@@ -26,11 +26,11 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     static let all: [StoreFactory] = [.sqlite]
 
     /// SQLite in a fresh temporary directory; a replica is a second store on the same file (a second process).
-    static let sqlite = StoreFactory(name: "SQLite") { outbox in
+    static let sqlite = StoreFactory(name: "SQLite") { channels in
         let temporary = try TemporaryStore()
         let path = temporary.path
         return StoreUnderTest(
-            store: temporary.store, outbox: outbox, keeping: temporary,
+            store: temporary.store, notifying: channels, keeping: temporary,
             replica: { try SQLiteGateStore(path: path) },
             execute: { sql in try DatabaseQueue(path: path).write { db in try db.execute(sql: sql) } },
             strings: { sql in try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: sql) } })
@@ -42,7 +42,7 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 final class StoreUnderTest: Sendable {
     let store: any GateStore
     let ledger: GateLedger
-    let outbox: Set<OutboxKind>
+    let channels: Set<NotificationChannel>
     /// Whatever keeps the database alive (a temporary directory) while the test runs.
     private let kept: any Sendable
     private let makeReplica: @Sendable () throws -> any GateStore
@@ -50,12 +50,13 @@ final class StoreUnderTest: Sendable {
     private let fetch: @Sendable (String) throws -> [String]
 
     init(
-        store: any GateStore, outbox: Set<OutboxKind>, keeping kept: any Sendable, replica: @escaping @Sendable () throws -> any GateStore,
+        store: any GateStore, notifying channels: Set<NotificationChannel>, keeping kept: any Sendable,
+        replica: @escaping @Sendable () throws -> any GateStore,
         execute: @escaping @Sendable (String) throws -> Void, strings: @escaping @Sendable (String) throws -> [String]
     ) {
         self.store = store
-        self.ledger = GateLedger(store: store, outbox: outbox)
-        self.outbox = outbox
+        self.ledger = GateLedger(store: store, notifying: channels)
+        self.channels = channels
         self.kept = kept
         self.makeReplica = replica
         self.run = execute
@@ -65,7 +66,7 @@ final class StoreUnderTest: Sendable {
     /// Another store over the same database, as a second process or replica opens it, with its own ledger.
     func replica() throws -> (store: any GateStore, ledger: GateLedger) {
         let store = try makeReplica()
-        return (store, GateLedger(store: store, outbox: outbox))
+        return (store, GateLedger(store: store, notifying: channels))
     }
 
     /// Runs `sql` on the database, behind the store's back.

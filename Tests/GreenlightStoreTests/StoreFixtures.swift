@@ -13,14 +13,14 @@ final class TemporaryStore: Sendable {
     let ledger: GateLedger
 
     /// - Parameters:
-    ///   - outbox: the outbound work changes enqueue (``OutboxKind/slack`` as when Slack is set up).
+    ///   - channels: the channels changes enqueue outbound work for (`.slack` as when Slack is set up).
     ///   - walSizeLimit: the write-ahead log's size past which the store restarts it.
-    init(outbox: Set<OutboxKind> = [], walSizeLimit: Int = WALCheckpointer.defaultSizeLimit) throws {
+    init(notifying channels: Set<NotificationChannel> = [], walSizeLimit: Int = WALCheckpointer.defaultSizeLimit) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("greenlight.db").path
         store = try SQLiteGateStore(path: path, create: true, walSizeLimit: walSizeLimit)
-        ledger = GateLedger(store: store, outbox: outbox)
+        ledger = GateLedger(store: store, notifying: channels)
     }
 
     deinit {

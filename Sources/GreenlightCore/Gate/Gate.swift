@@ -5,7 +5,7 @@ import Foundation
 /// A gate is a value: the functions that change it (`recording(_:)`, `timingOut(at:)`, `cancelling(by:reason:at:)`)
 /// return a new gate and leave the store to commit it in one transaction, conditionally on the gate still
 /// being `pending` (invariant 1).
-public struct Gate: Sendable, Equatable, Codable {
+public struct Gate: Sendable, Equatable {
     public var id: GateID
     public var state: GateState
     /// Whether the deploy may proceed, once decided.

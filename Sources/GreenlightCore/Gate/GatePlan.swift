@@ -78,7 +78,7 @@ public struct PlanBreakGlass: Sendable, Equatable, Codable {
 ///
 /// A gate is decided by its plan, never by the policy of the moment, so editing the policy cannot change
 /// who may decide a gate that is already open (invariant 7).
-public struct GatePlan: Sendable, Equatable, Codable {
+public struct GatePlan: Sendable, Equatable, Decodable {
     /// Whether a human must approve. `false` for `gate: none`: the request is recorded and approved at once.
     public var gated: Bool
     /// Where in the policy the rule came from: `tiers.schema-migration`, `environments.production` or `default`.
@@ -92,8 +92,8 @@ public struct GatePlan: Sendable, Equatable, Codable {
     public var onTimeout: TimeoutAction
     /// Why the rule fails open, as the policy wrote it beside `on_timeout: approve`.
     public var failOpenReason: String?
-    /// The Slack channel the policy names for this gate, if any.
-    public var channel: String?
+    /// Where the gate's card and messages go: every target the policy names for this gate, each on its channel.
+    public var notify: [NotificationTarget]
     /// SHA-256 of the policy document the plan came from.
     public var policyHash: String
     /// When to remind approvers before the deadline, and whom (absent in plans stored before reminders existed).
@@ -129,7 +129,7 @@ public struct GatePlan: Sendable, Equatable, Codable {
         self.timeout = timeout
         self.onTimeout = onTimeout
         self.failOpenReason = failOpenReason
-        self.channel = channel
+        self.notify = channel.map { [.slack($0)] } ?? []
         self.policyHash = policyHash
         self.reminder = reminder
         self.escalation = escalation
@@ -182,7 +182,7 @@ public struct GatePlan: Sendable, Equatable, Codable {
         timeout = try container.decode(PolicyDuration.self, forKey: .timeout)
         onTimeout = try container.decode(TimeoutAction.self, forKey: .onTimeout)
         failOpenReason = try container.decodeIfPresent(String.self, forKey: .failOpenReason)
-        channel = try container.decodeIfPresent(String.self, forKey: .channel)
+        notify = try container.decodeIfPresent(String.self, forKey: .channel).map { [.slack($0)] } ?? []
         policyHash = try container.decode(String.self, forKey: .policyHash)
         reminder = try container.decodeIfPresent(Policy.Reminder.self, forKey: .reminder)
         escalation = try container.decodeIfPresent(Policy.Escalation.self, forKey: .escalation)
@@ -192,6 +192,20 @@ public struct GatePlan: Sendable, Equatable, Codable {
 
     /// Every rule of every stage.
     public var requirements: [ApprovalRequirement] { stages.flatMap(\.requirements) }
+
+    /// The Slack channel the policy names for this gate, if any: the address of its Slack target.
+    public var channel: String? {
+        get { address(on: .slack) }
+        set {
+            notify.removeAll { $0.channel == .slack }
+            if let newValue { notify.append(.slack(newValue)) }
+        }
+    }
+
+    /// The gate's address on `channel`, if the policy names one.
+    public func address(on channel: NotificationChannel) -> String? {
+        notify.first { $0.channel == channel }?.address
+    }
 
     /// What the plan asks, as the audit log and Slack word it: "1 of platform-leads; then 1 of finance".
     public var requirementsSummary: String {

@@ -20,21 +20,21 @@ public struct Gatekeeper: Sendable {
     public static let maximumWait: Double = 300
     let drain: OneShotSignal
 
-    /// - Parameter outbox: the outbound work gate changes enqueue (``OutboxKind/slack`` when Slack is set up; none when
-    ///   nothing is configured to deliver it).
+    /// - Parameter channels: the channels gate changes enqueue outbound work for (`.slack` when Slack is set up; none
+    ///   when nothing is configured to deliver it).
     public init(
-        store: any GateStore, policy: Policy, clock: any WallClock, outbox: Set<OutboxKind> = [],
+        store: any GateStore, policy: Policy, clock: any WallClock, notifying channels: Set<NotificationChannel> = [],
         usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
-        self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, outbox: outbox, usergroupMembers: usergroupMembers)
+        self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, notifying: channels, usergroupMembers: usergroupMembers)
     }
 
     public init(
-        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock, outbox: Set<OutboxKind> = [],
+        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock, notifying channels: Set<NotificationChannel> = [],
         usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
         self.store = store
-        self.ledger = GateLedger(store: store, outbox: outbox)
+        self.ledger = GateLedger(store: store, notifying: channels)
         self.livePolicy = livePolicy
         self.clock = clock
         self.usergroupMembers = usergroupMembers

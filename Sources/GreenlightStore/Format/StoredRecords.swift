@@ -118,6 +118,11 @@ public struct StoredPlan: Codable, Equatable, Sendable {
         }
     }
 
+    struct Target: Codable, Equatable, Sendable {
+        var channel: String
+        var address: String
+    }
+
     struct Freeze: Codable, Equatable, Sendable {
         var name: String
         var endsAt: Date
@@ -136,7 +141,7 @@ public struct StoredPlan: Codable, Equatable, Sendable {
     var timeoutSeconds: Double
     var onTimeout: String
     var failOpenReason: String?
-    var channel: String?
+    var notify: [Target]
     var policyHash: String
     var reminder: Reminder?
     var escalation: Escalation?
@@ -148,7 +153,7 @@ public struct StoredPlan: Codable, Equatable, Sendable {
         case timeoutSeconds = "timeout_seconds"
         case onTimeout = "on_timeout"
         case failOpenReason = "fail_open_reason"
-        case channel
+        case notify
         case policyHash = "policy_hash"
         case reminder, escalation
         case breakGlass = "break_glass"
@@ -168,7 +173,7 @@ public struct StoredPlan: Codable, Equatable, Sendable {
         timeoutSeconds = plan.timeout.seconds
         onTimeout = plan.onTimeout.rawValue
         failOpenReason = plan.failOpenReason
-        channel = plan.channel
+        notify = plan.notify.map { Target(channel: $0.channel.rawValue, address: $0.address) }
         policyHash = plan.policyHash
         reminder = plan.reminder.map { Reminder(beforeDeadlineSeconds: $0.beforeDeadline.seconds, mention: $0.mention) }
         escalation = plan.escalation.map { Escalation(afterSeconds: $0.after.seconds, to: $0.to) }
@@ -187,7 +192,7 @@ public struct StoredPlan: Codable, Equatable, Sendable {
             }
             return GreenlightCore.Exclusion(identity: exclusion.identity, role: role)
         }
-        return GatePlan(
+        var plan = GatePlan(
             gated: gated, rule: rule, tier: tier,
             stages: stages.map { stage in
                 PlanStage(
@@ -196,10 +201,12 @@ public struct StoredPlan: Codable, Equatable, Sendable {
                     timeout: stage.timeoutSeconds.map(PolicyDuration.init(seconds:)))
             },
             exclusions: exclusions, timeout: PolicyDuration(seconds: timeoutSeconds), onTimeout: onTimeout, failOpenReason: failOpenReason,
-            channel: channel, policyHash: policyHash,
+            channel: nil, policyHash: policyHash,
             reminder: reminder.map { Policy.Reminder(beforeDeadline: PolicyDuration(seconds: $0.beforeDeadlineSeconds), mention: $0.mention) },
             escalation: escalation.map { Policy.Escalation(after: PolicyDuration(seconds: $0.afterSeconds), to: $0.to) },
             breakGlass: breakGlass.map { PlanBreakGlass(groups: $0.groups, eligible: $0.eligible, maxPerDay: $0.maxPerDay) },
             frozen: frozen.map { ActiveFreeze(name: $0.name, endsAt: $0.endsAt) })
+        plan.notify = notify.map { NotificationTarget(channel: NotificationChannel($0.channel), address: $0.address) }
+        return plan
     }
 }

@@ -13,9 +13,9 @@ import GreenlightCore
 /// reporting ``StoreError/conflict(_:)``.
 public struct GateLedger: Sendable {
     public let store: any GateRecords & TimerRecords
-    /// The outbound work changes enqueue: none when nothing is configured to deliver it (``OutboxKind/slack`` when
-    /// Slack is set up).
-    public let outbox: Set<OutboxKind>
+    /// The channels changes enqueue outbound work for: those a notifier is configured to deliver (none without any),
+    /// for the targets each gate's plan names on them.
+    public let channels: Set<NotificationChannel>
 
     /// How many times a change is computed before a conflict is reported. Conflicts need another writer changing the
     /// same gate in the same instant; eight in a row mean something is wrong.
@@ -27,9 +27,9 @@ public struct GateLedger: Sendable {
     /// How many gates or timers one pass reads at a time.
     static let batch = 256
 
-    public init(store: any GateRecords & TimerRecords, outbox: Set<OutboxKind> = []) {
+    public init(store: any GateRecords & TimerRecords, notifying channels: Set<NotificationChannel> = []) {
         self.store = store
-        self.outbox = outbox
+        self.channels = channels
     }
 
     /// Gates that changed, published after their transaction commits.
@@ -272,10 +272,7 @@ public struct GateLedger: Sendable {
             ])
             transition.write(.fireTimer(gate.id, due.timer.kind, at: now))
             transition.audit(GateAudit.timerFired(due.timer, on: gate, at: now))
-            let kind: OutboxKind = due.timer.kind == .reminder ? .slackReminder : .slackEscalation
-            if outbox.contains(kind), gate.plan.channel != nil {
-                transition.write(.notify(OutboxIntent(kind: kind, gate: gate.id, dueAt: now)))
-            }
+            notify(gate, of: due.timer.kind == .reminder ? .reminder : .escalation, at: now, into: &transition)
             do {
                 try await store.apply(transition)
             } catch StoreError.conflict {
@@ -325,18 +322,22 @@ public struct GateLedger: Sendable {
         return .success(BreakGlassUses(used: used, limit: limit))
     }
 
-    /// Queues the gate's card (posted, or brought up to date) when Slack is set up; a gate whose policy names no channel
-    /// gets no card.
+    /// Queues the gate's view on each of its targets (delivered, or brought up to date) whose channel is configured; a
+    /// gate whose policy names no target gets none.
     private func notifyCard(_ gate: Gate, into transition: inout GateTransition) {
-        guard outbox.contains(.slackCard), gate.plan.channel != nil else { return }
-        let at = gate.decidedAt ?? gate.votes.last?.at ?? gate.createdAt
-        transition.write(.notify(OutboxIntent(kind: .slackCard, gate: gate.id, dueAt: at)))
+        notify(gate, of: .card, at: gate.decidedAt ?? gate.votes.last?.at ?? gate.createdAt, into: &transition)
     }
 
-    /// Queues the channel-wide announcement of a break-glass, when Slack is set up and the gate has a channel.
+    /// Queues the channel-wide announcement of a break-glass on each of the gate's targets.
     private func announceBreakGlass(on gate: Gate, notice: [String: String], at date: Date, into transition: inout GateTransition) {
-        guard outbox.contains(.slackBreakGlass), gate.plan.channel != nil else { return }
-        transition.write(.notify(OutboxIntent(kind: .slackBreakGlass, gate: gate.id, payload: StoredFormat.json(notice), dueAt: date)))
+        notify(gate, of: .breakGlass, payload: StoredFormat.json(notice), at: date, into: &transition)
+    }
+
+    /// Queues `event` for each of the gate's targets whose channel is configured.
+    private func notify(_ gate: Gate, of event: OutboxEvent, payload: String? = nil, at date: Date, into transition: inout GateTransition) {
+        for channel in Set(gate.plan.notify.map(\.channel)).intersection(channels).sorted(by: { $0.rawValue < $1.rawValue }) {
+            transition.write(.notify(OutboxIntent(kind: OutboxKind(channel, event), gate: gate.id, payload: payload, dueAt: date)))
+        }
     }
 
     /// Runs `body` again while the store reports a conflict, up to ``attempts`` times.

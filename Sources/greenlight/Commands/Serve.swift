@@ -117,7 +117,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("SLACK_SIGNING_SECRET is set without SLACK_BOT_TOKEN: Slack stays off")
         }
         let gatekeeper = Gatekeeper(
-            store: store, policy: policy, clock: clock, outbox: slackToken == nil ? [] : OutboxKind.slack,
+            store: store, policy: policy, clock: clock, notifying: slackToken == nil ? [] : [.slack],
             usergroupMembers: directory.usergroupMembers)
         let slackLine =
             slack.map {
