@@ -145,3 +145,19 @@ public struct AuditQuery: Sendable, Equatable {
         self.limit = limit
     }
 }
+
+extension GateStore {
+    /// Runs `body` with the store's driver running beside it, then stops the driver: how a command that uses the
+    /// store outside the server (`token create`, `audit verify`) fits a store whose connections need a running task.
+    public func whileRunning<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.run()
+                return nil
+            }
+            let result = try await body()
+            group.cancelAll()
+            return result
+        }
+    }
+}

@@ -20,7 +20,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.openExistingStore()
-            let verdict = try await store.verifyAudit()
+            let verdict = try await store.whileRunning { try await store.verifyAudit() }
             if verdict.isIntact {
                 print(verdict.description)
             } else {
@@ -67,7 +67,7 @@ struct AuditCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = Timestamp.jsonEncodingStrategy
-            for event in try await store.auditEvents(query) {
+            for event in try await store.whileRunning({ try await store.auditEvents(query) }) {
                 print(String(decoding: try encoder.encode(event), as: UTF8.self))
             }
         }

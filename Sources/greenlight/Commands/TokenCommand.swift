@@ -55,7 +55,7 @@ struct TokenCommand: AsyncParsableCommand {
             let user = user.flatMap { try? Identity.normalized($0).get() }
             let token = AccessToken(name: name, kind: kind, user: user, services: list(services), environments: list(environments), createdAt: Date())
             do {
-                try await store.createToken(token, secretHash: TokenSecret.hash(secret))
+                try await store.whileRunning { try await store.createToken(token, secretHash: TokenSecret.hash(secret)) }
             } catch let error as StoreError {
                 throw Exit.fail(error.description)
             }
