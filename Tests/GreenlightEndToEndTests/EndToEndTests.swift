@@ -182,7 +182,9 @@ struct EndToEndTests {
     func authorSpelling() async throws {
         let deployment = try await Deployment()
         try await deployment.start()
-        let arguments = ["request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json"]
+        let arguments = [
+            "request", "--service", "shop", "--env", "production", "--artifact", "reg/shop@sha256:abc", "--commit", "0123abcd", "--json",
+        ]
         let opened = try await deployment.run(arguments + ["--author", "alice \t"], as: "ci")
         try #require(opened.status == 0, "\(opened.output)")
         let gate = try JSONDecoder().decode(GateResource.self, from: Data(opened.stdout.utf8))
