@@ -17,6 +17,8 @@ public struct GateResource: Sendable, Equatable, Codable {
         public var decision: VoteDecision
         public var comment: String?
         public var at: String
+        /// ``VoteChannel``'s raw value, kept a string on the wire so that a client older than a new channel still reads
+        /// the gate.
         public var via: String
     }
 
@@ -187,7 +189,7 @@ extension GateResource {
         }
         self.openStage = gate.state == .pending && staged.open < gate.plan.stages.count ? gate.plan.stages[staged.open].name : nil
         self.votes = gate.votes.map {
-            VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via)
+            VoteRecord(voter: $0.voter, decision: $0.decision, comment: $0.comment, at: Timestamp.format($0.at), via: $0.via.rawValue)
         }
         self.excluded = gate.plan.exclusions.map { ExcludedPerson(identity: $0.identity, role: $0.role) }
         self.deadline = gate.deadline.map(Timestamp.format)
@@ -207,7 +209,7 @@ extension GateResource {
         self.reason = gate.reason
         self.policyHash = gate.plan.policyHash
         self.url = "\(baseURL)/v1/gates/\(gate.id)"
-        self.facts = Self.facts(of: gate.request, claimedBy: "pipeline:\(gate.openedBy)")
+        self.facts = Self.facts(of: gate.request, claimedBy: AuditActor.pipeline(gate.openedBy).description)
         self.version = gate.version
     }
 

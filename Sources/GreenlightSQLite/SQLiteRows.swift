@@ -66,7 +66,12 @@ enum SQLiteRows {
                 guard let decision = VoteDecision(rawValue: vote["decision"]) else {
                     throw StoreError.corruptRow("a vote on gate \(id) has decision '\(vote["decision"] as String)'")
                 }
-                return Vote(voter: vote["voter"], decision: decision, comment: vote["comment"], at: date(vote["at"]), via: vote["via"])
+                // Like a decision, an unknown channel is an error, never a default: the audit log and the card say how
+                // each vote arrived, and a guess would put words in the evidence.
+                guard let via = VoteChannel(rawValue: vote["via"]) else {
+                    throw StoreError.corruptRow("a vote on gate \(id) arrived via '\(vote["via"] as String)', which this version does not know")
+                }
+                return Vote(voter: vote["voter"], decision: decision, comment: vote["comment"], at: date(vote["at"]), via: via)
             }
         return gate
     }
@@ -113,7 +118,7 @@ enum SQLiteRows {
 
     static func insert(_ vote: Vote, gate id: GateID, db: Database) throws {
         try db.cachedStatement(sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)").execute(
-            arguments: [id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, millis(vote.at), vote.via])
+            arguments: [id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, millis(vote.at), vote.via.rawValue])
     }
 
     static func auditEvent(from row: Row) throws -> AuditEvent {

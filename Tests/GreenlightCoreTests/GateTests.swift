@@ -85,7 +85,7 @@ struct GateTests {
         let refusal = VoteRefusal.gateDecided(state: .approved, decidedBy: "alice", decidedAt: Fixtures.start.addingTimeInterval(60))
         #expect(throws: refusal) { try gate.recording(Fixtures.reject("bob")) }
         #expect(refusal.description.contains("already approved by alice at 2027-01-15T08:01:00.000Z"))
-        #expect(throws: VoteRefusal.self) { try gate.cancelling(by: "pipeline:ci", reason: nil, at: Fixtures.start) }
+        #expect(throws: VoteRefusal.self) { try gate.cancelling(by: .pipeline("ci"), reason: nil, at: Fixtures.start) }
     }
 
     @Test("the deadline rejects by default and approves only when fail-open is written")
@@ -109,7 +109,7 @@ struct GateTests {
     @Test("cancel decides a pending gate as cancelled, never to proceed")
     func cancel() throws {
         let gate = Fixtures.gate(Fixtures.plan([("leads", 1, ["alice"])]))
-        let cancelled = try gate.cancelling(by: "pipeline:ci", reason: "superseded by run 42", at: Fixtures.start)
+        let cancelled = try gate.cancelling(by: .pipeline("ci"), reason: "superseded by run 42", at: Fixtures.start)
         #expect(cancelled.state == .cancelled)
         #expect(cancelled.outcome == .rejected)
         #expect(cancelled.reason == "cancelled by pipeline:ci: superseded by run 42")

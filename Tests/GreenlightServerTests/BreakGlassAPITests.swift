@@ -129,8 +129,8 @@ struct BreakGlassAPITests {
         // The open gate keeps its rules: carol still counts on it, dan does not.
         let carol = AccessToken(name: "carol", kind: .approver, user: "carol", createdAt: app.clock.now())
         let dan = AccessToken(name: "dan", kind: .approver, user: "dan", createdAt: app.clock.now())
-        await #expect(throws: APIError.self) { try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: dan, via: "api") }
-        #expect(try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: carol, via: "api").votes.count == 1)
+        await #expect(throws: APIError.self) { try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: dan, via: .api) }
+        #expect(try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: carol, via: .api).votes.count == 1)
         // A new gate gets the new rules.
         let reopened = try await Self.open(app, environment: "production", commit: "89abcdef")
         #expect(reopened.plan.policyHash == Policy.hash(of: edited))

@@ -136,7 +136,7 @@ struct ConnectionLimitsTests {
 
             #expect(longPoll.isOpen, "a long-poll is not idle")
             #expect(longPoll.text.isEmpty)
-            _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate.id, via: "api")
+            _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate.id, via: .api)
             await longPoll.received("\"state\":\"approved\"")
             #expect(longPoll.text.hasPrefix("HTTP/1.1 200"))
         }

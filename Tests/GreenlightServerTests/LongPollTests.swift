@@ -116,7 +116,7 @@ struct DeadlineTimerTests {
         await app.clock.waitForSleepers(1)  // asleep until the gate's deadline, two hours away
         let changes = app.store.changes.subscribe(to: gate.id)
         let alice = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: app.clock.now())
-        _ = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: "api")
+        _ = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: .api)
         // Without a wake, the timer would sleep on until the gate's own deadline and this wait would never end.
         app.clock.advance(by: 60)
         var iterator = changes.makeAsyncIterator()

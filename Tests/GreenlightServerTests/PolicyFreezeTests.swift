@@ -25,8 +25,8 @@ struct PolicyFreezeTests {
         let dan = AccessToken(name: "dan", kind: .approver, user: "dan", createdAt: app.clock.now())
         let carol = AccessToken(name: "carol", kind: .approver, user: "carol", createdAt: app.clock.now())
 
-        await #expect(throws: APIError.self) { try await restarted.vote(VoteBody(decision: .approve), on: open.id, token: dan, via: "api") }
-        let decided = try await restarted.vote(VoteBody(decision: .approve), on: open.id, token: carol, via: "api")
+        await #expect(throws: APIError.self) { try await restarted.vote(VoteBody(decision: .approve), on: open.id, token: dan, via: .api) }
+        let decided = try await restarted.vote(VoteBody(decision: .approve), on: open.id, token: carol, via: .api)
         #expect(decided.state == .approved)
         #expect(decided.plan.policyHash == app.gatekeeper.policy.hash)
 

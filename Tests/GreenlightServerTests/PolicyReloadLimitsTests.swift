@@ -198,7 +198,7 @@ struct PolicyReloadLimitsTests {
         #expect(gate.nextReminderAt == app.clock.now().addingTimeInterval(86_400))
         #expect(try await app.store.nextDeadline() == year)
         let alice = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: app.clock.now())
-        let decided = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: "api")
+        let decided = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: .api)
         #expect(decided.state == .approved)
     }
 }

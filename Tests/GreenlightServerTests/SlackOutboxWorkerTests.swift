@@ -37,7 +37,7 @@ struct SlackOutboxWorkerTests {
             try await group.waitForAll()
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for gate in gates { group.addTask { _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate, via: "api") } }
+            for gate in gates { group.addTask { _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate, via: .api) } }
             try await group.waitForAll()
         }
         let notice = EphemeralNotice(channel: "C1", user: "U0MALLORY", text: "not a member of 'leads'")

@@ -67,7 +67,7 @@ struct GateCardTests {
             case .approved: try pending.recording(Vote(voter: "bob", decision: .approve, at: at))
             case .rejected: try pending.recording(Vote(voter: "bob", decision: .reject, comment: "not during the sale", at: at))
             case .timedOut: try #require(pending.timingOut(at: at.addingTimeInterval(7_200)))
-            default: try pending.cancelling(by: "pipeline:ci", reason: "superseded", at: at)
+            default: try pending.cancelling(by: .pipeline("ci"), reason: "superseded", at: at)
             }
         let message = GateCard.message(for: gate, channel: nil, url: "https://g.example.com/x")
         #expect(BlockKitLimits.violations(of: message).isEmpty)

@@ -181,7 +181,7 @@ struct SQLiteGateStoreTests {
 
         let other = StoreFixtures.gate(timeout: 60)
         _ = try await fixture.ledger.open(other, idempotencyKey: nil)
-        let cancel = try await fixture.ledger.cancel(other.id, actor: "pipeline:ci", reason: nil, at: StoreFixtures.start.addingTimeInterval(61))
+        let cancel = try await fixture.ledger.cancel(other.id, actor: .pipeline("ci"), reason: nil, at: StoreFixtures.start.addingTimeInterval(61))
         guard case .refused(.gateDecided(.timedOut, _, _), _) = cancel else {
             Issue.record("a cancel after the deadline was not refused: \(cancel)")
             return

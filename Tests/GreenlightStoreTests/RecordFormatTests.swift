@@ -43,7 +43,7 @@ struct RecordFormatTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("old.db").path
         var gates = Self.gates()
-        gates[0].votes = [Vote(voter: "alice", decision: .approve, comment: "ok", at: StoreFixtures.start.addingTimeInterval(30), via: "slack")]
+        gates[0].votes = [Vote(voter: "alice", decision: .approve, comment: "ok", at: StoreFixtures.start.addingTimeInterval(30), via: .slack)]
         gates[0].version = 2
         let written = gates
         // As v5 wrote them: JSONEncoder's defaults (the domain's Codable, `Date` as seconds since 2001), sorted keys.
@@ -87,7 +87,9 @@ struct RecordFormatTests {
                 for vote in gate.votes {
                     try db.execute(
                         sql: "INSERT INTO vote (gate_id, voter, decision, comment, at, via) VALUES (?, ?, ?, ?, ?, ?)",
-                        arguments: [gate.id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, Timestamp.milliseconds(vote.at), vote.via])
+                        arguments: [
+                            gate.id.rawValue, vote.voter, vote.decision.rawValue, vote.comment, Timestamp.milliseconds(vote.at), vote.via.rawValue,
+                        ])
                 }
             }
         }
@@ -140,6 +142,19 @@ struct RecordFormatTests {
         plan.notify.append(NotificationTarget(channel: NotificationChannel("email"), address: "deploys@example.com"))
         let json = try StoredFormat.json(StoredPlan(plan))
         #expect(try StoredFormat.decode(StoredPlan.self, json, what: "the plan").plan() == plan)
+    }
+
+    @Test("a vote arrived through a channel this version does not know is an error, never read as another")
+    func unknownChannelIsAnError() async throws {
+        let fixture = try TemporaryStore()
+        let gate = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        #expect(try await fixture.store.gate(gate.id)?.votes.map(\.via) == [.api])
+        try await fixture.store.pool.write { db in try db.execute(sql: "UPDATE vote SET via = 'carrier-pigeon'") }
+        await #expect { try await fixture.store.gate(gate.id) } throws: { error in
+            guard case StoreError.corruptRow(let what) = error else { return false }
+            return what.contains(gate.id.rawValue) && what.contains("carrier-pigeon")
+        }
     }
 
     @Test("instants in stored JSON are integer milliseconds since 1970; anything else is refused")

@@ -19,7 +19,8 @@ public struct Gate: Sendable, Equatable {
     /// When the gate decides itself by `on_timeout`; `nil` for a gate that was never gated.
     public var deadline: Date?
     public var decidedAt: Date?
-    /// Who decided: a person, a pipeline token (`cancel`), or `greenlight` (the deadline, or no gate needed).
+    /// Who decided, as the audit log names them (``AuditActor``): a person, a pipeline token (`cancel`), or `greenlight`
+    /// (the deadline, or no gate needed).
     public var decidedBy: String?
     public var reason: String?
     /// Set when the gate timed out and the policy's fail-open made it approve.
@@ -51,7 +52,7 @@ public struct Gate: Sendable, Equatable {
             self.state = .rejected
             self.outcome = .rejected
             self.decidedAt = createdAt
-            self.decidedBy = "greenlight"
+            self.decidedBy = AuditActor.greenlight.description
             self.reason = "frozen:\(frozen.name)"
         } else if plan.gated {
             self.state = .pending
@@ -61,7 +62,7 @@ public struct Gate: Sendable, Equatable {
             self.state = .approved
             self.outcome = .approved
             self.decidedAt = createdAt
-            self.decidedBy = "greenlight"
+            self.decidedBy = AuditActor.greenlight.description
             self.reason = "no approval needed: \(plan.rule) has gate: none"
         }
     }
@@ -127,12 +128,14 @@ public struct Gate: Sendable, Equatable {
         next.version += 1
         switch vote.decision {
         case .reject:
-            next.decide(.rejected, outcome: .rejected, by: vote.voter, at: vote.at, reason: Self.describe("rejected by \(vote.voter)", vote.comment))
+            next.decide(
+                .rejected, outcome: .rejected, by: .person(vote.voter), at: vote.at, reason: Self.describe("rejected by \(vote.voter)", vote.comment))
         case .approve:
             let staged = next.stages
             if staged.open == plan.stages.count {
                 let approvers = staged.tallies.flatMap { $0.progress.flatMap(\.approvals) }
-                next.decide(.approved, outcome: .approved, by: vote.voter, at: vote.at, reason: "approved by \(approvers.joined(separator: ", "))")
+                next.decide(
+                    .approved, outcome: .approved, by: .person(vote.voter), at: vote.at, reason: "approved by \(approvers.joined(separator: ", "))")
             } else if staged.open > open {
                 // The next stage opens now, with its own clock if it has one.
                 next.deadline = Self.stageDeadline(openedAt: createdAt, stage: plan.stages[staged.open], plan: plan, stageOpenedAt: vote.at)
@@ -153,7 +156,7 @@ public struct Gate: Sendable, Equatable {
         var next = self
         next.version += 1
         next.breakGlass = true
-        next.decide(.approved, outcome: .approved, by: person, at: now, reason: "break-glass by \(person): \(reason)")
+        next.decide(.approved, outcome: .approved, by: .person(person), at: now, reason: "break-glass by \(person): \(reason)")
         return next
     }
 
@@ -183,7 +186,7 @@ public struct Gate: Sendable, Equatable {
         next.breakGlass = true
         let freeze = plan.frozen.map { " during the freeze '\($0.name)'" } ?? ""
         next.decide(
-            .approved, outcome: .approved, by: person, at: createdAt,
+            .approved, outcome: .approved, by: .person(person), at: createdAt,
             reason: "break-glass by \(person)\(freeze) (granted on \(earlier)): \(reason)")
         return next
     }
@@ -216,19 +219,19 @@ public struct Gate: Sendable, Equatable {
         switch plan.onTimeout {
         case .reject:
             next.decide(
-                .timedOut, outcome: .rejected, by: "greenlight", at: now, reason: "no decision before the deadline (\(progress)); on_timeout: reject")
+                .timedOut, outcome: .rejected, by: .greenlight, at: now, reason: "no decision before the deadline (\(progress)); on_timeout: reject")
         case .approve:
             next.failOpen = true
             let why = plan.failOpenReason.map { ": \($0)" } ?? ""
             next.decide(
-                .timedOut, outcome: .approved, by: "greenlight", at: now,
+                .timedOut, outcome: .approved, by: .greenlight, at: now,
                 reason: "no decision before the deadline (\(progress)); on_timeout: approve (fail-open\(why))")
         }
         return next
     }
 
     /// The gate after its pipeline cancelled it (a superseded run), or the reason it cannot be cancelled.
-    public func cancelling(by actor: String, reason: String?, at now: Date) throws(VoteRefusal) -> Gate {
+    public func cancelling(by actor: AuditActor, reason: String?, at now: Date) throws(VoteRefusal) -> Gate {
         if state.isDecided {
             throw .gateDecided(state: state, decidedBy: decidedBy, decidedAt: decidedAt)
         }
@@ -238,10 +241,10 @@ public struct Gate: Sendable, Equatable {
         return next
     }
 
-    private mutating func decide(_ state: GateState, outcome: Outcome, by actor: String, at date: Date, reason: String) {
+    private mutating func decide(_ state: GateState, outcome: Outcome, by actor: AuditActor, at date: Date, reason: String) {
         self.state = state
         self.outcome = outcome
-        self.decidedBy = actor
+        self.decidedBy = actor.description
         self.decidedAt = date
         self.reason = reason
     }

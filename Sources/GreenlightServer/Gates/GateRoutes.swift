@@ -52,7 +52,7 @@ struct GateRoutes {
         let token = try context.requireToken()
         let id = try gateID(context)
         let body = try await StrictJSONBody.decode(VoteBody.self, fields: ["decision", "comment"], from: request, context: context)
-        let via = request.headers[.greenlightClient] == "cli" ? "cli" : "api"
+        let via: VoteChannel = request.headers[.greenlightClient] == "cli" ? .cli : .api
         let gate = try await gatekeeper.vote(body, on: id, token: token, via: via)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }

@@ -135,7 +135,7 @@ public struct Gatekeeper: Sendable {
     }
 
     /// Records `token`'s person's vote.
-    public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: String) async throws -> Gate {
+    public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: VoteChannel) async throws -> Gate {
         guard token.kind == .approver, let person = token.user else {
             throw try await refuseNonPerson(
                 token, on: id, doing: "vote", action: .voteRefused, details: ["decision": body.decision.rawValue])
@@ -155,7 +155,7 @@ public struct Gatekeeper: Sendable {
 
     /// Records `person`'s vote, however they were authenticated (a token, or Slack's signature and the policy's
     /// `people.<name>.slack`). The store applies the gate's frozen rules and audits a refusal.
-    public func castVote(as person: String, _ decision: VoteDecision, comment: String?, on id: GateID, via: String) async throws -> GateChange {
+    public func castVote(as person: String, _ decision: VoteDecision, comment: String?, on id: GateID, via: VoteChannel) async throws -> GateChange {
         let comment = comment?.nilIfBlank.map { String($0.prefix(GateRequest.Limits.textLength)) }
         return try await ledger.castVote(Vote(voter: person, decision: decision, comment: comment, at: clock.now(), via: via), on: id)
     }
@@ -170,7 +170,7 @@ public struct Gatekeeper: Sendable {
                     at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
             throw APIError.forbidden(message, code: "not_opener")
         }
-        switch try await ledger.cancel(id, actor: "pipeline:\(token.name)", reason: reason?.nilIfBlank, at: clock.now()) {
+        switch try await ledger.cancel(id, actor: .pipeline(token.name), reason: reason?.nilIfBlank, at: clock.now()) {
         case .recorded(let gate): return gate
         case .refused(let refusal, _): throw APIError.refusal(refusal)
         }

@@ -184,7 +184,7 @@ struct SlackApprovals: Sendable {
     private func vote(_ clicker: Clicker, _ decision: VoteDecision, comment: String?, on id: GateID) async throws {
         let gatekeeper = gatekeeper
         let person = clicker.person
-        switch try await storing({ try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: "slack") }) {
+        switch try await storing({ try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: .slack) }) {
         case .recorded(let gate):
             logger.info(
                 "vote from Slack",

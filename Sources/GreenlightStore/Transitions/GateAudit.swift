@@ -20,7 +20,8 @@ enum GateAudit {
         if !gate.plan.exclusions.isEmpty {
             details["excluded"] = gate.plan.exclusions.map { "\($0.identity) (\($0.role.rawValue))" }.joined(separator: ", ")
         }
-        return AuditDraft(at: gate.createdAt, actor: "pipeline:\(gate.openedBy)", action: .gateOpened, gate: gate, details: details)
+        return AuditDraft(
+            at: gate.createdAt, actor: AuditActor.pipeline(gate.openedBy).description, action: .gateOpened, gate: gate, details: details)
     }
 
     static func decided(_ gate: Gate) -> AuditDraft {
@@ -37,23 +38,24 @@ enum GateAudit {
         let approvals = gate.votes.filter { $0.decision == .approve }.map(\.voter)
         if !approvals.isEmpty { details["approvals"] = approvals.joined(separator: ", ") }
         return AuditDraft(
-            at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? "greenlight", action: .gateDecided, gate: gate, details: details)
+            at: gate.decidedAt ?? gate.createdAt, actor: gate.decidedBy ?? AuditActor.greenlight.description, action: .gateDecided, gate: gate,
+            details: details)
     }
 
     static func voteRecorded(_ vote: Vote, on gate: Gate) -> AuditDraft {
-        var details = ["decision": vote.decision.rawValue, "via": vote.via]
+        var details = ["decision": vote.decision.rawValue, "via": vote.via.rawValue]
         details["comment"] = vote.comment
         return AuditDraft(at: vote.at, actor: vote.voter, action: .voteRecorded, gate: gate, details: details)
     }
 
     static func voteRefused(_ vote: Vote, _ refusal: VoteRefusal, on gate: Gate) -> AuditDraft {
-        let details = ["decision": vote.decision.rawValue, "reason": refusal.code, "message": refusal.description, "via": vote.via]
+        let details = ["decision": vote.decision.rawValue, "reason": refusal.code, "message": refusal.description, "via": vote.via.rawValue]
         return AuditDraft(at: vote.at, actor: vote.voter, action: .voteRefused, gate: gate, details: details)
     }
 
-    static func cancelRefused(_ refusal: VoteRefusal, by actor: String, at date: Date, on gate: Gate) -> AuditDraft {
+    static func cancelRefused(_ refusal: VoteRefusal, by actor: AuditActor, at date: Date, on gate: Gate) -> AuditDraft {
         AuditDraft(
-            at: date, actor: actor, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description])
+            at: date, actor: actor.description, action: .cancelRefused, gate: gate, details: ["reason": refusal.code, "message": refusal.description])
     }
 
     static func breakGlassRefused(_ refusal: VoteRefusal, by person: String, reason: String, at date: Date, on gate: Gate) -> AuditDraft {
@@ -100,10 +102,10 @@ enum GateAudit {
             var details = ["due": Timestamp.format(timer.due), "awaiting": gate.awaitedApprovers.joined(separator: ", ")]
             details["deadline"] = gate.deadline.map(Timestamp.format)
             if let mention = gate.plan.reminder?.mention, !mention.isEmpty { details["mention"] = mention.joined(separator: ", ") }
-            return AuditDraft(at: now, actor: "greenlight", action: .gateReminded, gate: gate, details: details)
+            return AuditDraft(at: now, actor: AuditActor.greenlight.description, action: .gateReminded, gate: gate, details: details)
         case .escalation:
             let details = ["due": Timestamp.format(timer.due), "to": (gate.plan.escalation?.to ?? []).joined(separator: ", ")]
-            return AuditDraft(at: now, actor: "greenlight", action: .gateEscalated, gate: gate, details: details)
+            return AuditDraft(at: now, actor: AuditActor.greenlight.description, action: .gateEscalated, gate: gate, details: details)
         }
     }
 

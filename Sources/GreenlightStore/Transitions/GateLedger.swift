@@ -126,7 +126,7 @@ public struct GateLedger: Sendable {
     }
 
     /// Cancels a pending gate on behalf of `actor` (the pipeline that opened it).
-    public func cancel(_ id: GateID, actor: String, reason: String?, at date: Date) async throws -> GateChange {
+    public func cancel(_ id: GateID, actor: AuditActor, reason: String?, at date: Date) async throws -> GateChange {
         let date = Timestamp.truncated(date)
         return try await retrying { () async throws -> GateChange in
             var (transition, stored) = try await begin(id)
