@@ -38,7 +38,7 @@ struct GreenlightBenchmarks {
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
         let (listening, announce) = AsyncStream<Int>.makeStream()
-        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("http://127.0.0.1"))
+        let router = GreenlightApplication.router(store: store, gatekeeper: gatekeeper, publicURL: PublicURL("http://127.0.0.1"))
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "greenlight", backlog: 4_096),
@@ -53,7 +53,7 @@ struct GreenlightBenchmarks {
         let client = GreenlightClient(server: base, token: pipelineSecret, http: http)
 
         print("greenlight-bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL synchronous=FULL, loopback HTTP")
-        try await decisionLatency(options: options, gatekeeper: gatekeeper, pipeline: pipeline, client: client)
+        try await decisionLatency(options: options, store: store, gatekeeper: gatekeeper, pipeline: pipeline, client: client)
         try await creationThroughput(options: options, client: client)
         // The first two parts leave thousands of pooled connections open; the click part runs its own server and
         // client, and measures it alone.
@@ -66,11 +66,13 @@ struct GreenlightBenchmarks {
 
     // MARK: Decision latency
 
-    static func decisionLatency(options: Options, gatekeeper: Gatekeeper, pipeline: AccessToken, client: GreenlightClient) async throws {
-        let store = gatekeeper.store
+    static func decisionLatency(
+        options: Options, store: any GateRecords, gatekeeper: Gatekeeper, pipeline: AccessToken, client: GreenlightClient
+    ) async throws {
+        let principal = Principal.pipeline(PipelineToken(name: pipeline.name))
         func openGate() async throws -> GateID {
             let request = GateRequest(service: "shop", environment: "production", artifact: "shop@sha256:abc", commit: "0123abcd")
-            return try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate.id
+            return try await gatekeeper.open(request, by: principal, idempotencyKey: nil).gate.id
         }
         var measured: [GateID] = []
         var background: [GateID] = []

@@ -47,18 +47,18 @@ enum InteractionBenchmark {
         logger.logLevel = .critical
         let (listening, announce) = AsyncStream<String>.makeStream()
         let group = GreenlightApplication.services(
-            gatekeeper: gatekeeper, settings: ServerSettings(host: "127.0.0.1", port: 0), slack: integration, logger: logger
+            store: store, gatekeeper: gatekeeper, settings: ServerSettings(host: "127.0.0.1", port: 0), slack: integration, logger: logger
         ) { url in announce.yield(url) }
         let server = Task { try await group.run() }
         var urls = listening.makeAsyncIterator()
         guard let base = await urls.next() else { fatalError("the server did not start") }
 
         // One gate per click, each with its card posted.
-        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: Date())
+        let pipeline = Principal.pipeline(PipelineToken(name: "ci"))
         var gates: [GateID] = []
         for _ in 0..<(warmup + clicks) {
             let request = GateRequest(service: "shop", environment: "production", artifact: "shop@sha256:abc", commit: "0123abcd")
-            gates.append(try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate.id)
+            gates.append(try await gatekeeper.open(request, by: pipeline, idempotencyKey: nil).gate.id)
         }
         await slack.waitForCalls(to: "chat.postMessage", count: gates.count)
         var cards: [GateID: PostedCard] = [:]

@@ -28,15 +28,19 @@ public struct ServerSettings: Sendable {
 /// Builds Greenlight's HTTP application and the workers that run beside it.
 public enum GreenlightApplication {
     /// The router with every route, for serving and for tests (`app.test(.router)`).
+    ///
+    /// - Parameters:
+    ///   - store: the store `gatekeeper` was made with; each route is given the role of it that it uses.
     public static func router(
-        gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil, logger: Logger = Logger(label: "greenlight")
+        store: any GateStore, gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil,
+        logger: Logger = Logger(label: "greenlight")
     ) -> Router<GreenlightRequestContext> {
         let router = Router(context: GreenlightRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        HealthRoutes(store: gatekeeper.store).register(on: router)
+        HealthRoutes(store: store).register(on: router)
         if let slack, let verifier = slack.verifier {
             SlackInteractionRoutes(
-                verifier: verifier, approvals: slack.approvals(gatekeeper: gatekeeper, logger: logger), store: gatekeeper.store,
+                verifier: verifier, approvals: slack.approvals(gatekeeper: gatekeeper, store: store, logger: logger), store: store,
                 clock: gatekeeper.clock
             ).register(on: router)
         } else {
@@ -46,19 +50,21 @@ public enum GreenlightApplication {
                     message: "Slack interactions are not set up on this server: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
             }
         }
-        let api = router.group("v1").add(middleware: BearerAuthentication(store: gatekeeper.store))
+        let api = router.group("v1").add(middleware: BearerAuthentication(store: store))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
-        AuditRoutes(store: gatekeeper.store, clock: gatekeeper.clock).register(on: api)
+        AuditRoutes(store: store, authorizer: gatekeeper.authorizer, clock: gatekeeper.clock).register(on: api)
         return router
     }
 
     /// The application: the HTTP server and the deadline timer, with SIGTERM/SIGINT draining in-flight requests.
     ///
     /// - Parameters:
+    ///   - store: the store `gatekeeper` was made with, run as a service beside the server.
     ///   - slack: Slack, when configured: cards and messages are then delivered from the store's outbox, user groups
     ///     are read, and interactions acted on.
     ///   - onListening: called with the base URL once the server accepts connections.
     public static func services(
+        store: any GateStore,
         gatekeeper: Gatekeeper,
         settings: ServerSettings,
         slack: SlackIntegration? = nil,
@@ -69,7 +75,7 @@ public enum GreenlightApplication {
         let publicURL = PublicURL(settings.publicURL ?? "http://\(settings.host):\(settings.port)")
         let configured = settings.publicURL != nil
         let app = Application(
-            router: router(gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
+            router: router(store: store, gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
             server: settings.connections.server,
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "greenlight",
@@ -83,11 +89,11 @@ public enum GreenlightApplication {
             logger: logger
         )
         // The store first, so that it stops last: after everything that writes to it.
-        var services: [any Service] = [gatekeeper.store, app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
+        var services: [any Service] = [store, app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
         if let policyFile {
             services.append(
                 PolicyReloader(
-                    path: policyFile, livePolicy: gatekeeper.livePolicy, store: gatekeeper.store, clock: gatekeeper.clock, logger: logger
+                    path: policyFile, livePolicy: gatekeeper.livePolicy, store: store, clock: gatekeeper.clock, logger: logger
                 ) { [directory = slack?.directory] policy in directory?.replace(policy: policy) })
         } else {
             services.append(HangupWithoutPolicyFile(logger: logger))
@@ -95,11 +101,12 @@ public enum GreenlightApplication {
         if let slack {
             services.append(
                 DeliveryLoop(
-                    store: gatekeeper.store, slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, publicURL: publicURL,
+                    store: store, slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, publicURL: publicURL,
                     logger: logger))
             services.append(SlackUsergroupSync(slack: slack.api, directory: slack.directory, clock: gatekeeper.clock, logger: logger))
             if let client = slack.socketMode {
-                services.append(SlackSocketMode(client: client, approvals: slack.approvals(gatekeeper: gatekeeper, logger: logger), logger: logger))
+                services.append(
+                    SlackSocketMode(client: client, approvals: slack.approvals(gatekeeper: gatekeeper, store: store, logger: logger), logger: logger))
             }
         }
         // Shutdown runs in reverse: Socket Mode and the workers and the timer stop (releasing long-polls), then the

@@ -14,9 +14,9 @@ import Testing
 @Suite("Break-glass and the policy over HTTP")
 struct BreakGlassAPITests {
     static func open(_ app: TestGreenlight, environment: String = "hotfix", commit: String = "0123abcd") async throws -> Gate {
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let request = GateRequest(service: "shop", environment: environment, artifact: "shop@sha256:1", commit: commit)
-        return try await app.gatekeeper.open(request, token: ci, idempotencyKey: nil).gate
+        return try await app.gatekeeper.open(request, by: ci, idempotencyKey: nil).gate
     }
 
     @Test("POST /v1/gates/{id}/break-glass: approves for an allowed person with a reason, up to max_per_day")
@@ -127,10 +127,10 @@ struct BreakGlassAPITests {
         #expect(app.gatekeeper.policy.hash == Policy.hash(of: edited))
 
         // The open gate keeps its rules: carol still counts on it, dan does not.
-        let carol = AccessToken(name: "carol", kind: .approver, user: "carol", createdAt: app.clock.now())
-        let dan = AccessToken(name: "dan", kind: .approver, user: "dan", createdAt: app.clock.now())
-        await #expect(throws: APIError.self) { try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: dan, via: .api) }
-        #expect(try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, token: carol, via: .api).votes.count == 1)
+        let carol = Principal.approver("carol")
+        let dan = Principal.approver("dan")
+        await #expect(throws: APIError.self) { try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, by: dan) }
+        #expect(try await app.gatekeeper.vote(VoteBody(decision: .approve), on: open.id, by: carol).votes.count == 1)
         // A new gate gets the new rules.
         let reopened = try await Self.open(app, environment: "production", commit: "89abcdef")
         #expect(reopened.plan.policyHash == Policy.hash(of: edited))

@@ -91,7 +91,7 @@ struct ConnectionLimitsTests {
         var logger = Logger(label: "test", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .error
         let group = GreenlightApplication.services(
-            gatekeeper: app.gatekeeper, settings: ServerSettings(host: "127.0.0.1", port: 0, connections: limits), logger: logger
+            store: app.store, gatekeeper: app.gatekeeper, settings: ServerSettings(host: "127.0.0.1", port: 0, connections: limits), logger: logger
         ) { url in
             listening.yield(Int(url.split(separator: ":").last ?? "") ?? 0)
         }
@@ -136,7 +136,7 @@ struct ConnectionLimitsTests {
 
             #expect(longPoll.isOpen, "a long-poll is not idle")
             #expect(longPoll.text.isEmpty)
-            _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate.id, via: .api)
+            _ = try await app.gatekeeper.castVote(.approve, comment: nil, on: gate.id, by: .approver("carol"))
             await longPoll.received("\"state\":\"approved\"")
             #expect(longPoll.text.hasPrefix("HTTP/1.1 200"))
         }

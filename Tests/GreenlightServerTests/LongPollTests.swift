@@ -84,13 +84,13 @@ struct DeadlineTimerTests {
         defer { observation.cancel() }
         let timer = Task { try await DeadlineTimer(gatekeeper: app.gatekeeper, logger: .init(label: "test")).run() }
         defer { timer.cancel() }
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let production = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "production", artifact: "a", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "production", artifact: "a", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         await app.clock.waitForSleepers(1)
         let quick = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "quick", artifact: "a", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "quick", artifact: "a", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         app.clock.advance(by: 60)
         var iterator = decisions.makeAsyncIterator()
@@ -106,17 +106,17 @@ struct DeadlineTimerTests {
     @Test("a vote that opens a stage wakes the timer for the stage's own, earlier deadline (invariant 8)")
     func wakesForOpenedStage() async throws {
         let app = try await TestGreenlight()
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let gate = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "staged", artifact: "a", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "staged", artifact: "a", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         // Started after the gate opened, so that nothing but the vote below can wake it.
         let timer = Task { try await DeadlineTimer(gatekeeper: app.gatekeeper, logger: .init(label: "test")).run() }
         defer { timer.cancel() }
         await app.clock.waitForSleepers(1)  // asleep until the gate's deadline, two hours away
         let changes = app.store.changes.subscribe(to: gate.id)
-        let alice = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: app.clock.now())
-        _ = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: .api)
+        let alice = Principal.approver("alice")
+        _ = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, by: alice)
         // Without a wake, the timer would sleep on until the gate's own deadline and this wait would never end.
         app.clock.advance(by: 60)
         var iterator = changes.makeAsyncIterator()
@@ -129,9 +129,9 @@ struct DeadlineTimerTests {
     @Test("a deadline that passed while the server was down is decided as soon as the timer starts")
     func decidesOverdueAtStart() async throws {
         let app = try await TestGreenlight()
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let gate = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "quick", artifact: "a", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "quick", artifact: "a", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         app.clock.advance(by: 3_600)
         let changes = app.store.changes.subscribe(to: gate.id)

@@ -87,9 +87,9 @@ struct PolicyReloadLimitsTests {
         #expect(errors.first?.contains(message) == true, "\(errors)")
         #expect(app.gatekeeper.policy.hash == inForce)
         // Still serving: a gate opens under the policy in force, and decides as it says.
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let gate = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "quick", artifact: "shop@sha256:1", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "quick", artifact: "shop@sha256:1", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         #expect(gate.plan.policyHash == inForce)
         #expect(gate.deadline == app.clock.now().addingTimeInterval(60))
@@ -189,16 +189,16 @@ struct PolicyReloadLimitsTests {
                 """)
         try edited.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(await reloader.reload() == .loaded(hash: Policy.hash(of: edited)))
-        let ci = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let ci = Principal.pipeline(named: "ci")
         let gate = try await app.gatekeeper.open(
-            GateRequest(service: "shop", environment: "yearly", artifact: "shop@sha256:1", commit: "0123abcd"), token: ci, idempotencyKey: nil
+            GateRequest(service: "shop", environment: "yearly", artifact: "shop@sha256:1", commit: "0123abcd"), by: ci, idempotencyKey: nil
         ).gate
         let year = app.clock.now().addingTimeInterval(365 * 86_400)
         #expect(gate.deadline == year)
         #expect(gate.nextReminderAt == app.clock.now().addingTimeInterval(86_400))
         #expect(try await app.store.nextDeadline() == year)
-        let alice = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: app.clock.now())
-        let decided = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, token: alice, via: .api)
+        let alice = Principal.approver("alice")
+        let decided = try await app.gatekeeper.vote(VoteBody(decision: .approve), on: gate.id, by: alice)
         #expect(decided.state == .approved)
     }
 }

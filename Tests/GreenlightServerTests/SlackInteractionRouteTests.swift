@@ -173,9 +173,9 @@ struct SlackInteractionRouteTests {
             """
         ).policy
         let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, notifying: [.slack])
-        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let pipeline = Principal.pipeline(named: "ci")
         let request = GateRequest(service: "shop", environment: "production", artifact: "a@sha256:1", commit: "0123abcd", authors: ["bob-gh"])
-        let gate = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate
+        let gate = try await gatekeeper.open(request, by: pipeline, idempotencyKey: nil).gate
         let card = try #require(try await app.store.dueOutboxItems(at: app.clock.now(), limit: 10).first { $0.kind == .slackCard })
         try await app.store.completeOutboxItem(card, posted: PostedCard(channel: "C1", ts: "1.1"), audit: nil)
         let slack = SlackIntegration(
@@ -183,7 +183,8 @@ struct SlackInteractionRouteTests {
             directory: SlackDirectory(policy: policy), verifier: SlackRequestVerifier(signingSecret: "route-secret", clock: app.clock))
         let click = SlackSimulator.blockActions(user: "U0BOB", actionID: GateCard.approveActionID, value: gate.id.rawValue, channel: "C1", ts: "1.1")
         let (body, headers) = try simulator.signedRequest(payload: click, timestamp: app.clock.now())
-        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
+        let router = GreenlightApplication.router(
+            store: app.store, gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
         let status = try await Application(router: router).test(.router) { client in
             try await post(client, body: body, headers: headers).status
         }
@@ -236,17 +237,17 @@ struct SlackInteractionRouteTests {
         ).policy
         let directory = SlackDirectory(policy: policy)
         let gatekeeper = Gatekeeper(store: app.store, policy: policy, clock: app.clock, usergroupMembers: directory.usergroupMembers)
-        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let pipeline = Principal.pipeline(named: "ci")
         let request = GateRequest(service: "shop", environment: "production", artifact: "reg/shop@sha256:abc", commit: "0123abcd")
-        await #expect(throws: APIError.self) { _ = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil) }
+        await #expect(throws: APIError.self) { _ = try await gatekeeper.open(request, by: pipeline, idempotencyKey: nil) }
         do {
-            _ = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil)
+            _ = try await gatekeeper.open(request, by: pipeline, idempotencyKey: nil)
         } catch let error as APIError {
             #expect(error.status == .serviceUnavailable)
             #expect(error.message.contains("S0ONCALL") && error.message.contains("usergroups:read"))
         }
         directory.update(usergroup: "S0ONCALL", members: ["U0DAVE"])
-        let opened = try await gatekeeper.open(request, token: pipeline, idempotencyKey: nil)
+        let opened = try await gatekeeper.open(request, by: pipeline, idempotencyKey: nil)
         #expect(opened.gate.plan.requirements.first?.eligible == ["U0DAVE"])
     }
 }

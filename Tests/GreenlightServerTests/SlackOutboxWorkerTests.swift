@@ -16,14 +16,14 @@ struct SlackOutboxWorkerTests {
     )
     func ephemeralNotStarvedByRateLimitedUpdates() async throws {
         let app = try await TestGreenlight(notifying: [.slack])
-        let pipeline = AccessToken(name: "ci", kind: .pipeline, createdAt: app.clock.now())
+        let pipeline = Principal.pipeline(named: "ci")
         let cards = 2_000
         let gates = try await withThrowingTaskGroup(of: GateID.self) { group in
             for index in 0..<cards {
                 group.addTask {
                     let request = GateRequest(
                         service: "shop", environment: "quick", artifact: "shop@sha256:1", commit: String(format: "%08x", index + 0x1000_0000))
-                    return try await app.gatekeeper.open(request, token: pipeline, idempotencyKey: nil).gate.id
+                    return try await app.gatekeeper.open(request, by: pipeline, idempotencyKey: nil).gate.id
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -37,7 +37,7 @@ struct SlackOutboxWorkerTests {
             try await group.waitForAll()
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for gate in gates { group.addTask { _ = try await app.gatekeeper.castVote(as: "carol", .approve, comment: nil, on: gate, via: .api) } }
+            for gate in gates { group.addTask { _ = try await app.gatekeeper.castVote(.approve, comment: nil, on: gate, by: .approver("carol")) } }
             try await group.waitForAll()
         }
         let notice = EphemeralNotice(channel: "C1", user: "U0MALLORY", text: "not a member of 'leads'")

@@ -80,7 +80,8 @@ final class TestGreenlight: Sendable {
     func test<Value: Sendable>(
         slack: SlackIntegration? = nil, _ test: @Sendable (any TestClientProtocol) async throws -> Value
     ) async throws -> Value {
-        let router = GreenlightApplication.router(gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
+        let router = GreenlightApplication.router(
+            store: store, gatekeeper: gatekeeper, publicURL: PublicURL("https://greenlight.example.com"), slack: slack)
         return try await Application(router: router).test(.router, test)
     }
 

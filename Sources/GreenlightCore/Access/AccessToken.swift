@@ -30,21 +30,4 @@ public struct AccessToken: Sendable, Equatable, Codable {
         self.environments = environments
         self.createdAt = createdAt
     }
-
-    /// How this token appears as the actor of an audit event: `pipeline:ci-deploy`, `alice` (a person), `auditor:sox`.
-    public var actor: String {
-        if kind == .approver, let user { return user }
-        return "\(kind.rawValue):\(name)"
-    }
-
-    /// Why this token may not act on gates of `service` in `environment`, or `nil` if it may.
-    public func scopeRefusal(service: String, environment: String) -> String? {
-        if !services.isEmpty, !services.contains(service) {
-            return "token '\(name)' may open gates only for services \(services.joined(separator: ", ")), not '\(service)'"
-        }
-        if !environments.isEmpty, !environments.contains(environment) {
-            return "token '\(name)' may open gates only for environments \(environments.joined(separator: ", ")), not '\(environment)'"
-        }
-        return nil
-    }
 }

@@ -7,6 +7,7 @@ import Hummingbird
 /// `GET /v1/audit`: the evidence, for auditor tokens.
 struct AuditRoutes {
     let store: any AuditLog
+    let authorizer: Authorizer
     let clock: any WallClock
 
     /// A page of events. `next_after` is the `after` to ask for the next page, present when this page is full.
@@ -25,11 +26,11 @@ struct AuditRoutes {
     }
 
     @Sendable func query(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
-        guard token.kind == .auditor else {
+        let principal = try context.requirePrincipal()
+        do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
             try await store.record(
-                AuditDraft(at: clock.now(), actor: token.actor, action: .auditReadRefused, details: ["reason": "not_an_auditor_token"]))
-            throw APIError.forbidden("only auditor tokens read the audit log; '\(token.name)' is a \(token.kind.rawValue) token")
+                AuditDraft(at: clock.now(), actor: principal.actor.description, action: .auditReadRefused, details: ["reason": error.code]))
+            throw APIError(error)
         }
         let parameters = request.uri.queryParameters
         let known: Set<String> = ["service", "environment", "actor", "gate", "action", "since", "until", "after", "limit"]

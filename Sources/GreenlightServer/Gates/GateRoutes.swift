@@ -20,9 +20,9 @@ struct GateRoutes {
     }
 
     @Sendable func open(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
+        let principal = try context.requirePrincipal()
         let body = try await StrictJSONBody.decode(GateRequest.self, fields: GateRequest.fieldNames, from: request, context: context)
-        let opened = try await gatekeeper.open(body, token: token, idempotencyKey: request.headers[.idempotencyKey])
+        let opened = try await gatekeeper.open(body, by: principal, idempotencyKey: request.headers[.idempotencyKey])
         let resource = GateResource(opened.gate, baseURL: publicURL.value)
         switch opened {
         case .created:
@@ -33,7 +33,7 @@ struct GateRoutes {
     }
 
     @Sendable func show(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
+        let principal = try context.requirePrincipal()
         let id = try gateID(context)
         let gate: Gate
         if let wait = request.uri.queryParameters.get("wait") {
@@ -41,42 +41,42 @@ struct GateRoutes {
                 throw APIError.badRequest(
                     "wait must be a number of seconds from 0 to \(Int(Gatekeeper.maximumWait)), not '\(wait)'", code: "invalid_wait")
             }
-            gate = try await gatekeeper.waitForDecision(id, token: token, seconds: seconds)
+            gate = try await gatekeeper.waitForDecision(id, for: principal, seconds: seconds)
         } else {
-            gate = try await gatekeeper.gate(id, token: token)
+            gate = try await gatekeeper.gate(id, for: principal)
         }
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }
 
     @Sendable func vote(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
+        let principal = try context.requirePrincipal()
         let id = try gateID(context)
         let body = try await StrictJSONBody.decode(VoteBody.self, fields: ["decision", "comment"], from: request, context: context)
-        let via: VoteChannel = request.headers[.greenlightClient] == "cli" ? .cli : .api
-        let gate = try await gatekeeper.vote(body, on: id, token: token, via: via)
+        let gate = try await gatekeeper.vote(body, on: id, by: principal)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }
 
     @Sendable func cancel(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
+        let principal = try context.requirePrincipal()
         let id = try gateID(context)
         let body = try await StrictJSONBody.decode(CancelBody.self, fields: ["reason"], from: request, context: context, emptyAs: CancelBody())
-        let gate = try await gatekeeper.cancel(id, reason: body.reason, token: token)
+        let gate = try await gatekeeper.cancel(id, reason: body.reason, by: principal)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }
 
     @Sendable func breakGlass(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let token = try context.requireToken()
+        let principal = try context.requirePrincipal()
         let id = try gateID(context)
         let body = try await StrictJSONBody.decode(
             BreakGlassBody.self, fields: ["reason"], from: request, context: context, emptyAs: BreakGlassBody())
-        let gate = try await gatekeeper.breakGlass(id, reason: body.reason, token: token)
+        let gate = try await gatekeeper.breakGlass(id, reason: body.reason, by: principal)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }
 
     /// Any valid token may read the policy: pipelines and approvers are entitled to know the rules they are held to.
     @Sendable func policy(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        _ = try context.requireToken()
+        let principal = try context.requirePrincipal()
+        do throws(AccessRefusal) { try gatekeeper.authorizer.authorize(principal, to: .readPolicy) } catch { throw APIError(error) }
         let policy = gatekeeper.policy
         let resource = PolicyResource(
             source: policy.source, hash: policy.hash, loadedAt: Timestamp.format(gatekeeper.livePolicy.loadedAt), document: policy.document)
@@ -93,6 +93,4 @@ struct GateRoutes {
 extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
-    /// Set by the `greenlight` CLI so that the audit log can say a vote came from the command line.
-    static let greenlightClient = Self("X-Greenlight-Client")!
 }

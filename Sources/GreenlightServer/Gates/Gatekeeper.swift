@@ -5,15 +5,23 @@ import GreenlightCore
 import GreenlightStore
 import Logging
 
-/// What the API does with gates, whatever carries the request (HTTP today; Slack and the web page later): who may
-/// do what, evaluated once here, with every change and refusal committed by the store.
+/// What the API does with gates, whatever carries the request (HTTP, Slack; the web page later): asks the
+/// ``Authorizer`` who may do what, audits its refusals, and has the ledger compute and the store commit every change.
+///
+/// Its methods take the ``Principal`` a transport authenticated. Those the HTTP routes call answer a refusal as the
+/// API's error; ``castVote(_:comment:on:by:)``, which every transport's votes go through, throws the authorizer's
+/// ``AccessRefusal`` itself, for the transport to translate.
 public struct Gatekeeper: Sendable {
-    public let store: any GateStore
+    /// What the gatekeeper reads and writes itself: gates, and the audit events of refused attempts. Not handed out:
+    /// each consumer of the store is given the role it needs where the application is put together.
+    private let store: any GateRecords & AuditLog
     /// Every change of a gate goes through here: the store-neutral rules that compute it and have the store apply it.
     public let ledger: GateLedger
     /// The policy in force, replaced when an edited policy file validates (see ``PolicyReloader``).
     public let livePolicy: LivePolicy
     public let clock: any WallClock
+    /// Who may do what, for every transport; it reads the policy in force.
+    public let authorizer: Authorizer
     /// Members of groups kept in Slack user groups, by group name, as last read from Slack (empty without Slack).
     let usergroupMembers: @Sendable () -> [String: [String]]
     /// The longest `?wait=` a client may ask for.
@@ -23,20 +31,23 @@ public struct Gatekeeper: Sendable {
     /// - Parameter channels: the channels gate changes enqueue outbound work for (`.slack` when Slack is set up; none
     ///   when nothing is configured to deliver it).
     public init(
-        store: any GateStore, policy: Policy, clock: any WallClock, notifying channels: Set<NotificationChannel> = [],
+        store: any GateRecords & TimerRecords & AuditLog, policy: Policy, clock: any WallClock,
+        notifying channels: Set<NotificationChannel> = [],
         usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
         self.init(store: store, livePolicy: LivePolicy(policy), clock: clock, notifying: channels, usergroupMembers: usergroupMembers)
     }
 
     public init(
-        store: any GateStore, livePolicy: LivePolicy, clock: any WallClock, notifying channels: Set<NotificationChannel> = [],
+        store: any GateRecords & TimerRecords & AuditLog, livePolicy: LivePolicy, clock: any WallClock,
+        notifying channels: Set<NotificationChannel> = [],
         usergroupMembers: @escaping @Sendable () -> [String: [String]] = { [:] }
     ) {
         self.store = store
         self.ledger = GateLedger(store: store, notifying: channels)
         self.livePolicy = livePolicy
         self.clock = clock
+        self.authorizer = Authorizer { livePolicy.current }
         self.usergroupMembers = usergroupMembers
         self.drain = OneShotSignal()
     }
@@ -44,27 +55,24 @@ public struct Gatekeeper: Sendable {
     /// The policy new gates open under. A gate already open keeps the plan it opened with (invariant 7).
     public var policy: Policy { livePolicy.current }
 
-    /// Opens a gate for `request` on behalf of a pipeline `token`. A gate opened inside a freeze window is stored
+    /// Opens a gate for `request` on behalf of the pipeline `principal`. A gate opened inside a freeze window is stored
     /// rejected at once, with reason `frozen:<name>`.
-    public func open(_ request: GateRequest, token: AccessToken, idempotencyKey: String?) async throws -> OpenedGate {
+    public func open(_ request: GateRequest, by principal: Principal, idempotencyKey: String?) async throws -> OpenedGate {
         // Identities are put in one form here, where they enter, so that separation of duties matches them.
         let request = request.normalizingIdentities()
         let errors = request.validationErrors()
         if !errors.isEmpty {
             throw APIError.unprocessable(errors.map(\.description).joined(separator: "; "))
         }
-        let refusal: String? =
-            token.kind != .pipeline
-            ? "only pipeline tokens open gates; '\(token.name)' is an \(token.kind.rawValue) token"
-            : token.scopeRefusal(service: request.service, environment: request.environment)
-        if let refusal {
+        let pipeline: PipelineToken
+        do throws(AccessRefusal) {
+            pipeline = try authorizer.opener(principal, service: request.service, environment: request.environment)
+        } catch {
             try await store.record(
                 AuditDraft(
-                    at: clock.now(), actor: token.actor, action: .gateOpenRefused, service: request.service, environment: request.environment,
-                    artifact: request.artifact, details: ["reason": "out_of_scope", "message": refusal]
-                )
-            )
-            throw APIError.forbidden(refusal, code: "out_of_scope")
+                    at: clock.now(), actor: principal.actor.description, action: .gateOpenRefused, service: request.service,
+                    environment: request.environment, artifact: request.artifact, details: ["reason": error.code, "message": error.description]))
+            throw APIError(error)
         }
         if let key = idempotencyKey, key.isEmpty || key.count > 200 {
             throw APIError.badRequest("Idempotency-Key must be 1 to 200 characters", code: "invalid_idempotency_key")
@@ -82,7 +90,7 @@ public struct Gatekeeper: Sendable {
                     "group '\(requirement.group)' has no known members yet: its Slack user group \(usergroup) has not been read "
                     + "(check the bot token's usergroups:read scope and the server log); retry in a minute")
         }
-        let gate = Gate(id: .generate(), request: request, openedBy: token.name, plan: plan, createdAt: now)
+        let gate = Gate(id: .generate(), request: request, openedBy: pipeline.name, plan: plan, createdAt: now)
         do {
             return try await ledger.open(gate, idempotencyKey: idempotencyKey)
         } catch let error as StoreError {
@@ -91,15 +99,12 @@ public struct Gatekeeper: Sendable {
         }
     }
 
-    /// The gate `id` as `token` may see it.
-    public func gate(_ id: GateID, token: AccessToken) async throws -> Gate {
-        if token.kind == .auditor {
-            throw APIError.forbidden("auditor tokens read the audit log (GET /v1/audit?gate=\(id)), not gates", code: "not_allowed")
-        }
+    /// The gate `id` as `principal` may see it. Whether the principal reads gates at all is asked before the gate is
+    /// read, so that the answer says nothing of whether it exists.
+    public func gate(_ id: GateID, for principal: Principal) async throws -> Gate {
+        do throws(AccessRefusal) { try authorizer.reader(principal, of: .unread(id)) } catch { throw APIError(error) }
         guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
-        if token.kind == .pipeline, let refusal = token.scopeRefusal(service: gate.request.service, environment: gate.request.environment) {
-            throw APIError.forbidden(refusal, code: "out_of_scope")
-        }
+        do throws(AccessRefusal) { try authorizer.reader(principal, of: .read(gate)) } catch { throw APIError(error) }
         return gate
     }
 
@@ -107,10 +112,10 @@ public struct Gatekeeper: Sendable {
     ///
     /// Subscribes to the gate's changes before reading it, so that a decision committed in between is not missed; then
     /// waits on the subscription. No polling: the response leaves the moment the deciding transaction commits.
-    public func waitForDecision(_ id: GateID, token: AccessToken, seconds: Double) async throws -> Gate {
+    public func waitForDecision(_ id: GateID, for principal: Principal, seconds: Double) async throws -> Gate {
         let changes = store.changes.subscribe(to: id)
         defer { changes.cancel() }
-        let current = try await gate(id, token: token)
+        let current = try await gate(id, for: principal)
         guard !current.state.isDecided, seconds > 0, !drain.isFired else { return current }
         let deadline = clock.now().addingTimeInterval(seconds)
         let decided = await withTaskGroup(of: Gate?.self) { group in
@@ -134,56 +139,85 @@ public struct Gatekeeper: Sendable {
         return try await store.gate(id) ?? current
     }
 
-    /// Records `token`'s person's vote.
-    public func vote(_ body: VoteBody, on id: GateID, token: AccessToken, via: VoteChannel) async throws -> Gate {
-        guard token.kind == .approver, let person = token.user else {
-            throw try await refuseNonPerson(
-                token, on: id, doing: "vote", action: .voteRefused, details: ["decision": body.decision.rawValue])
+    /// Records the vote `body` of the person `principal` (the HTTP API's vote).
+    public func vote(_ body: VoteBody, on id: GateID, by principal: Principal) async throws -> Gate {
+        // Who may vote is asked before the comment is read, so that a pipeline's attempt is refused (and audited) as such.
+        do throws(AccessRefusal) { _ = try authorizer.voter(principal, on: .unread(id)) } catch {
+            throw APIError(try await audit(error, voting: body.decision, on: id, by: principal))
         }
         if let comment = body.comment, comment.count > GateRequest.Limits.textLength {
             throw APIError.unprocessable("comment must be at most \(GateRequest.Limits.textLength) characters")
         }
         do {
-            switch try await castVote(as: person, body.decision, comment: body.comment, on: id, via: via) {
+            switch try await castVote(body.decision, comment: body.comment, on: id, by: principal) {
             case .recorded(let gate): return gate
             case .refused(let refusal, _): throw APIError.refusal(refusal)
             }
+        } catch let refusal as AccessRefusal {
+            throw APIError(refusal)
         } catch StoreError.gateNotFound {
             throw APIError.notFound("no gate \(id)")
         }
     }
 
-    /// Records `person`'s vote, however they were authenticated (a token, or Slack's signature and the policy's
-    /// `people.<name>.slack`). The store applies the gate's frozen rules and audits a refusal.
-    public func castVote(as person: String, _ decision: VoteDecision, comment: String?, on id: GateID, via: VoteChannel) async throws -> GateChange {
+    /// Records the vote of `principal`, however they were authenticated (a token, or Slack's signature and the policy's
+    /// `people.<name>.slack`). The authorizer says whether they may vote at all (a refusal is audited and thrown as the
+    /// ``AccessRefusal``); the store applies the gate's frozen rules and audits a refusal of those.
+    public func castVote(_ decision: VoteDecision, comment: String?, on id: GateID, by principal: Principal) async throws -> GateChange {
+        let person: ActingPerson
+        do throws(AccessRefusal) { person = try authorizer.voter(principal, on: .unread(id)) } catch {
+            throw try await audit(error, voting: decision, on: id, by: principal)
+        }
+        // The one rule that needs the gate before the vote: read only for a Slack account the policy does not map.
+        if person.isUnmappedSlackAccount {
+            guard let gate = try await store.gate(id) else { throw StoreError.gateNotFound(id) }
+            try await admitVote(decision, on: gate, by: principal)
+        }
         let comment = comment?.nilIfBlank.map { String($0.prefix(GateRequest.Limits.textLength)) }
-        return try await ledger.castVote(Vote(voter: person, decision: decision, comment: comment, at: clock.now(), via: via), on: id)
+        let vote = Vote(voter: person.name, decision: decision, comment: comment, at: clock.now(), via: person.via)
+        return try await ledger.castVote(vote, on: id)
     }
 
-    /// Cancels a pending gate; only the pipeline token that opened it may.
-    public func cancel(_ id: GateID, reason: String?, token: AccessToken) async throws -> Gate {
-        guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
-        guard token.kind == .pipeline, token.name == gate.openedBy else {
-            let message = "only the pipeline token that opened this gate ('\(gate.openedBy)') may cancel it"
+    /// Whether `principal` may vote on `gate` as read, before its own rules are applied: a transport that asks before
+    /// the vote itself (Slack, before it opens the reject-reason modal). A refusal is audited and thrown.
+    public func admitVote(_ decision: VoteDecision, on gate: Gate, by principal: Principal) async throws {
+        do throws(AccessRefusal) { _ = try authorizer.voter(principal, on: .read(gate)) } catch {
             try await store.record(
                 AuditDraft(
-                    at: clock.now(), actor: token.actor, action: .cancelRefused, gate: gate, details: ["reason": "not_opener", "message": message]))
-            throw APIError.forbidden(message, code: "not_opener")
+                    at: clock.now(), actor: principal.actor.description, action: .voteRefused, gate: gate,
+                    details: Self.details(refusing: decision, error, by: principal)))
+            throw error
         }
-        switch try await ledger.cancel(id, actor: .pipeline(token.name), reason: reason?.nilIfBlank, at: clock.now()) {
+    }
+
+    /// Cancels a pending gate; only the pipeline whose token opened it may.
+    public func cancel(_ id: GateID, reason: String?, by principal: Principal) async throws -> Gate {
+        guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
+        let pipeline: PipelineToken
+        do throws(AccessRefusal) { pipeline = try authorizer.canceller(principal, of: gate) } catch {
+            try await store.record(
+                AuditDraft(
+                    at: clock.now(), actor: principal.actor.description, action: .cancelRefused, gate: gate,
+                    details: ["reason": error.code, "message": error.description]))
+            throw APIError(error)
+        }
+        switch try await ledger.cancel(id, actor: Principal.pipeline(pipeline).actor, reason: reason?.nilIfBlank, at: clock.now()) {
         case .recorded(let gate): return gate
         case .refused(let refusal, _): throw APIError.refusal(refusal)
         }
     }
 
-    /// Approves a pending gate at once for `token`'s person, if the gate's policy lets them break glass.
-    public func breakGlass(_ id: GateID, reason: String?, token: AccessToken) async throws -> Gate {
-        guard token.kind == .approver, let person = token.user else {
-            throw try await refuseNonPerson(token, on: id, doing: "break glass", action: .breakGlassRefused, details: [:])
+    /// Approves a pending gate at once for the person `principal`, if the gate's policy lets them break glass.
+    public func breakGlass(_ id: GateID, reason: String?, by principal: Principal) async throws -> Gate {
+        let person: ActingPerson
+        do throws(AccessRefusal) { person = try authorizer.breaker(principal, on: id) } catch {
+            let details = ["reason": error.code, "message": error.description]
+            try await store.record(try await draft(.breakGlassRefused, details, by: principal, at: clock.now(), on: id))
+            throw APIError(error)
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
         do {
-            switch try await ledger.breakGlass(id, person: person, reason: reason, at: clock.now()) {
+            switch try await ledger.breakGlass(id, person: person.name, reason: reason, at: clock.now()) {
             case .recorded(let gate): return gate
             case .refused(let refusal, _): throw APIError.refusal(refusal)
             }
@@ -192,21 +226,33 @@ public struct Gatekeeper: Sendable {
         }
     }
 
-    /// Audits and returns the refusal of a token that names no person (a pipeline's or an auditor's) trying to act
-    /// as one on gate `id`: only approver tokens vote or break glass.
-    private func refuseNonPerson(
-        _ token: AccessToken, on id: GateID, doing what: String, action: AuditAction, details: [String: String]
-    ) async throws -> APIError {
-        let message = "only approver tokens \(what); '\(token.name)' is a \(token.kind.rawValue) token"
+    /// Audits the refusal of `principal`'s vote on gate `id` before its rules, and returns it.
+    private func audit(
+        _ refusal: AccessRefusal, voting decision: VoteDecision, on id: GateID, by principal: Principal
+    ) async throws
+        -> AccessRefusal
+    {
+        let details = Self.details(refusing: decision, refusal, by: principal)
+        try await store.record(try await draft(.voteRefused, details, by: principal, at: clock.now(), on: id))
+        return refusal
+    }
+
+    /// The details of a vote the authorizer refused: a person's carry the channel and, from Slack, the account.
+    private static func details(refusing decision: VoteDecision, _ refusal: AccessRefusal, by principal: Principal) -> [String: String] {
+        var details = ["decision": decision.rawValue, "reason": refusal.code, "message": refusal.description]
+        details["via"] = principal.person?.via.rawValue
+        details["slack_user"] = principal.person?.slackUser
+        return details
+    }
+
+    /// The event about the gate `id`, which may not exist: then it names the id alone.
+    private func draft(
+        _ action: AuditAction, _ details: [String: String], by principal: Principal, at date: Date, on id: GateID
+    ) async throws -> AuditDraft {
         let gate = try await store.gate(id)
-        var draft = AuditDraft(
-            at: clock.now(), actor: token.actor, action: action, gateID: id.rawValue,
-            details: details.merging(["reason": "not_an_approver_token", "message": message]) { first, _ in first })
-        draft.service = gate?.request.service
-        draft.environment = gate?.request.environment
-        draft.artifact = gate?.request.artifact
-        try await store.record(draft)
-        return APIError.forbidden(message, code: "not_an_approver_token")
+        return AuditDraft(
+            at: date, actor: principal.actor.description, action: action, gateID: id.rawValue, service: gate?.request.service,
+            environment: gate?.request.environment, artifact: gate?.request.artifact, details: details)
     }
 
     /// Releases every long-poll at once (their clients reconnect); called when the server begins shutting down.

@@ -28,6 +28,17 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         .init(.unprocessableContent, code: code, message: message)
     }
 
+    /// The answer to a principal the ``Authorizer`` refused: 403 with the refusal's code, but for a read of the audit
+    /// log, whose refusal the API has answered `forbidden` since it began (the audit event's reason is the precise
+    /// `not_an_auditor_token`).
+    init(_ refusal: AccessRefusal) {
+        switch refusal {
+        case .notAnAuditor: self = .forbidden(refusal.description)
+        case .notAPipeline, .outOfScope, .readsNoGates, .notAPerson, .notTheOpener, .unverifiedIdentity:
+            self = .forbidden(refusal.description, code: refusal.code)
+        }
+    }
+
     /// The answer to a refused vote, cancel or break-glass: 409 when the gate's state forbids it, 403 when the person may
     /// not, 422 without a reason, 429 past the daily break-glass limit.
     static func refusal(_ refusal: VoteRefusal) -> APIError {

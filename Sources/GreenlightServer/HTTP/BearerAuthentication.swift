@@ -1,8 +1,10 @@
 import GreenlightCore
 import GreenlightStore
+import HTTPTypes
 import Hummingbird
 
-/// Authenticates `Authorization: Bearer <token>` against the store, which keeps only SHA-256 hashes of tokens.
+/// Authenticates `Authorization: Bearer <token>` against the store, which keeps only SHA-256 hashes of tokens, and
+/// turns the token into the ``Principal`` the routes act for (what it may do is the ``Authorizer``'s to say).
 ///
 /// The lookup is by hash, so the secret is never compared byte by byte in application code. A missing or unknown
 /// token is 401 and is logged without the token itself.
@@ -22,9 +24,21 @@ struct BearerAuthentication: RouterMiddleware {
             context.logger.notice("refused an unknown bearer token", metadata: ["path": "\(request.uri.path)"])
             throw APIError.unauthorized("the token is not known to this server (revoked, mistyped, or from another server)")
         }
+        // The CLI says so, so that the audit log can tell a vote from the command line from one through the API.
+        let via: VoteChannel = request.headers[.greenlightClient] == "cli" ? .cli : .api
+        guard let principal = Principal(token: token, via: via) else {
+            // `token create` refuses to make one; a row like it was written some other way, and vouches for nobody.
+            throw APIError.unauthorized(
+                "the approver token '\(token.name)' names no person; create one with 'greenlight token create --kind approver --user PERSON'")
+        }
         var context = context
-        context.token = token
+        context.principal = principal
         context.logger[metadataKey: "token"] = "\(token.name)"
         return try await next(request, context)
     }
+}
+
+extension HTTPField.Name {
+    /// Set by the `greenlight` CLI so that the audit log can say a vote came from the command line.
+    static let greenlightClient = Self("X-Greenlight-Client")!
 }

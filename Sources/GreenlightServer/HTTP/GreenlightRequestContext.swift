@@ -1,11 +1,11 @@
 import GreenlightCore
 import Hummingbird
 
-/// The request context of every Greenlight route: the authenticated token (when there is one) and the body limit.
+/// The request context of every Greenlight route: who is acting (when authenticated) and the body limit.
 public struct GreenlightRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set by ``BearerAuthentication`` for `/v1` routes.
-    public var token: AccessToken?
+    /// Who is acting: set by ``BearerAuthentication`` for `/v1` routes.
+    public var principal: Principal?
     /// The peer's IP address, for the audit record of a refused request.
     public let remoteAddress: String?
 
@@ -17,9 +17,9 @@ public struct GreenlightRequestContext: RequestContext {
     /// Bodies over 1 MiB are refused with 413: no gate request, vote or Slack payload comes near it.
     public var maxUploadSize: Int { 1 << 20 }
 
-    /// The authenticated token; the authentication middleware guarantees one on `/v1` routes.
-    func requireToken() throws -> AccessToken {
-        guard let token else { throw APIError.unauthorized("this route needs 'Authorization: Bearer <token>'") }
-        return token
+    /// Who is acting; the authentication middleware guarantees one on `/v1` routes.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError.unauthorized("this route needs 'Authorization: Bearer <token>'") }
+        return principal
     }
 }

@@ -9,15 +9,19 @@ import Logging
 /// modal, whose submission votes; anything refused is told to the clicker alone, in an ephemeral message. The HTTP
 /// route calls it before answering (so that a 200 means the vote is stored), Socket Mode after acknowledging.
 ///
-/// A Slack click is a vote like any other: the clicking Slack user becomes a person through the policy
-/// (`people.<name>.slack`), and the store applies the gate's frozen rules (group, quorum, separation of duties, decided
-/// already) and audits a refusal. Two checks are Slack's own: the button must be on the card Greenlight posted for the
-/// gate it names (a value copied onto another message decides nothing), and a click Slack delivers twice is handled
-/// once (the store's one-vote-per-person would refuse the second anyway; this spares the clicker a confusing "already
-/// voted"). A Slack id the policy does not map to a person (a user group member) may not decide a gate whose
-/// separation of duties names someone the policy cannot resolve either: they might be the same person.
+/// A Slack click is a vote like any other: the clicking Slack user becomes a ``Principal`` through the policy
+/// (`people.<name>.slack`), the ``Authorizer`` says whether they may vote at all (a Slack id the policy does not map to
+/// a person, a user group member, may not decide a gate whose separation of duties names someone the policy cannot
+/// resolve either: they might be the same person), and the store applies the gate's frozen rules (group, quorum,
+/// separation of duties, decided already) and audits a refusal. Two checks are Slack's own: the button must be on the
+/// card Greenlight posted for the gate it names (a value copied onto another message decides nothing), and a click
+/// Slack delivers twice is handled once (the store's one-vote-per-person would refuse the second anyway; this spares
+/// the clicker a confusing "already voted").
 struct SlackApprovals: Sendable {
     let gatekeeper: Gatekeeper
+    /// What a click reads and writes itself: the gate and its card's address, the audit events of refusals that are
+    /// Slack's own, and the messages telling the clicker why.
+    let store: any GateRecords & GateOutbox & AuditLog
     /// The bot's Web API, for `views.open`: the reason modal must open within the click's three-second trigger, so it
     /// is the one call that cannot wait in the outbox.
     let slack: SlackWebAPI
@@ -76,13 +80,19 @@ struct SlackApprovals: Sendable {
         }
     }
 
-    /// Who clicked or submitted, as a vote needs them: the Slack user, the person they are, where to tell them.
+    /// Who clicked or submitted, as a vote needs them: the person they are as a principal, where to tell them.
     private struct Clicker {
-        var slackUser: String
-        var person: String
+        var person: ActingPerson
         var channel: String?
-        /// Not in the policy's people: voting as the bare Slack id (a user-group member).
-        var isUnmapped: Bool { person == slackUser }
+
+        /// The Slack user `userID`, as the policy maps them, clicking in `channel`.
+        init(slackUser userID: String, directory: SlackDirectory, channel: String?) {
+            person = .slack(user: userID, as: directory.identity(forSlackUser: userID))
+            self.channel = channel
+        }
+
+        var principal: Principal { .person(person) }
+        var slackUser: String { person.slackUser ?? person.name }
     }
 
     private func handle(_ click: SlackInteraction.ButtonClick) async throws {
@@ -91,17 +101,18 @@ struct SlackApprovals: Sendable {
             logger.debug("ignoring a repeated delivery of a Slack click", metadata: ["key": "\(click.deliveryKey)"])
             return
         }
-        let clicker = Clicker(slackUser: click.userID, person: directory.identity(forSlackUser: click.userID), channel: click.channelID)
+        let clicker = Clicker(slackUser: click.userID, directory: directory, channel: click.channelID)
         let decision: VoteDecision = click.actionID == GateCard.approveActionID ? .approve : .reject
-        let store = gatekeeper.store
+        let store = store
         let unknown = "the button names gate '\(click.value.prefix(60))', which does not exist"
         guard let id = GateID(click.value) else {
             try await refuse(clicker, decision, gate: nil, gateID: click.value, code: "unknown_gate", message: unknown)
             return
         }
         // The button must sit on the card Greenlight posted for this very gate: a value pasted onto another message
-        // (or a card of a superseded run) must not decide the gate it names. The gate is read at most once, and only
-        // when needed: an approval from a known person on its own card goes straight to the store's rules.
+        // (or a card of a superseded run) must not decide the gate it names. The gate is read at most once here, and
+        // only when needed: an approval on its own card goes straight to the vote (whose authorizer reads it for a
+        // Slack account the policy does not map).
         var gate: Gate?
         var card = try await store.postedCard(for: id)
         if card == nil {
@@ -112,7 +123,7 @@ struct SlackApprovals: Sendable {
             }
             card = try await waitForCard(of: id)
         }
-        if gate == nil, card?.channel != click.channelID || card?.ts != click.messageTS || clicker.isUnmapped || decision == .reject {
+        if gate == nil, card?.channel != click.channelID || card?.ts != click.messageTS || decision == .reject {
             gate = try await store.gate(id)
         }
         guard let card, card.channel == click.channelID, card.ts == click.messageTS else {
@@ -121,10 +132,11 @@ struct SlackApprovals: Sendable {
                 message: "this button is not on the card Greenlight posted for gate \(id); use the buttons on that card")
             return
         }
-        if let gate, try await refuseUnverified(clicker, decision, on: gate) { return }
         if decision == .reject, let gate, let trigger = click.triggerID,
-            (try? gate.recording(Vote(voter: clicker.person, decision: .reject, at: gate.createdAt))) != nil
+            (try? gate.recording(Vote(voter: clicker.person.name, decision: .reject, at: gate.createdAt))) != nil
         {
+            // Whether they may vote at all is asked before they are asked for a reason.
+            guard try await admitted(clicker, decision, on: gate) else { return }
             // Ask for the reason; the submission records the vote. If the modal cannot open (the trigger expired, Slack
             // is down), the reject still counts, without a comment.
             let context = RejectReasonModal.Context(gate: id.rawValue, channel: card.channel, ts: card.ts)
@@ -138,26 +150,22 @@ struct SlackApprovals: Sendable {
         try await vote(clicker, decision, comment: nil, on: id)
     }
 
-    /// Refuses `clicker` when they vote as a bare Slack id and the gate's separation of duties names someone the policy
-    /// cannot resolve either: they might be the same person under two names. Returns whether it refused.
-    private func refuseUnverified(_ clicker: Clicker, _ decision: VoteDecision, on gate: Gate) async throws -> Bool {
-        // Someone barred whom no Slack id is known for (named by no person, or a person without `slack:`) might be
-        // the one clicking from this unmapped account.
-        guard clicker.isUnmapped,
-            let unresolved = gate.plan.exclusions.first(where: { directory.policy.person(identifiedBy: $0.identity)?.slack == nil })
-        else { return false }
-        try await refuse(
-            clicker, decision, gate: gate, gateID: gate.id.rawValue, code: "unverified_identity",
-            message: "separation of duties bars \(unresolved.identity) (the \(unresolved.role.rawValue)) from this gate, and "
-                + "Greenlight cannot tell whether your Slack account (\(clicker.slackUser)) is theirs: ask for "
-                + "'slack: \(clicker.slackUser)' under your name in the policy's people")
-        return true
+    /// Whether the authorizer lets `clicker` vote on `gate`; a refusal is audited (by the gatekeeper) and told.
+    private func admitted(_ clicker: Clicker, _ decision: VoteDecision, on gate: Gate) async throws -> Bool {
+        let (gatekeeper, principal) = (gatekeeper, clicker.principal)
+        do {
+            try await storing { try await gatekeeper.admitVote(decision, on: gate, by: principal) }
+            return true
+        } catch let refusal as AccessRefusal {
+            try await tell(clicker, ThreadMessage.refusal(refusal.description, gate: gate), gate: gate.id)
+            return false
+        }
     }
 
     /// Where `gate`'s card was posted, once it is known. A click can only come from a posted card, but it can race the
     /// worker's recording of the card's address by a few milliseconds: then wait for it, a little.
     private func waitForCard(of gate: GateID, patience: TimeInterval = 2) async throws -> PostedCard? {
-        let store = gatekeeper.store
+        let store = store
         let clock = gatekeeper.clock
         // Observed before the first read, so that a card recorded in between still rings.
         let wake = WakeSignal()
@@ -175,24 +183,31 @@ struct SlackApprovals: Sendable {
         guard submission.callbackID == RejectReasonModal.callbackID, let context = RejectReasonModal.Context.decode(submission.privateMetadata),
             let id = GateID(context.gate)
         else { return }
-        let clicker = Clicker(
-            slackUser: submission.userID, person: directory.identity(forSlackUser: submission.userID), channel: context.channel)
-        if clicker.isUnmapped, let gate = try await gatekeeper.store.gate(id), try await refuseUnverified(clicker, .reject, on: gate) { return }
+        let clicker = Clicker(slackUser: submission.userID, directory: directory, channel: context.channel)
         try await vote(clicker, .reject, comment: submission.values[RejectReasonModal.reasonKey], on: id)
     }
 
     private func vote(_ clicker: Clicker, _ decision: VoteDecision, comment: String?, on id: GateID) async throws {
-        let gatekeeper = gatekeeper
-        let person = clicker.person
-        switch try await storing({ try await gatekeeper.castVote(as: person, decision, comment: comment, on: id, via: .slack) }) {
+        let (gatekeeper, principal) = (gatekeeper, clicker.principal)
+        let change: GateChange
+        do {
+            change = try await storing { try await gatekeeper.castVote(decision, comment: comment, on: id, by: principal) }
+        } catch let refusal as AccessRefusal {
+            // The gatekeeper has audited the refusal; the clicker hears why.
+            try await tell(clicker, ThreadMessage.refusal(refusal.description, gate: try await store.gate(id)), gate: id)
+            return
+        }
+        switch change {
         case .recorded(let gate):
             logger.info(
                 "vote from Slack",
-                metadata: ["gate": "\(id)", "voter": "\(clicker.person)", "decision": "\(decision.rawValue)", "state": "\(gate.state.rawValue)"])
+                metadata: [
+                    "gate": "\(id)", "voter": "\(clicker.person.name)", "decision": "\(decision.rawValue)", "state": "\(gate.state.rawValue)",
+                ])
         case .refused(let refusal, let gate):
             // The store has audited the refusal; the clicker hears why.
             var text = refusal.description
-            if case .notAnApprover = refusal, clicker.isUnmapped {
+            if case .notAnApprover = refusal, clicker.person.isUnmappedSlackAccount {
                 text +=
                     ". Your Slack account (\(clicker.slackUser)) is not linked to a person in the policy: ask for "
                     + "'slack: \(clicker.slackUser)' under your name in people"
@@ -201,18 +216,19 @@ struct SlackApprovals: Sendable {
         }
     }
 
-    /// A click refused before it reached a gate's rules: audited, and told to the clicker.
+    /// A click refused before it reached a gate's rules, for a reason of Slack's own (no such gate, or not its card):
+    /// audited, and told to the clicker.
     private func refuse(_ clicker: Clicker, _ decision: VoteDecision, gate: Gate?, gateID: String, code: String, message: String) async throws {
         var details = ["decision": decision.rawValue, "reason": code, "message": message, "via": "slack", "slack_user": clicker.slackUser]
-        let now = gatekeeper.clock.now()
+        let (now, actor) = (gatekeeper.clock.now(), clicker.principal.actor.description)
         let draft: AuditDraft
         if let gate {
-            draft = AuditDraft(at: now, actor: clicker.person, action: .voteRefused, gate: gate, details: details)
+            draft = AuditDraft(at: now, actor: actor, action: .voteRefused, gate: gate, details: details)
         } else {
             details["gate"] = String(gateID.prefix(100))
-            draft = AuditDraft(at: now, actor: clicker.person, action: .voteRefused, details: details)
+            draft = AuditDraft(at: now, actor: actor, action: .voteRefused, details: details)
         }
-        let store = gatekeeper.store
+        let store = store
         try await storing { try await store.record(draft) }
         try await tell(clicker, ThreadMessage.refusal(message, gate: gate), gate: gate?.id)
     }
@@ -221,7 +237,7 @@ struct SlackApprovals: Sendable {
     private func tell(_ clicker: Clicker, _ text: String, gate: GateID?) async throws {
         guard let channel = clicker.channel else { return }
         let notice = EphemeralNotice(channel: channel, user: clicker.slackUser, text: text)
-        let (store, now) = (gatekeeper.store, gatekeeper.clock.now())
+        let (store, now) = (store, gatekeeper.clock.now())
         try await storing { try await store.enqueueOutboxMessage(.slackEphemeral, gate: gate, payload: notice.encoded, at: now) }
     }
 }

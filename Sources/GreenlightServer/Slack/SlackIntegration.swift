@@ -27,7 +27,7 @@ public struct SlackIntegration: Sendable {
 }
 
 extension SlackIntegration {
-    func approvals(gatekeeper: Gatekeeper, logger: Logger) -> SlackApprovals {
-        SlackApprovals(gatekeeper: gatekeeper, slack: api, directory: directory, logger: logger, seen: seen)
+    func approvals(gatekeeper: Gatekeeper, store: any GateRecords & GateOutbox & AuditLog, logger: Logger) -> SlackApprovals {
+        SlackApprovals(gatekeeper: gatekeeper, store: store, slack: api, directory: directory, logger: logger, seen: seen)
     }
 }

@@ -132,7 +132,7 @@ struct Serve: AsyncParsableCommand {
         }
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
         let group = GreenlightApplication.services(
-            gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, logger: logger
+            store: store, gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, logger: logger
         ) { url in
             // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
             FileHandle.standardOutput.write(
