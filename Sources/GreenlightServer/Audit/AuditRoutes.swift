@@ -28,8 +28,7 @@ struct AuditRoutes {
     @Sendable func query(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
-            try await store.record(
-                AuditDraft(at: clock.now(), actor: principal.actor.description, action: .auditReadRefused, details: ["reason": error.code]))
+            try await store.record(AuditDraft(AuditReadRefused(error), by: principal.actor, at: clock.now()))
             throw APIError(error)
         }
         let parameters = request.uri.queryParameters

@@ -70,8 +70,8 @@ public struct Gatekeeper: Sendable {
         } catch {
             try await store.record(
                 AuditDraft(
-                    at: clock.now(), actor: principal.actor.description, action: .gateOpenRefused, service: request.service,
-                    environment: request.environment, artifact: request.artifact, details: ["reason": error.code, "message": error.description]))
+                    GateOpenRefused(error), by: principal.actor, at: clock.now(), service: request.service, environment: request.environment,
+                    artifact: request.artifact))
             throw APIError(error)
         }
         if let key = idempotencyKey, key.isEmpty || key.count > 200 {
@@ -182,10 +182,7 @@ public struct Gatekeeper: Sendable {
     /// the vote itself (Slack, before it opens the reject-reason modal). A refusal is audited and thrown.
     public func admitVote(_ decision: VoteDecision, on gate: Gate, by principal: Principal) async throws {
         do throws(AccessRefusal) { _ = try authorizer.voter(principal, on: .read(gate)) } catch {
-            try await store.record(
-                AuditDraft(
-                    at: clock.now(), actor: principal.actor.description, action: .voteRefused, gate: gate,
-                    details: Self.details(refusing: decision, error, by: principal)))
+            try await store.record(AuditDraft(VoteRefused(decision, error, by: principal), by: principal.actor, at: clock.now(), gate: gate))
             throw error
         }
     }
@@ -195,10 +192,7 @@ public struct Gatekeeper: Sendable {
         guard let gate = try await store.gate(id) else { throw APIError.notFound("no gate \(id)") }
         let pipeline: PipelineToken
         do throws(AccessRefusal) { pipeline = try authorizer.canceller(principal, of: gate) } catch {
-            try await store.record(
-                AuditDraft(
-                    at: clock.now(), actor: principal.actor.description, action: .cancelRefused, gate: gate,
-                    details: ["reason": error.code, "message": error.description]))
+            try await store.record(AuditDraft(CancelRefused(error), by: principal.actor, at: clock.now(), gate: gate))
             throw APIError(error)
         }
         switch try await ledger.cancel(id, actor: Principal.pipeline(pipeline).actor, reason: reason?.nilIfBlank, at: clock.now()) {
@@ -211,8 +205,7 @@ public struct Gatekeeper: Sendable {
     public func breakGlass(_ id: GateID, reason: String?, by principal: Principal) async throws -> Gate {
         let person: ActingPerson
         do throws(AccessRefusal) { person = try authorizer.breaker(principal, on: id) } catch {
-            let details = ["reason": error.code, "message": error.description]
-            try await store.record(try await draft(.breakGlassRefused, details, by: principal, at: clock.now(), on: id))
+            try await store.record(try await draft(BreakGlassRefused(error), by: principal, at: clock.now(), on: id))
             throw APIError(error)
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
@@ -232,27 +225,16 @@ public struct Gatekeeper: Sendable {
     ) async throws
         -> AccessRefusal
     {
-        let details = Self.details(refusing: decision, refusal, by: principal)
-        try await store.record(try await draft(.voteRefused, details, by: principal, at: clock.now(), on: id))
+        try await store.record(try await draft(VoteRefused(decision, refusal, by: principal), by: principal, at: clock.now(), on: id))
         return refusal
     }
 
-    /// The details of a vote the authorizer refused: a person's carry the channel and, from Slack, the account.
-    private static func details(refusing decision: VoteDecision, _ refusal: AccessRefusal, by principal: Principal) -> [String: String] {
-        var details = ["decision": decision.rawValue, "reason": refusal.code, "message": refusal.description]
-        details["via"] = principal.person?.via.rawValue
-        details["slack_user"] = principal.person?.slackUser
-        return details
-    }
-
-    /// The event about the gate `id`, which may not exist: then it names the id alone.
-    private func draft(
-        _ action: AuditAction, _ details: [String: String], by principal: Principal, at date: Date, on id: GateID
-    ) async throws -> AuditDraft {
+    /// The event `record` makes about the gate `id`, which may not exist: then it names the id alone.
+    private func draft(_ record: some AuditRecord, by principal: Principal, at date: Date, on id: GateID) async throws -> AuditDraft {
         let gate = try await store.gate(id)
         return AuditDraft(
-            at: date, actor: principal.actor.description, action: action, gateID: id.rawValue, service: gate?.request.service,
-            environment: gate?.request.environment, artifact: gate?.request.artifact, details: details)
+            record, by: principal.actor, at: date, gateID: id.rawValue, service: gate?.request.service, environment: gate?.request.environment,
+            artifact: gate?.request.artifact)
     }
 
     /// Releases every long-poll at once (their clients reconnect); called when the server begins shutting down.

@@ -131,8 +131,7 @@ public struct PolicyReloader: Service {
             logger.warning(
                 "\(error.description); the policy in force (sha256 \(current.hash.prefix(12))) stays", metadata: ["path": "\(path)"])
             let draft = AuditDraft(
-                at: clock.now(), actor: "greenlight", action: .policyRefused,
-                details: ["source": path, "reason": "unreadable", "policy_hash": current.hash, "errors": error.description])
+                PolicyRefused(source: path, inForce: current.hash, .unreadable(error.description)), by: .greenlight, at: clock.now())
             return (.unreadable(error.description), draft, failure)
         }
         let hash = Policy.hash(of: text)
@@ -147,9 +146,7 @@ public struct PolicyReloader: Service {
             logger.notice(
                 "policy reloaded: new gates open under sha256 \(policy.hash.prefix(12)) (was \(current.hash.prefix(12))); open gates keep theirs",
                 metadata: ["path": "\(path)"])
-            let draft = AuditDraft(
-                at: now, actor: "greenlight", action: .policyLoaded,
-                details: ["source": policy.source, "policy_hash": policy.hash, "previous_hash": current.hash, "trigger": "reload"])
+            let draft = AuditDraft(PolicyLoaded(reloaded: policy, previousHash: current.hash), by: .greenlight, at: now)
             return (.loaded(hash: policy.hash), draft, nil)
         } catch {
             // At most PolicyLimits.maximumDiagnostics of each severity, then a line counting the rest, as the parser
@@ -159,10 +156,7 @@ public struct PolicyReloader: Service {
                 "the edited policy does not validate; the policy in force (sha256 \(current.hash.prefix(12))) stays:\n\(errors.joined(separator: "\n"))",
                 metadata: ["path": "\(path)"])
             let draft = AuditDraft(
-                at: now, actor: "greenlight", action: .policyRefused,
-                details: [
-                    "source": path, "reason": "invalid", "refused_hash": hash, "policy_hash": current.hash, "errors": errors.joined(separator: "\n"),
-                ])
+                PolicyRefused(source: path, inForce: current.hash, .invalid(refusedHash: hash, errors: errors)), by: .greenlight, at: now)
             return (.refused(hash: hash, errors: errors), draft, .invalid(hash: hash))
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightAudit
 import GreenlightCore
 import Synchronization
 
@@ -21,35 +22,8 @@ final class RefusalAuditBudget: Sendable {
         case suppress(firstInWindow: Bool)
     }
 
-    /// The refusals of one past minute that were counted but not written.
-    struct Summary: Equatable {
-        let from: Date
-        let to: Date
-        /// How many refusals were not written.
-        let unwritten: Int
-        /// From how many remote addresses (counted one by one, up to ``countedAddresses``).
-        let addresses: Int
-        /// Of `unwritten`, those from addresses beyond ``countedAddresses``.
-        let fromUncountedAddresses: Int
-        /// The addresses that sent the most, with their counts, most first (at most ``topAddresses``).
-        let top: [Sender]
-
-        struct Sender: Equatable {
-            let address: String
-            let count: Int
-        }
-
-        /// The audit event's details.
-        var details: [String: String] {
-            var details = [
-                "reason": "over_audit_budget", "unwritten": String(unwritten), "addresses": String(addresses),
-                "from": Timestamp.format(from), "to": Timestamp.format(to),
-                "top": top.map { "\($0.address) ×\($0.count)" }.joined(separator: ", "),
-            ]
-            if fromUncountedAddresses > 0 { details["from_uncounted_addresses"] = String(fromUncountedAddresses) }
-            return details
-        }
-    }
+    /// The refusals of one past minute that were counted but not written: the details of their audit event.
+    typealias Summary = SlackRequestRefused.OverBudget
 
     /// Addresses counted one by one in a minute; beyond that, their refusals are counted together.
     static let countedAddresses = 1_024
@@ -110,4 +84,9 @@ final class RefusalAuditBudget: Sendable {
             addresses: state.unwritten.count, fromUncountedAddresses: state.fromUncountedAddresses,
             top: top.map { Summary.Sender(address: $0.key, count: $0.value) })
     }
+}
+
+extension SlackRequestRefused.OverBudget {
+    /// The details of the summary's audit event.
+    var details: [String: String] { SlackRequestRefused(.overBudget(self)).details }
 }

@@ -219,14 +219,16 @@ struct SlackApprovals: Sendable {
     /// A click refused before it reached a gate's rules, for a reason of Slack's own (no such gate, or not its card):
     /// audited, and told to the clicker.
     private func refuse(_ clicker: Clicker, _ decision: VoteDecision, gate: Gate?, gateID: String, code: String, message: String) async throws {
-        var details = ["decision": decision.rawValue, "reason": code, "message": message, "via": "slack", "slack_user": clicker.slackUser]
-        let (now, actor) = (gatekeeper.clock.now(), clicker.principal.actor.description)
+        let (now, actor) = (gatekeeper.clock.now(), clicker.principal.actor)
+        let person = clicker.person
         let draft: AuditDraft
         if let gate {
-            draft = AuditDraft(at: now, actor: actor, action: .voteRefused, gate: gate, details: details)
+            let record = VoteRefused(decision: decision, reason: code, message: message, via: person.via, slackUser: person.slackUser)
+            draft = AuditDraft(record, by: actor, at: now, gate: gate)
         } else {
-            details["gate"] = String(gateID.prefix(100))
-            draft = AuditDraft(at: now, actor: actor, action: .voteRefused, details: details)
+            let record = VoteRefused(
+                decision: decision, reason: code, message: message, via: person.via, slackUser: person.slackUser, namedGate: gateID)
+            draft = AuditDraft(record, by: actor, at: now)
         }
         let store = store
         try await storing { try await store.record(draft) }

@@ -38,15 +38,15 @@ struct SlackInteractionRoutes {
             let remote = context.remoteAddress ?? "unknown"
             let (admission, due) = refusals.admit(remote: remote, at: clock.now())
             if let due {
-                try await store.record(AuditDraft(at: clock.now(), actor: "unverified", action: .slackRequestRefused, details: due.details))
+                try await store.record(AuditDraft(SlackRequestRefused(.overBudget(due)), by: .unverified, at: clock.now()))
                 context.logger.warning(
                     "\(due.unwritten) refused Slack request(s) from \(due.addresses) address(es) were over the audit budget; audited as one count",
                     metadata: ["from": "\(Timestamp.format(due.from))", "top": "\(due.details["top"] ?? "")"])
             }
             switch admission {
             case .audit:
-                let details = ["reason": error.code, "message": error.description, "remote": remote]
-                try await store.record(AuditDraft(at: clock.now(), actor: "unverified", action: .slackRequestRefused, details: details))
+                let record = SlackRequestRefused(.request(reason: error.code, message: error.description, remote: remote))
+                try await store.record(AuditDraft(record, by: .unverified, at: clock.now()))
                 context.logger.warning("refused a Slack request", metadata: ["reason": "\(error)", "remote": "\(remote)"])
             case .suppress(let first):
                 context.logger.log(

@@ -24,11 +24,7 @@ public enum TokenSecret {
 extension AuditDraft {
     /// The `token.created` event of a token an operator issued.
     public static func tokenCreated(_ token: AccessToken) -> AuditDraft {
-        var details = ["name": token.name, "kind": token.kind.rawValue]
-        details["user"] = token.user
-        if !token.services.isEmpty { details["services"] = token.services.joined(separator: ",") }
-        if !token.environments.isEmpty { details["environments"] = token.environments.joined(separator: ",") }
-        return AuditDraft(at: token.createdAt, actor: "operator", action: .tokenCreated, details: details)
+        AuditDraft(TokenCreated(token), by: Principal.operator.actor, at: token.createdAt)
     }
 }
 

@@ -93,9 +93,7 @@ struct Serve: AsyncParsableCommand {
             throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
         }
         let clock = SystemWallClock()
-        try await store.record(
-            AuditDraft(at: clock.now(), actor: "greenlight", action: .policyLoaded, details: ["source": policy.source, "policy_hash": policy.hash])
-        )
+        try await store.record(AuditDraft(PolicyLoaded(started: policy), by: .greenlight, at: clock.now()))
         ConnectionLimits.raiseOpenFileLimit()
         let limits = ConnectionLimits(idleSeconds: idleTimeout, requestSeconds: requestTimeout, maximumConnections: maxConnections)
         let settings = ServerSettings(host: host, port: port, publicURL: publicURL, connections: limits)
