@@ -12,7 +12,8 @@ import GreenlightCore
 /// meanwhile fails its conditions; the ledger then computes it again from what is there now, a few times, before
 /// reporting ``StoreError/conflict(_:)``.
 public struct GateLedger: Sendable {
-    public let store: any GateRecords & TimerRecords
+    /// Not handed out, so that `gatekeeper.ledger` is no way round the gatekeeper to the store.
+    let store: any GateRecords & TimerRecords
     /// The channels changes enqueue outbound work for: those a notifier is configured to deliver (none without any),
     /// for the targets each gate's plan names on them.
     public let channels: Set<NotificationChannel>
