@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GreenlightAudit
 import GreenlightCore
 import GreenlightSlack
 import GreenlightSlackSimulator
@@ -35,7 +36,7 @@ private struct RecordingNotifier: Notifier {
 
     func classify(_ error: any Error) -> DeliveryFailure { .retryable }
 
-    func notifiedDetails(_ receipt: DeliveryReceipt) -> [String: String] { ["via": Self.channel.rawValue, "message": receipt.value] }
+    func notified(_ receipt: DeliveryReceipt) -> GateNotified { GateNotified(via: Self.channel, channel: "inbox", ts: receipt.value) }
 }
 
 @Suite("Delivery loop", .timeLimit(.minutes(1)))

@@ -113,8 +113,7 @@ struct DeliveryLoop<Channel: Notifier>: Service {
             let delivered = try await send()
             var audit: AuditDraft?
             if let delivered, let gate {
-                audit = AuditDraft(
-                    at: clock.now(), actor: "greenlight", action: .gateNotified, gate: gate, details: notifier.notifiedDetails(delivered))
+                audit = AuditDraft(notifier.notified(delivered), by: .greenlight, at: clock.now(), gate: gate)
             }
             // Sent: the record of it must survive a shutdown that cancels this worker (a cancelled write is dropped),
             // or the message would be sent again and a first delivery's receipt and `gate.notified` lost.
@@ -143,10 +142,9 @@ struct DeliveryLoop<Channel: Notifier>: Service {
         logger.error(
             "\(notifier.channel) refused a message; giving it up",
             metadata: ["kind": "\(item.kind.rawValue)", "gate": "\(gate?.id.rawValue ?? "-")", "error": "\(error)"])
-        let details = ["kind": item.kind.rawValue, "method": operation, "error": error]
+        let failed = NotificationFailed(kind: item.kind.rawValue, method: operation, error: error)
         let audit =
-            gate.map { AuditDraft(at: clock.now(), actor: "greenlight", action: .notificationFailed, gate: $0, details: details) }
-            ?? AuditDraft(at: clock.now(), actor: "greenlight", action: .notificationFailed, details: details)
+            gate.map { AuditDraft(failed, by: .greenlight, at: clock.now(), gate: $0) } ?? AuditDraft(failed, by: .greenlight, at: clock.now())
         try await store.abandonOutboxItem(item, audit: audit)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
 
@@ -28,8 +29,8 @@ public protocol Notifier: Sendable {
     /// What a failed delivery means.
     func classify(_ error: any Error) -> DeliveryFailure
 
-    /// The details of the `gate.notified` audit event that records a gate's first delivery.
-    func notifiedDetails(_ receipt: DeliveryReceipt) -> [String: String]
+    /// The `gate.notified` audit record of a gate's first delivery: where it went, and its id there.
+    func notified(_ receipt: DeliveryReceipt) -> GateNotified
 }
 
 /// What delivering one item takes.

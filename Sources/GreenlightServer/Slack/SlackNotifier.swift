@@ -107,9 +107,9 @@ struct SlackNotifier: Notifier {
         }
     }
 
-    func notifiedDetails(_ receipt: DeliveryReceipt) -> [String: String] {
+    func notified(_ receipt: DeliveryReceipt) -> GateNotified {
         let card = PostedCard(receipt)
-        return ["via": "slack", "channel": card?.channel ?? "", "ts": card?.ts ?? ""]
+        return GateNotified(via: .slack, channel: card?.channel ?? "", ts: card?.ts ?? "")
     }
 
     func render(_ item: OutboxItem, gate: Gate?, receipt: DeliveryReceipt?) -> Rendering {
