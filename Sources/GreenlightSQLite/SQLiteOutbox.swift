@@ -19,7 +19,8 @@ enum SQLiteOutbox {
     static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, db: Database) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at) VALUES (?, ?, ?, 1, ?)
+                INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, lane) VALUES (?1, ?2, ?3, 1, ?4,
+                    ?2 || CASE WHEN EXISTS (SELECT 1 FROM delivery_receipt WHERE gate_id = ?1 AND channel = ?3) THEN ':update' ELSE ':first' END)
                 ON CONFLICT(gate_id, kind) WHERE coalesced = 1 DO UPDATE SET generation = generation + 1,
                     due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
                 """
@@ -31,13 +32,29 @@ enum SQLiteOutbox {
     static func enqueueMessage(_ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, db: Database, ringing feed: GateChangeFeed) throws
     {
         try db.execute(
-            sql: "INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, payload) VALUES (?, ?, ?, 0, ?, ?)",
-            arguments: [gate?.rawValue, kind.rawValue, kind.channel.rawValue, SQLiteRows.millis(date), payload]
+            sql: "INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, payload, lane) VALUES (?, ?, ?, 0, ?, ?, ?)",
+            arguments: [gate?.rawValue, kind.rawValue, kind.channel.rawValue, SQLiteRows.millis(date), payload, kind.rawValue]
         )
         db.afterNextTransaction { _ in feed.ringOutbox() }
     }
 
-    /// The condition on an `outbox` row for `selection`, and its arguments.
+    /// The lanes `selection` reads, when it names its kinds (a worker's always does): a message kind is a lane, a
+    /// coalesced kind two (`:first`, `:update`), each left out while its operation is held.
+    static func lanes(_ selection: OutboxSelection) -> [String]? {
+        guard let kinds = selection.kinds else { return nil }
+        var lanes: [String] = []
+        for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) where selection.channel == nil || kind.channel == selection.channel {
+            if kind.isCoalesced {
+                if !selection.holdingFirstDeliveries { lanes.append(kind.rawValue + ":first") }
+                if !selection.holdingUpdates { lanes.append(kind.rawValue + ":update") }
+            } else {
+                lanes.append(kind.rawValue)
+            }
+        }
+        return lanes
+    }
+
+    /// The condition on an `outbox` row for `selection`, and its arguments: for reads that name no kinds (tools, tests).
     static func condition(_ selection: OutboxSelection) -> (sql: String, arguments: StatementArguments) {
         var clauses: [String] = []
         var arguments: StatementArguments = []
@@ -73,17 +90,37 @@ enum SQLiteOutbox {
 
 extension SQLiteGateStore {
     public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
+        let due = SQLiteRows.millis(now)
+        if let lanes = SQLiteOutbox.lanes(selection) {
+            guard !lanes.isEmpty else { return [] }
+            // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
+            let perLane = "SELECT * FROM (SELECT * FROM outbox WHERE lane = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?)"
+            let sql = Array(repeating: perLane, count: lanes.count).joined(separator: " UNION ALL ") + " ORDER BY due_at, id LIMIT ?"
+            var arguments: StatementArguments = []
+            for lane in lanes { arguments += [lane, due, limit] }
+            arguments += [limit]
+            return try await pool.read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteOutbox.item) }
+        }
         let (condition, arguments) = SQLiteOutbox.condition(selection)
         return try await pool.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM outbox WHERE \(condition) AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                arguments: arguments + [SQLiteRows.millis(now), limit]
+                arguments: arguments + [due, limit]
             )
             .map(SQLiteOutbox.item)
         }
     }
 
     public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
+        if let lanes = SQLiteOutbox.lanes(selection) {
+            guard !lanes.isEmpty else { return nil }
+            let sql =
+                "SELECT MIN(due) FROM ("
+                + Array(repeating: "SELECT MIN(due_at) AS due FROM outbox WHERE lane = ?", count: lanes.count).joined(separator: " UNION ALL ") + ")"
+            return try await pool.read { db in
+                try Int64.fetchOne(db, sql: sql, arguments: StatementArguments(lanes)).map(SQLiteRows.date)
+            }
+        }
         let (condition, arguments) = SQLiteOutbox.condition(selection)
         return try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM outbox WHERE \(condition)", arguments: arguments).map(SQLiteRows.date)
@@ -99,6 +136,10 @@ extension SQLiteGateStore {
                     arguments: [gate.rawValue, receipt.channel.rawValue, receipt.value]
                 )
                 recorded = db.changesCount == 1
+                // The gate's view, due again for a change since, is an update from now on.
+                try db.execute(
+                    sql: "UPDATE outbox SET lane = kind || ':update' WHERE gate_id = ? AND channel = ? AND coalesced = 1",
+                    arguments: [gate.rawValue, receipt.channel.rawValue])
             }
             // Only the generation that was delivered: a change since then keeps the item due.
             try db.execute(sql: "DELETE FROM outbox WHERE id = ? AND generation = ?", arguments: [item.id, item.generation])

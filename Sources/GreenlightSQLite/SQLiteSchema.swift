@@ -235,6 +235,20 @@ enum SQLiteSchema {
                     INSERT INTO delivery_receipt (gate_id, channel, receipt)
                         SELECT gate_id, 'slack', json_object('channel', channel, 'ts', ts) FROM slack_card;
                     DROP TABLE slack_card;
+
+                    -- The unit a worker holds while an operation waits out a rate limit: the kind for a message; for a
+                    -- coalesced item, the kind and whether its gate was delivered before (':update') or not
+                    -- (':first'). A worker reads one index range per lane it is not holding, so that a backlog held
+                    -- behind a 429 is never stepped over by the reads for the other lanes.
+                    ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+                    UPDATE outbox SET lane = CASE WHEN coalesced = 0 THEN kind
+                        WHEN EXISTS (SELECT 1 FROM delivery_receipt r WHERE r.gate_id = outbox.gate_id AND r.channel = outbox.channel)
+                        THEN kind || ':update' ELSE kind || ':first' END;
+                    CREATE INDEX outbox_lane ON outbox(lane, due_at, id);
+
+                    -- A decided gate's unfired reminder and escalation can never fire: gone, so that the timer's
+                    -- queries do not step over every decided gate's (the ledger removes them as it decides a gate).
+                    DELETE FROM gate_timer WHERE fired_at IS NULL AND gate_id IN (SELECT id FROM gate WHERE state != 'pending');
                     """
             )
         }

@@ -10,6 +10,7 @@ import Synchronization
 public final class GateChangeFeed: Sendable {
     private struct Subscribers {
         var byGate: [GateID: [UInt64: AsyncStream<Gate>.Continuation]] = [:]
+        var callbacksByGate: [GateID: [UInt64: @Sendable (Gate) -> Void]] = [:]
         var changeObservers: [UInt64: @Sendable (Gate) -> Void] = [:]
         var outboxObservers: [UInt64: @Sendable () -> Void] = [:]
         var nextID: UInt64 = 0
@@ -56,11 +57,32 @@ public final class GateChangeFeed: Sendable {
 
     /// Tells `gate`'s subscribers and every observer its new state. Call only after the change committed.
     public func publish(_ gate: Gate) {
-        let (targets, observers) = subscribers.withLock { state in
-            (Array(state.byGate[gate.id]?.values ?? [:].values), Array(state.changeObservers.values))
+        let (targets, callbacks, observers) = subscribers.withLock { state in
+            (
+                Array(state.byGate[gate.id]?.values ?? [:].values), Array(state.callbacksByGate[gate.id]?.values ?? [:].values),
+                Array(state.changeObservers.values)
+            )
         }
         for continuation in targets { continuation.yield(gate) }
+        for callback in callbacks { callback(gate) }
         for observer in observers { observer(gate) }
+    }
+
+    /// Calls `onChange` with every change to the gate `id` from now on, on the publishing thread, until the observation
+    /// is cancelled: a subscription with no stream and no task, for a long-poll that waits on one continuation (10,000
+    /// waiting clients are 10,000 of these, not 10,000 streams and the tasks reading them).
+    public func observe(_ id: GateID, _ onChange: @escaping @Sendable (Gate) -> Void) -> FeedObservation {
+        let token = subscribers.withLock { state -> UInt64 in
+            state.nextID += 1
+            state.callbacksByGate[id, default: [:]][state.nextID] = onChange
+            return state.nextID
+        }
+        return FeedObservation { [weak self] in
+            self?.subscribers.withLock { state in
+                state.callbacksByGate[id]?[token] = nil
+                if state.callbacksByGate[id]?.isEmpty == true { state.callbacksByGate[id] = nil }
+            }
+        }
     }
 
     /// Rings after outbox work that follows no gate change was enqueued (telling a person why a click was refused, a
@@ -85,7 +107,7 @@ public final class GateChangeFeed: Sendable {
 
     /// How many subscribers are waiting on one gate (for tests).
     public func subscriberCount(for id: GateID) -> Int {
-        subscribers.withLock { $0.byGate[id]?.count ?? 0 }
+        subscribers.withLock { ($0.byGate[id]?.count ?? 0) + ($0.callbacksByGate[id]?.count ?? 0) }
     }
 }
 

@@ -113,28 +113,28 @@ public struct Gatekeeper: Sendable {
     /// Subscribes to the gate's changes before reading it, so that a decision committed in between is not missed; then
     /// waits on the subscription. No polling: the response leaves the moment the deciding transaction commits.
     public func waitForDecision(_ id: GateID, for principal: Principal, seconds: Double) async throws -> Gate {
-        let changes = store.changes.subscribe(to: id)
-        defer { changes.cancel() }
+        // One continuation, resumed by whichever comes first: the deciding change (a feed callback: no stream, no task),
+        // the deadline (one small task), the drain, or cancellation. No task group: a long-poll holds one task's frames.
+        let waiter = DecisionWaiter()
+        let observation = store.changes.observe(id) { gate in
+            if gate.state.isDecided { waiter.finish(gate) }
+        }
+        defer { observation.cancel() }
         let current = try await gate(id, for: principal)
         guard !current.state.isDecided, seconds > 0, !drain.isFired else { return current }
         let deadline = clock.now().addingTimeInterval(seconds)
-        let decided = await withTaskGroup(of: Gate?.self) { group in
-            group.addTask {
-                for await gate in changes where gate.state.isDecided { return gate }
-                return nil
-            }
-            group.addTask { [clock] in
-                try? await clock.sleep(until: deadline)
-                return nil
-            }
-            group.addTask { [drain] in
-                await drain.wait()
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        let stopDrain = drain.onFire { waiter.finish(nil) }
+        let timer = Task { [clock] in
+            try? await clock.sleep(until: deadline)
+            waiter.finish(nil)
         }
+        let decided = await withTaskCancellationHandler {
+            await waiter.wait()
+        } onCancel: {
+            waiter.finish(nil)
+        }
+        timer.cancel()
+        stopDrain()
         if let decided { return decided }
         return try await store.gate(id) ?? current
     }

@@ -7,6 +7,7 @@ final class OneShotSignal: Sendable {
     private struct State {
         var fired = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var callbacks: [UInt64: @Sendable () -> Void] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -15,12 +16,31 @@ final class OneShotSignal: Sendable {
     var isFired: Bool { state.withLock { $0.fired } }
 
     func fire() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let (waiters, callbacks) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
             state.fired = true
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.callbacks = [:]
+            }
+            return (Array(state.waiters.values), Array(state.callbacks.values))
         }
         for waiter in waiters { waiter.resume() }
+        for callback in callbacks { callback() }
+    }
+
+    /// Calls `onFire` once when the signal fires (at once if it has); returns what stops that.
+    func onFire(_ onFire: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let id = state.withLock { state -> UInt64? in
+            if state.fired { return nil }
+            state.nextID += 1
+            state.callbacks[state.nextID] = onFire
+            return state.nextID
+        }
+        guard let id else {
+            onFire()
+            return {}
+        }
+        return { [self] in _ = state.withLock { $0.callbacks.removeValue(forKey: id) } }
     }
 
     /// Returns when the signal fires or the task is cancelled.
@@ -95,6 +115,38 @@ final class WakeSignal: Sendable {
                 defer { state.waiter = nil }
                 return state.waiter
             }?.resume()
+        }
+    }
+}
+
+/// The outcome of one long-poll: resumed once, with the deciding change, or `nil` when the wait ended without one
+/// (its time, the drain, cancellation). Whichever comes first wins; the others find it finished.
+final class DecisionWaiter: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Gate?, Never>?
+        var outcome: Gate??
+    }
+
+    private let state = Mutex(State())
+
+    func finish(_ gate: Gate?) {
+        let continuation = state.withLock { state -> CheckedContinuation<Gate?, Never>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = .some(gate)
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: gate)
+    }
+
+    func wait() async -> Gate? {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Gate?? in
+                if let outcome = state.outcome { return outcome }
+                state.continuation = continuation
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
         }
     }
 }

@@ -112,7 +112,7 @@ public struct GateLedger: Sendable {
                 try await store.apply(transition)
                 return .refused(refusal, gate)
             }
-            transition.write(.updateGate(next, replacing: gate.version))
+            update(next, replacing: gate.version, into: &transition)
             transition.write(.insertVote(vote, on: id))
             if !next.state.isDecided, next.plan.stages.count > 1, next.stages.open != gate.stages.open {
                 // A new stage opened: its reminder and escalation count from now and from its own deadline.
@@ -135,7 +135,7 @@ public struct GateLedger: Sendable {
             let gate = decideIfExpired(stored, at: date, into: &transition) ?? stored
             do {
                 let next = try gate.cancelling(by: actor, reason: reason, at: date)
-                transition.write(.updateGate(next, replacing: gate.version))
+                update(next, replacing: gate.version, into: &transition)
                 transition.audit(GateAudit.decided(next))
                 notifyCard(next, into: &transition)
                 try await store.apply(transition)
@@ -191,7 +191,7 @@ public struct GateLedger: Sendable {
         case .failure(let refusal): return .failure(refusal)
         }
         let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        transition.write(.updateGate(next, replacing: gate.version))
+        update(next, replacing: gate.version, into: &transition)
         transition.audit(GateAudit.brokeGlass(by: person, reason: trimmed, uses: uses, bypassing: gate, on: next, at: date))
         transition.audit(GateAudit.decided(next))
         notifyCard(next, into: &transition)
@@ -292,6 +292,13 @@ public struct GateLedger: Sendable {
 
     // MARK: Pieces
 
+    /// Writes the changed gate over `version`. A gate decided now loses its unfired reminder and escalation: they can
+    /// never fire, and left in place every timer query would step over them (a database of 100,000 decided gates).
+    private func update(_ gate: Gate, replacing version: Int, into transition: inout GateTransition) {
+        transition.write(.updateGate(gate, replacing: version))
+        if gate.state.isDecided { transition.write(.setTimers(gate.id, [])) }
+    }
+
     /// Reads the gate `id` and starts a transition conditional on its version.
     private func begin(_ id: GateID) async throws -> (GateTransition, Gate) {
         guard let gate = try await store.gate(id) else { throw StoreError.gateNotFound(id) }
@@ -302,7 +309,7 @@ public struct GateLedger: Sendable {
     /// the decided gate, or `nil` when it is not due.
     private func decideIfExpired(_ gate: Gate, at now: Date, into transition: inout GateTransition) -> Gate? {
         guard let next = gate.timingOut(at: now) else { return nil }
-        transition.write(.updateGate(next, replacing: gate.version))
+        update(next, replacing: gate.version, into: &transition)
         transition.audit(GateAudit.decided(next))
         notifyCard(next, into: &transition)
         return next
