@@ -10,6 +10,11 @@ import GreenlightStore
 enum SQLiteTransition {
     static func apply(_ transition: GateTransition, db: Database, ringing feed: GateChangeFeed) throws {
         for condition in transition.conditions {
+            // A transition whose first write updates the gate over that version checks it there: the conditional
+            // update finds the row or throws the conflict before anything else is written.
+            if case .gateAt(let id, let version) = condition, case .updateGate(let gate, version)? = transition.writes.first, gate.id == id {
+                continue
+            }
             try check(condition, db: db)
         }
         for write in transition.writes {

@@ -18,6 +18,8 @@ public struct GateLedger: Sendable {
     /// for the targets each gate's plan names on them.
     public let channels: Set<NotificationChannel>
 
+    /// The gates this ledger last read or wrote, to compute the next change of one without reading it again.
+    let recent: RecentGates
     /// How many times a change is computed before a conflict is reported. Conflicts need another writer changing the
     /// same gate in the same instant; eight in a row mean something is wrong.
     static let attempts = 8
@@ -30,6 +32,7 @@ public struct GateLedger: Sendable {
 
     public init(store: any GateRecords & TimerRecords, notifying channels: Set<NotificationChannel> = []) {
         self.store = store
+        self.recent = RecentGates()
         self.channels = channels
     }
 
@@ -87,7 +90,7 @@ public struct GateLedger: Sendable {
             }
             if gate.state.isDecided { transition.audit(GateAudit.decided(gate)) }
             notifyCard(gate, into: &transition)
-            try await store.apply(transition)
+            try await apply(transition)
             return .created(gate)
         }
     }
@@ -109,7 +112,7 @@ public struct GateLedger: Sendable {
                 next = gate
             case .failure(let refusal):
                 transition.audit(GateAudit.voteRefused(vote, refusal, on: gate))
-                try await store.apply(transition)
+                try await apply(transition)
                 return .refused(refusal, gate)
             }
             update(next, replacing: gate.version, into: &transition)
@@ -121,7 +124,7 @@ public struct GateLedger: Sendable {
             transition.audit(GateAudit.voteRecorded(vote, on: next))
             if next.state.isDecided { transition.audit(GateAudit.decided(next)) }
             notifyCard(next, into: &transition)
-            try await store.apply(transition)
+            try await apply(transition)
             return .recorded(next)
         }
     }
@@ -138,11 +141,11 @@ public struct GateLedger: Sendable {
                 update(next, replacing: gate.version, into: &transition)
                 transition.audit(GateAudit.decided(next))
                 notifyCard(next, into: &transition)
-                try await store.apply(transition)
+                try await apply(transition)
                 return .recorded(next)
             } catch let refusal as VoteRefusal {
                 transition.audit(GateAudit.cancelRefused(refusal, by: actor, at: date, on: gate))
-                try await store.apply(transition)
+                try await apply(transition)
                 return .refused(refusal, gate)
             }
         }
@@ -166,11 +169,11 @@ public struct GateLedger: Sendable {
             }
             switch outcome {
             case .success(let next):
-                try await store.apply(transition)
+                try await apply(transition)
                 return .recorded(next ?? gate)
             case .failure(let refusal):
                 transition.audit(GateAudit.breakGlassRefused(refusal, by: person, reason: reason, at: date, on: gate))
-                try await store.apply(transition)
+                try await apply(transition)
                 return .refused(refusal, gate)
             }
         }
@@ -244,7 +247,7 @@ public struct GateLedger: Sendable {
                             guard let gate = try await store.gate(id) else { return nil }
                             var transition = GateTransition()
                             guard let next = decideIfExpired(gate, at: now, into: &transition) else { return nil }
-                            try await store.apply(transition)
+                            try await apply(transition)
                             return next
                         }
                     }
@@ -275,7 +278,7 @@ public struct GateLedger: Sendable {
             transition.audit(GateAudit.timerFired(due.timer, on: gate, at: now))
             notify(gate, of: due.timer.kind == .reminder ? .reminder : .escalation, at: now, into: &transition)
             do {
-                try await store.apply(transition)
+                try await apply(transition)
             } catch StoreError.conflict {
                 continue
             }
@@ -299,10 +302,25 @@ public struct GateLedger: Sendable {
         if gate.state.isDecided { transition.write(.setTimers(gate.id, [])) }
     }
 
-    /// Reads the gate `id` and starts a transition conditional on its version.
+    /// The gate `id` as last seen (``RecentGates``), or read, and a transition conditional on its version.
     private func begin(_ id: GateID) async throws -> (GateTransition, Gate) {
+        if let gate = recent[id] { return (GateTransition(conditions: [.gateAt(id, version: gate.version)]), gate) }
         guard let gate = try await store.gate(id) else { throw StoreError.gateNotFound(id) }
+        recent.remember([gate])
         return (GateTransition(conditions: [.gateAt(id, version: gate.version)]), gate)
+    }
+
+    /// Has the store apply `transition`; keeps the gates it wrote, or forgets those it was computed from when another
+    /// writer changed them (the retry reads them from the store).
+    private func apply(_ transition: GateTransition) async throws {
+        do {
+            try await store.apply(transition)
+            recent.remember(transition.changedGates)
+        } catch StoreError.conflict(let what) {
+            recent.forget(transition.conditions.compactMap { if case .gateAt(let id, _) = $0 { id } else { nil } })
+            recent.forget(transition.changedGates.map(\.id))
+            throw StoreError.conflict(what)
+        }
     }
 
     /// Adds the timeout of `gate` by its `on_timeout` to `transition` if its deadline is at or before `now`; returns
