@@ -178,7 +178,7 @@ struct GreenlightBenchmarks {
                     print(
                         """
                         usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]
-                               greenlight-bench seed --db PATH [--gates 100000] [--decided 40000] [--backlog 0] [--days 30] [--concurrency 64] [--force]
+                               greenlight-bench seed --db PATH [--gates 100000] [--decided 30000] [--backlog 0] [--days 30] [--concurrency 64] [--force]
                                greenlight-bench slack-simulator [--rate-limit chat.update[,chat.postMessage]|none] [--retry-after 60]
                         """
                     )

@@ -5,7 +5,7 @@ import GreenlightServer
 import GreenlightStore
 import Synchronization
 
-/// `greenlight-bench seed --db PATH [--gates 100000] [--decided 40000] [--backlog 0] [--days 30] [--concurrency 64]
+/// `greenlight-bench seed --db PATH [--gates 100000] [--decided 30000] [--backlog 0] [--days 30] [--concurrency 64]
 /// [--force]`: brings a database to the state a Slack-enabled server that has served gates for `--days` would leave it
 /// in, for the external benchmark (`scripts/bench-external`).
 ///
@@ -61,7 +61,7 @@ enum Seed {
     struct Options {
         var database = ""
         var gates = 100_000
-        var decided = 40_000
+        var decided = 30_000
         var backlog = 0
         var days = 30
         var concurrency = 64
@@ -80,7 +80,7 @@ enum Seed {
                 case "--force": force = true
                 case "--help", "-h":
                     print(
-                        "usage: greenlight-bench seed --db PATH [--gates 100000] [--decided 40000] [--backlog 0] [--days 30] [--concurrency 64] [--force]"
+                        "usage: greenlight-bench seed --db PATH [--gates 100000] [--decided 30000] [--backlog 0] [--days 30] [--concurrency 64] [--force]"
                     )
                     exit(0)
                 default: GreenlightBenchmarks.Options.usage("seed: unknown option \(flag)")
