@@ -302,6 +302,7 @@ def main():
     parser.add_argument("--tokens", help="PATH.tokens.env from greenlight-bench seed (the pipeline token, for --target gates)")
     parser.add_argument("--patience", type=float, default=30, help="seconds to wait for answers after the last send")
     parser.add_argument("--saturation-p99-ms", type=float, default=50, help="p99 above this counts as saturated (default 50)")
+    parser.add_argument("--bucket", type=float, default=10, help="also print p50/p99 and server CPU per this many seconds (0: no)")
     parser.add_argument("--json", help="also write the result object to this file")
     args = parser.parse_args()
 
@@ -348,6 +349,14 @@ def main():
     machine_before = common.machine_busy_seconds()
     load_before = common.load_average()
     wall_before = time.monotonic()
+    # The server's CPU at each --bucket boundary, to see how a click's cost moves during the run (the outbox grows).
+    bucket_cpu = []
+    if args.bucket and args.server_pid:
+        edge = measured_from
+        while edge + args.bucket <= measured_until + 1e-9:
+            edge += args.bucket
+            time.sleep(max(0, edge - time.monotonic()))
+            bucket_cpu.append(common.cpu_seconds(args.server_pid))
     time.sleep(max(0, measured_until - time.monotonic()))
     load_during = common.load_average()
 
@@ -383,12 +392,28 @@ def main():
     answered_in_window = sum(1 for i, (latency, status) in enumerate(measured) if status == good and (first + i) / args.rate + latency / 1000 <= args.warmup + args.seconds)
     achieved = answered_in_window / args.seconds
 
+    buckets = []
+    if args.bucket:
+        count = int(args.seconds // args.bucket)
+        previous_cpu = cpu_before.get(args.server_pid)
+        for b in range(count):
+            lo, hi = first + int(b * args.bucket * args.rate), first + int((b + 1) * args.bucket * args.rate)
+            window = [latency for latency, status in outcomes[lo:hi] if status in (200, 201)]
+            entry = {"from_s": b * args.bucket, "summary": common.summary(window)}
+            if b < len(bucket_cpu) and previous_cpu is not None:
+                entry["server_cpu_ms_per_request"] = (bucket_cpu[b] - previous_cpu) * 1000 / max(1, hi - lo)
+                previous_cpu = bucket_cpu[b]
+            buckets.append(entry)
     label = {"healthz": "GET /healthz", "gates": "POST /v1/gates"}.get(args.target, "signed Slack clicks")
     print(f"{label}: {len(measured)} measured after {first} warm-up, offered {args.rate:.0f}/s for {args.seconds:.0f} s "
           f"({args.procs} generator process(es), {args.connections} connections, ~{body_size} B per request)")
     print(f"answered {good}: {len(latencies)}, errors: {errors} {statuses if errors else ''}".rstrip())
     print(common.format_summary("due time → full response", lat))
     print(common.format_summary("generator dispatch lag behind the due time", lag) + f"; deepest queue {max_queue}")
+    for entry in buckets:
+        cpu_text = f", server CPU {entry['server_cpu_ms_per_request']:.2f} ms per request" if "server_cpu_ms_per_request" in entry else ""
+        sm = entry["summary"]
+        print(f"  {entry['from_s']:>4.0f}–{entry['from_s'] + args.bucket:.0f} s: p50 {sm['p50']:.2f} ms, p99 {sm['p99']:.2f} ms, max {sm['max']:.2f} ms{cpu_text}")
     print(f"answered within the measured window: {achieved:.0f}/s of {args.rate:.0f}/s offered")
     result = {
         "target": args.target,
@@ -407,6 +432,7 @@ def main():
         "load_before": load_before,
         "load_during": load_during,
         "generator_cpu_s": generator_cpu,
+        "buckets": buckets,
     }
     if args.server_pid:
         server_cpu = cpu_after[args.server_pid] - cpu_before[args.server_pid]
