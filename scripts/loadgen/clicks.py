@@ -304,6 +304,7 @@ def main():
     parser.add_argument("--saturation-p99-ms", type=float, default=50, help="p99 above this counts as saturated (default 50)")
     parser.add_argument("--bucket", type=float, default=10, help="also print p50/p99 and server CPU per this many seconds (0: no)")
     parser.add_argument("--json", help="also write the result object to this file")
+    parser.add_argument("--dump", help="write each measured request's due time (monotonic s), latency (ms) and status to this file")
     args = parser.parse_args()
 
     cards = common.read_cards(args.cards)[args.offset :]
@@ -470,6 +471,10 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
+    if args.dump:
+        with open(args.dump, "w") as f:
+            for i, (latency, status) in enumerate(outcomes[first:], start=first):
+                f.write(f"{start + i / args.rate:.6f} {latency if latency is not None else -1:.3f} {status}\n")
     sys.exit(11 if verdict == "generator_behind" else 10 if verdict == "saturated" else 0)
 
 

@@ -42,6 +42,7 @@ def main():
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--interval", type=float, default=0.005)
+    parser.add_argument("--log", help="write the monotonic time (s) of each restart of the log to this file")
     args = parser.parse_args()
     wal = args.db + "-wal"
     io_before = io_counters(args.pid)
@@ -55,6 +56,9 @@ def main():
         largest = max(largest, size)
         if current is not None and sequence is not None and current != sequence:
             restarts.append(time.monotonic() - started)
+            if args.log:
+                with open(args.log, "a") as f:
+                    f.write(f"{time.monotonic():.6f} {size}\n")
         if current is not None:
             sequence = current
         time.sleep(args.interval)
