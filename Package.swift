@@ -170,6 +170,7 @@ let package = Package(
             name: "GreenlightBenchmarks",
             dependencies: [
                 "GreenlightAPI",
+                "GreenlightAudit",
                 "GreenlightCore",
                 "GreenlightPolicyFile",
                 "GreenlightSlack",

@@ -24,7 +24,14 @@ import ServiceLifecycle
 @main
 struct GreenlightBenchmarks {
     static func main() async throws {
-        let options = Options(CommandLine.arguments.dropFirst())
+        let arguments = CommandLine.arguments.dropFirst()
+        // Modes for the external benchmark (scripts/bench-external), where the load comes from other processes.
+        switch arguments.first {
+        case "seed": return try await Seed.run(arguments.dropFirst())
+        case "slack-simulator": return try await StandaloneSlack.run(arguments.dropFirst())
+        default: break
+        }
+        let options = Options(arguments)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteGateStore(path: directory.appendingPathComponent("bench.db").path)
@@ -173,7 +180,11 @@ struct GreenlightBenchmarks {
             while let flag = iterator.next() {
                 if flag == "--help" || flag == "-h" {
                     print(
-                        "usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]"
+                        """
+                        usage: greenlight-bench [--waiters N] [--decisions N] [--gates N] [--concurrency N] [--clicks N] [--warmup N] [--rate N] [--serve-updates 0|1]
+                               greenlight-bench seed --db PATH [--gates 100000] [--decided 30000] [--backlog 0] [--days 30] [--concurrency 64] [--force]
+                               greenlight-bench slack-simulator [--rate-limit chat.update[,chat.postMessage]|none] [--retry-after 60]
+                        """
                     )
                     exit(0)
                 }
