@@ -252,4 +252,30 @@ struct SQLiteGateStoreTests {
         #expect(try await fixture.store.gate(gate.id)?.votes.map(\.voter) == ["alice"])
         #expect(try await fixture.store.verifyAudit().isIntact)
     }
+
+    @Test(
+        "a ledger that last saw a gate before another process changed it computes the change again from the store (invariant 1)",
+        arguments: StoreFactory.all)
+    func staleRecentGate(_ factory: StoreFactory) async throws {
+        let fixture = try factory.make()
+        // The first ledger keeps the gate as it opened it (version 1); another process's vote moves it on.
+        let gate = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
+        let other = try fixture.replica()
+        _ = try await other.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        // By what the first ledger last saw, alice has not voted; by the store she has.
+        guard case .refused(let refusal, let seen) = try await fixture.ledger.castVote(StoreFixtures.vote("alice", offset: 20), on: gate.id)
+        else {
+            Issue.record("a second vote by alice was recorded from a stale gate")
+            return
+        }
+        #expect(refusal.code == "already_voted")
+        #expect(seen.version == 2)
+        guard case .recorded(let decided) = try await fixture.ledger.castVote(StoreFixtures.vote("bob", offset: 30), on: gate.id) else {
+            Issue.record("bob's approval completes the quorum")
+            return
+        }
+        #expect(decided.state == .approved)
+        #expect(try await fixture.store.auditEvents(AuditQuery(action: "gate.decided")).count == 1)
+        #expect(try await fixture.store.verifyAudit().isIntact)
+    }
 }
