@@ -21,7 +21,7 @@ enum SQLiteAuditLog {
         ).execute(
             arguments: [
                 event.sequence, Timestamp.milliseconds(event.at), event.actor, event.action, event.gateID, event.service,
-                event.environment, event.artifact, try StoredFormat.json(event.details), event.previousHash, event.hash,
+                event.environment, event.artifact, AuditChain.detailsJSON(event.details), event.previousHash, event.hash,
             ]
         )
         try db.cachedStatement(

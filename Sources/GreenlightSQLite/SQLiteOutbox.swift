@@ -136,9 +136,10 @@ extension SQLiteGateStore {
                     arguments: [gate.rawValue, receipt.channel.rawValue, receipt.value]
                 )
                 recorded = db.changesCount == 1
-                // The gate's view, due again for a change since, is an update from now on.
+                // The gate's view, due again for a change since, is an update from now on. By the gate's own index:
+                // without statistics SQLite would rather take `outbox_due` by channel, every item of the channel.
                 try db.execute(
-                    sql: "UPDATE outbox SET lane = kind || ':update' WHERE gate_id = ? AND channel = ? AND coalesced = 1",
+                    sql: "UPDATE outbox INDEXED BY outbox_coalesced SET lane = kind || ':update' WHERE gate_id = ? AND coalesced = 1 AND channel = ?",
                     arguments: [gate.rawValue, receipt.channel.rawValue])
             }
             // Only the generation that was delivered: a change since then keeps the item due.
@@ -183,9 +184,10 @@ extension SQLiteGateStore {
     public func deliveryReceipt(for gate: GateID, on channel: NotificationChannel) async throws -> DeliveryReceipt? {
         let key = SQLiteOutbox.ReceiptKey(gate: gate, channel: channel)
         if let receipt = SQLiteOutbox.receipts[key] { return receipt }
-        let receipt = try await pool.read { db in
+        let receipt = try readOneStatement { db in
             try String.fetchOne(
-                db, sql: "SELECT receipt FROM delivery_receipt WHERE gate_id = ? AND channel = ?", arguments: [gate.rawValue, channel.rawValue]
+                db.cachedStatement(sql: "SELECT receipt FROM delivery_receipt WHERE gate_id = ? AND channel = ?"),
+                arguments: [gate.rawValue, channel.rawValue]
             ).map { DeliveryReceipt(channel: channel, value: $0) }
         }
         if let receipt { SQLiteOutbox.receipts.remember(receipt, for: key) }

@@ -20,13 +20,22 @@ enum SQLiteRows {
 
     static func date(_ millis: Int64) -> Date { Timestamp.date(milliseconds: millis) }
 
-    /// Reads a gate and its votes.
+    /// Reads a gate and its votes, in one statement: a row per vote (one with no vote columns for a gate without
+    /// votes), so that the gate and its votes are read from the same snapshot without a transaction around them.
     static func fetchGate(_ db: Database, _ id: GateID) throws -> Gate? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM gate WHERE id = ?"), arguments: [id.rawValue]) else { return nil }
-        return try gate(from: row, db: db)
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT g.*, v.voter AS vote_voter, v.decision AS vote_decision, v.comment AS vote_comment, v.at AS vote_at,
+                           v.via AS vote_via
+                    FROM gate g LEFT JOIN vote v ON v.gate_id = g.id WHERE g.id = ? ORDER BY v.rowid
+                    """),
+            arguments: [id.rawValue])
+        guard let row = rows.first else { return nil }
+        return try gate(from: row, votes: rows)
     }
 
-    static func gate(from row: Row, db: Database) throws -> Gate {
+    static func gate(from row: Row, votes rows: [Row]) throws -> Gate {
         let id = GateID(unchecked: row["id"])
         let (request, plan) = try frozenParts.value(for: id) {
             let format: Int = row["record_format"]
@@ -37,7 +46,9 @@ enum SQLiteRows {
             }
             return (
                 try StoredFormat.decode(StoredRequest.self, row["request"], what: "the request of gate \(id)").request,
-                try StoredFormat.decode(StoredPlan.self, row["plan"], what: "the plan of gate \(id)").plan()
+                try plans.value(for: row["plan"]) {
+                    try StoredFormat.decode(StoredPlan.self, row["plan"], what: "the plan of gate \(id)").plan()
+                }
             )
         }
         var gate = Gate(id: id, request: request, openedBy: row["opened_by"], plan: plan, createdAt: date(row["created_at"]))
@@ -61,24 +72,29 @@ enum SQLiteRows {
         gate.version = row["version"]
         // In the order the votes were recorded (one writer): the order the gate was decided in, which staged approvals
         // replay. Their timestamps were taken before the write, so two racing votes may carry them the other way round.
-        gate.votes = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vote WHERE gate_id = ? ORDER BY rowid"), arguments: [id.rawValue])
-            .map { vote in
-                guard let decision = VoteDecision(rawValue: vote["decision"]) else {
-                    throw StoreError.corruptRow("a vote on gate \(id) has decision '\(vote["decision"] as String)'")
-                }
-                // Like a decision, an unknown channel is an error, never a default: the audit log and the card say how
-                // each vote arrived, and a guess would put words in the evidence.
-                guard let via = VoteChannel(rawValue: vote["via"]) else {
-                    throw StoreError.corruptRow("a vote on gate \(id) arrived via '\(vote["via"] as String)', which this version does not know")
-                }
-                return Vote(voter: vote["voter"], decision: decision, comment: vote["comment"], at: date(vote["at"]), via: via)
+        gate.votes = try rows.compactMap { vote -> Vote? in
+            guard let voter = vote["vote_voter"] as String? else { return nil }  // the gate's row without votes
+            guard let decision = VoteDecision(rawValue: vote["vote_decision"]) else {
+                throw StoreError.corruptRow("a vote on gate \(id) has decision '\(vote["vote_decision"] as String)'")
             }
+            // Like a decision, an unknown channel is an error, never a default: the audit log and the card say how
+            // each vote arrived, and a guess would put words in the evidence.
+            guard let via = VoteChannel(rawValue: vote["vote_via"]) else {
+                throw StoreError.corruptRow("a vote on gate \(id) arrived via '\(vote["vote_via"] as String)', which this version does not know")
+            }
+            return Vote(voter: voter, decision: decision, comment: vote["vote_comment"], at: date(vote["vote_at"]), via: via)
+        }
         return gate
     }
 
     /// Decoded requests and plans by gate: both are written once, when the gate opens, and never updated, so a vote
     /// need not decode their JSON again (it was most of a vote's CPU time).
     static let frozenParts = WriteOnceMemo<GateID, (GateRequest, GatePlan)>()
+
+    /// Decoded plans by their stored text: gates opened under the same rules for the same people have the same plan,
+    /// so a vote on a gate no longer in ``frozenParts`` mostly decodes its request alone. The text is the key, so a
+    /// plan read back is always the one stored.
+    static let plans = WriteOnceMemo<String, GatePlan>(capacity: 1_024)
 
     static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
         try db.execute(

@@ -252,6 +252,15 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v8 unused grants by environment") { db in
+            try db.execute(
+                sql: """
+                    -- A break-glass's max_per_day counts the environment's unused grants of the last day: by this
+                    -- index, not by walking every unused grant ever given (they stay once they expire).
+                    CREATE INDEX break_glass_grant_environment ON break_glass_grant(environment, granted_at) WHERE used_by IS NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

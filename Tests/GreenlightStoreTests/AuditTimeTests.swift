@@ -109,7 +109,7 @@ final class OldAuditLog {
                         """,
                     arguments: [
                         event.sequence, Timestamp.milliseconds(event.at), event.actor, event.action, event.gateID, event.service,
-                        event.environment, event.artifact, try StoredFormat.json(event.details), event.previousHash, event.hash,
+                        event.environment, event.artifact, StoredFormat.json(event.details), event.previousHash, event.hash,
                     ])
                 previous = event.hash
             }
