@@ -76,7 +76,7 @@ public enum GreenlightApplication {
         let configured = settings.publicURL != nil
         let app = Application(
             router: router(store: store, gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
-            server: settings.connections.server,
+            server: settings.connections.server(parking: LongPollParking(gatekeeper: gatekeeper, tokens: store)),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "greenlight",
                 availableConnectionsDelegate: ConnectionLimit(maximum: settings.connections.maximumConnections, logger: logger)),

@@ -109,34 +109,61 @@ public struct Gatekeeper: Sendable {
     }
 
     /// The gate once it is decided, or as it is when `seconds` have passed (or the server begins shutting down).
-    ///
-    /// Subscribes to the gate's changes before reading it, so that a decision committed in between is not missed; then
-    /// waits on the subscription. No polling: the response leaves the moment the deciding transaction commits.
     public func waitForDecision(_ id: GateID, for principal: Principal, seconds: Double) async throws -> Gate {
-        // One continuation, resumed by whichever comes first: the deciding change (a feed callback: no stream, no task),
-        // the deadline (one small task), the drain, or cancellation. No task group: a long-poll holds one task's frames.
+        // Subscribed before the gate is read, so that a decision committed in between is not missed.
+        let watch = watchDecision(of: id)
+        defer { watch.cancel() }
+        let current = try await gate(id, for: principal)
+        guard !current.state.isDecided, seconds > 0 else { return current }
+        await wait(for: watch, until: clock.now().addingTimeInterval(seconds))
+        return try await store.gate(id) ?? current
+    }
+
+    /// A subscription to gate `id`'s decision. Taken before the gate is read: a decision committed after the read
+    /// ends the wait at once, and one before it shows in the read.
+    func watchDecision(of id: GateID) -> DecisionWatch {
         let waiter = DecisionWaiter()
         let observation = store.changes.observe(id) { gate in
-            if gate.state.isDecided { waiter.finish(gate) }
+            if gate.state.isDecided { waiter.finish() }
         }
-        defer { observation.cancel() }
-        let current = try await gate(id, for: principal)
-        guard !current.state.isDecided, seconds > 0, !drain.isFired else { return current }
-        let deadline = clock.now().addingTimeInterval(seconds)
-        let stopDrain = drain.onFire { waiter.finish(nil) }
-        let timer = Task { [clock] in
-            try? await clock.sleep(until: deadline)
-            waiter.finish(nil)
+        return DecisionWatch(waiter: waiter, observation: observation)
+    }
+
+    /// Arms a timer that calls its action at a moment, and returns what disarms it: how a waiter is told its deadline
+    /// has come.
+    typealias WaitTimer = @Sendable (_ at: Date, _ action: @escaping @Sendable () -> Void) -> @Sendable () -> Void
+
+    /// Returns once the gate `watch` watches is decided, at `deadline`, when the server begins shutting down, or when
+    /// the task is cancelled — whichever comes first. Who may read the gate, and whether it is pending, is the
+    /// caller's to have asked, after taking the watch.
+    ///
+    /// No polling: it returns the moment the deciding transaction commits. One continuation, resumed by whichever
+    /// comes first: the deciding change (a feed callback: no stream, no task), the deadline, the drain, or
+    /// cancellation. No task group, and no copy of the gate: a waiting long-poll holds a few small frames.
+    ///
+    /// - Parameter timer: arms the deadline; by default a small task sleeping on ``clock``. A caller on a NIO event
+    ///   loop passes one scheduled on the loop, which costs no task at all.
+    func wait(for watch: DecisionWatch, until deadline: Date, timer: WaitTimer? = nil) async {
+        guard deadline > clock.now(), !drain.isFired else { return }
+        let waiter = watch.waiter
+        let stopDrain = drain.onFire { waiter.finish() }
+        let disarm: @Sendable () -> Void
+        if let timer {
+            disarm = timer(deadline) { waiter.finish() }
+        } else {
+            let task = Task { [clock] in
+                try? await clock.sleep(until: deadline)
+                waiter.finish()
+            }
+            disarm = { task.cancel() }
         }
-        let decided = await withTaskCancellationHandler {
+        await withTaskCancellationHandler {
             await waiter.wait()
         } onCancel: {
-            waiter.finish(nil)
+            waiter.finish()
         }
-        timer.cancel()
+        disarm()
         stopDrain()
-        if let decided { return decided }
-        return try await store.gate(id) ?? current
     }
 
     /// Records the vote `body` of the person `principal` (the HTTP API's vote).
@@ -247,4 +274,12 @@ extension String {
     var nilIfBlank: String? {
         trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : self
     }
+}
+
+/// A subscription to one gate's decision (``Gatekeeper/watchDecision(of:)``); cancel it when done waiting.
+struct DecisionWatch: Sendable {
+    let waiter: DecisionWaiter
+    let observation: FeedObservation
+
+    func cancel() { observation.cancel() }
 }

@@ -55,12 +55,14 @@ public struct ConnectionLimits: Sendable, Equatable {
         return UInt64(limit.rlim_cur)
     }
 
-    /// The HTTP/1.1 server with these limits, each connection on its own event loop (``HTTPServerBuilder/http1OnEventLoop(configuration:)``).
-    var server: HTTPServerBuilder {
+    /// The HTTP/1.1 server with these limits, each connection on its own event loop, its long-polls parked by
+    /// `parking` (``HTTPServerBuilder/http1OnEventLoop(configuration:parking:)``).
+    func server(parking: LongPollParking? = nil) -> HTTPServerBuilder {
         let requestTimeout = requestTimeout
         return .http1OnEventLoop(
             configuration: HTTP1Channel.Configuration(
-                additionalChannelHandlers: [RequestReadDeadline(timeout: requestTimeout)], idleTimeout: idleTimeout))
+                additionalChannelHandlers: [RequestReadDeadline(timeout: requestTimeout)], idleTimeout: idleTimeout),
+            parking: parking)
     }
 }
 

@@ -15,9 +15,13 @@ extension HTTPServerBuilder {
     ///
     /// The event loop group must outlive the server: a job sent to a loop that has shut down is dropped, and its task
     /// would never resume. The server runs on NIO's singleton group, which never shuts down.
-    static func http1OnEventLoop(configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+    ///
+    /// With `parking`, every request is answered in a child task of the connection's, and long-polls wait in the
+    /// connection's own task (``LongPollParking``).
+    static func http1OnEventLoop(configuration: HTTP1Channel.Configuration = .init(), parking: LongPollParking? = nil) -> HTTPServerBuilder {
         .init { responder in
-            EventLoopAffineChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
+            let responder = parking.map { $0.responder(wrapping: responder) } ?? responder
+            return EventLoopAffineChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
         }
     }
 }
@@ -29,7 +33,11 @@ struct EventLoopAffineChildChannel<Base: ServerChildChannel>: ServerChildChannel
     let base: Base
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        base.setup(channel: channel, logger: logger)
+        // Reads start at 512 bytes, not NIO's 2 KiB, and grow for bigger requests: the decoder keeps the last read's
+        // buffer for as long as the connection is open, and most connections (long-polls, health checks) send a few
+        // hundred bytes.
+        try? channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
+        return base.setup(channel: channel, logger: logger)
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -119,34 +119,36 @@ final class WakeSignal: Sendable {
     }
 }
 
-/// The outcome of one long-poll: resumed once, with the deciding change, or `nil` when the wait ended without one
-/// (its time, the drain, cancellation). Whichever comes first wins; the others find it finished.
+/// The end of one long-poll's wait: resumed once, by the deciding change, its time, the drain or cancellation.
+/// Whichever comes first wins; the others find it finished.
 final class DecisionWaiter: Sendable {
+    // No gate in here: a waiter that holds a copy of the gate costs every waiting long-poll its size, in the waiter
+    // and in the frames that wait on it. Whoever waited reads the gate afterwards.
     private struct State {
-        var continuation: CheckedContinuation<Gate?, Never>?
-        var outcome: Gate??
+        var continuation: CheckedContinuation<Void, Never>?
+        var finished = false
     }
 
     private let state = Mutex(State())
 
-    func finish(_ gate: Gate?) {
-        let continuation = state.withLock { state -> CheckedContinuation<Gate?, Never>? in
-            guard state.outcome == nil else { return nil }
-            state.outcome = .some(gate)
+    func finish() {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.finished else { return nil }
+            state.finished = true
             defer { state.continuation = nil }
             return state.continuation
         }
-        continuation?.resume(returning: gate)
+        continuation?.resume()
     }
 
-    func wait() async -> Gate? {
+    func wait() async {
         await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Gate?? in
-                if let outcome = state.outcome { return outcome }
+            let done = state.withLock { state -> Bool in
+                if state.finished { return true }
                 state.continuation = continuation
-                return nil
+                return false
             }
-            if let done { continuation.resume(returning: done) }
+            if done { continuation.resume() }
         }
     }
 }
