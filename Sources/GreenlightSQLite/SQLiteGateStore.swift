@@ -60,9 +60,6 @@ public final class SQLiteGateStore: GateStore {
             guard synchronous == 2 else { throw StoreError.notDurable(path: path, synchronous: synchronous) }
             // When the log is written from its beginning again, its file is cut back to this size (WALCheckpointer).
             try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)")
-            // The writer's own page cache (SQLite's default is 2 MB): every change reaches into the leaves of indexes
-            // keyed by random ids, and a leaf not in the cache is a read from the file inside the write lock.
-            try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         try SQLiteSchema.migrator.migrate(pool)
         let checkpointer = try WALCheckpointer(pool: pool, sizeLimit: walSizeLimit)

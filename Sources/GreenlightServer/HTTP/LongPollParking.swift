@@ -44,10 +44,17 @@ struct LongPollParking: Sendable {
                 }
                 watch.cancel()
             }
-            let writer = Handover(writer)
-            let answering = request
-            try await Self.inChildTask { try await responder(answering, writer.take(), channel) }
+            try await Self.answer(request, Handover(writer), channel, with: responder)
         }
+    }
+
+    /// Answers `request` through `responder` in a child task, whose frames go when the response is written. A function
+    /// of its own: an async function's frame holds every local it has across all its suspension points, and the
+    /// frame a long-poll waits in need not hold these.
+    private static func answer(
+        _ request: Request, _ writer: Handover, _ channel: any Channel, with responder: @escaping HTTPChannelHandler.Responder
+    ) async throws {
+        try await inChildTask { try await responder(request, writer.take(), channel) }
     }
 
     /// When a long-poll of a gate the caller may read should stop waiting, or `nil` when it should not wait here
