@@ -71,11 +71,11 @@ public final class SQLiteGateStore: GateStore {
     // MARK: Gates
 
     public func gate(_ id: GateID) async throws -> Gate? {
-        try readOneStatement { db in try SQLiteRows.fetchGate(db, id) }
+        try await pool.read { db in try SQLiteRows.fetchGate(db, id) }
     }
 
     public func gate(openedBy pipeline: String, idempotencyKey: String) async throws -> KeyedGate? {
-        try readHere { db in
+        try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT id, request_fingerprint FROM gate WHERE opened_by = ? AND idempotency_key = ?",
@@ -88,11 +88,11 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func breakGlassUses(environment: String, since date: Date) async throws -> Int {
-        try readHere { db in try Self.breakGlassUses(environment: environment, since: date, db: db) }
+        try await pool.read { db in try Self.breakGlassUses(environment: environment, since: date, db: db) }
     }
 
     public func openGrant(forDeploy deployKey: String, at date: Date) async throws -> BreakGlassGrant? {
-        try readHere { db in
+        try await pool.read { db in
             try Row.fetchOne(
                 db,
                 sql: """
@@ -105,25 +105,14 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func hasGrant(on id: GateID) async throws -> Bool {
-        try readOneStatement { db in
+        try await pool.read { db in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM break_glass_grant WHERE gate_id = ?"), arguments: [id.rawValue]) == true
         }
     }
 
-    /// Runs a read of a few rows by key on the calling thread, in a read transaction of its own.
-    ///
-    /// SQLite answers such a read from memory in microseconds, while an asynchronous read goes to a reader's dispatch
-    /// queue and back: two thread wake-ups that cost a click more than the read itself (issue 17's profile). In WAL
-    /// mode a reader never waits for the writer, so the caller (a request on its event loop) is held only for the
-    /// read. Reads that may step through many rows (due work, the audit log) stay asynchronous.
-    func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
-    }
-
-    /// ``readHere(_:)`` for a read of one statement, which is consistent on its own: without the transaction around it.
-    func readOneStatement<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.unsafeRead(body)
-    }
+    // Reads stay on GRDB's reader queues: a read that blocked the calling thread for a reader would share the pool with
+    // asynchronous reads whose connections are given back only when their task resumes — on that same event loop —
+    // and could wait on itself forever (found in review; the thread hop is the price).
 
     public func apply(_ transition: GateTransition) async throws {
         guard !transition.isEmpty else { return }
@@ -210,7 +199,7 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func token(secretHash: String) async throws -> AccessToken? {
-        try readOneStatement { db in
+        try await pool.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM token WHERE secret_hash = ?"), arguments: [secretHash]).map(SQLiteRows.token)
         }
     }
