@@ -70,6 +70,10 @@ public final class SQLiteGateStore: GateStore {
 
     // MARK: Gates
 
+    // Every read goes to GRDB's reader queues, none blocks the calling thread: a blocking read would share the reader
+    // pool with asynchronous reads whose connections are given back only when their task resumes — on that same event
+    // loop — and could wait on itself forever (found in review; two thread hops per read are the price).
+
     public func gate(_ id: GateID) async throws -> Gate? {
         try await pool.read { db in try SQLiteRows.fetchGate(db, id) }
     }
@@ -109,10 +113,6 @@ public final class SQLiteGateStore: GateStore {
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM break_glass_grant WHERE gate_id = ?"), arguments: [id.rawValue]) == true
         }
     }
-
-    // Reads stay on GRDB's reader queues: a read that blocked the calling thread for a reader would share the pool with
-    // asynchronous reads whose connections are given back only when their task resumes — on that same event loop —
-    // and could wait on itself forever (found in review; the thread hop is the price).
 
     public func apply(_ transition: GateTransition) async throws {
         guard !transition.isEmpty else { return }
