@@ -30,12 +30,14 @@ struct LongPollParkingTests {
             try await other.send(Self.get("/v1/gates/\(gate.id)", token: token))
             await other.received("\"state\":\"pending\"")
             #expect(poll.text.isEmpty, "still waiting: \(poll.text)")
+            await app.gatekeeper.waiting.reaches(1)
 
             _ = try await app.gatekeeper.castVote(.approve, comment: nil, on: gate.id, by: .approver("carol"))
             await poll.received("\"state\":\"approved\"")
             #expect(poll.text.hasPrefix("HTTP/1.1 200"))
             #expect(poll.text.lowercased().contains("content-length:"), "a whole JSON body, as the route writes it")
             #expect(poll.text.contains("\"id\":\"\(gate.id)\""))
+            await app.gatekeeper.waiting.reaches(0)
 
             // The connection is kept alive and serves the next request as usual.
             try await poll.send(Self.get("/healthz", token: nil))
@@ -58,6 +60,8 @@ struct LongPollParkingTests {
                 ("/v1/gates/\(gate.id)?wait=-1", token, "HTTP/1.1 400"),
                 ("/v1/gates/\(gate.id)?wait=1e300", token, "HTTP/1.1 400"),
                 ("/v1/gates/\(decided.id)?wait=300", token, "HTTP/1.1 200"),
+                // A valid token that may not read this gate (a pipeline scoped to shop in staging).
+                ("/v1/gates/\(gate.id)?wait=300", try #require(app.secrets["ci-shop"]), "HTTP/1.1 403"),
             ]
             for (path, token, status) in cases {
                 let connection = try await Raw.connect(port: port)
@@ -65,6 +69,7 @@ struct LongPollParkingTests {
                 await connection.received("\r\n\r\n")
                 #expect(connection.text.hasPrefix(status), "\(path) with \(token ?? "no token"): \(connection.text.prefix(80))")
             }
+            #expect(app.gatekeeper.waiting.current == 0)
         }
     }
 
@@ -88,6 +93,38 @@ struct LongPollParkingTests {
             app.gatekeeper.releaseWaiters()
             await long.received("\"state\":\"pending\"")
             #expect(long.text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test("a client that hangs up while its long-poll is parked stops the wait at once; one that closes its sending side is answered at once")
+    func hangUpEndsTheWait() async throws {
+        let app = try await TestGreenlight()
+        let gate = try await BreakGlassAPITests.open(app, environment: "quick")
+        let token = try #require(app.secrets["ci"])
+        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in
+            // Closed: the wait ends (without it, it would hold its memory for the whole 300 s).
+            let gone = try await Raw.connect(port: port)
+            try await gone.send(Self.get("/v1/gates/\(gate.id)?wait=300", token: token))
+            await app.gatekeeper.waiting.reaches(1)
+            try await gone.channel.close()
+            await app.gatekeeper.waiting.reaches(0)
+
+            // Half-closed (a FIN): answered with the gate as it is, and the connection closed after it.
+            let half = try await Raw.connect(port: port)
+            try await half.send(Self.get("/v1/gates/\(gate.id)?wait=300", token: token))
+            await app.gatekeeper.waiting.reaches(1)
+            try await half.channel.close(mode: .output)
+            await half.received("\"state\":\"pending\"")
+            #expect(half.text.hasPrefix("HTTP/1.1 200"), "\(half.text.prefix(80))")
+            await app.gatekeeper.waiting.reaches(0)
+
+            // Neither left anything behind: the gate is pending, and a vote decides it as usual.
+            let change = try await app.gatekeeper.castVote(.approve, comment: nil, on: gate.id, by: .approver("carol"))
+            guard case .recorded(let decided) = change else {
+                Issue.record("the vote was refused: \(change)")
+                return
+            }
+            #expect(decided.state == .approved)
         }
     }
 }

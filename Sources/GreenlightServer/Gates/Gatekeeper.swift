@@ -27,6 +27,8 @@ public struct Gatekeeper: Sendable {
     /// The longest `?wait=` a client may ask for.
     public static let maximumWait: Double = 300
     let drain: OneShotSignal
+    /// The long-polls waiting for a decision now, however they arrived.
+    public let waiting = WaitingCount()
 
     /// - Parameter channels: the channels gate changes enqueue outbound work for (`.slack` when Slack is set up; none
     ///   when nothing is configured to deliver it).
@@ -157,11 +159,13 @@ public struct Gatekeeper: Sendable {
             }
             disarm = { task.cancel() }
         }
+        waiting.enter()
         await withTaskCancellationHandler {
             await waiter.wait()
         } onCancel: {
             waiter.finish()
         }
+        waiting.leave()
         disarm()
         stopDrain()
     }

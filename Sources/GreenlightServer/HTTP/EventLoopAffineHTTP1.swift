@@ -37,6 +37,12 @@ struct EventLoopAffineChildChannel<Base: ServerChildChannel>: ServerChildChannel
         // buffer for as long as the connection is open, and most connections (long-polls, health checks) send a few
         // hundred bytes.
         try? channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
+        // First in the pipeline, ahead of the HTTP handlers, so that it sees the client's side close.
+        do {
+            try channel.pipeline.syncOperations.addHandler(ClientHangUp(), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
         return base.setup(channel: channel, logger: logger)
     }
 

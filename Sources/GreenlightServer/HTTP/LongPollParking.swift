@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import Synchronization
 
 /// Keeps what a waiting long-poll holds small: a connection that waits for a decision holds a few kilobytes, not the
 /// frames of every layer a request passes through.
@@ -15,7 +16,8 @@ import NIOCore
 /// So every request is handled in a short-lived child task, whose slabs go when its response is written; and a
 /// long-poll (`GET /v1/gates/{id}?wait=N` on a pending gate the caller may read) waits up here, in the connection's
 /// own task, before the router sees it: once the gate is decided, or the wait has passed, or the server begins to
-/// drain, the request goes to the router with `wait=0` and is answered as it always is. Anything that is not such a
+/// drain, or its client hangs up (``ClientHangUp``), the request goes to the router with `wait=0` and is answered as it
+/// always is. Anything that is not such a
 /// long-poll, or that the check here refuses (no token, a gate the caller may not read, a malformed `wait`), goes to
 /// the router at once, which answers it — errors included — exactly as before.
 struct LongPollParking: Sendable {
@@ -31,6 +33,10 @@ struct LongPollParking: Sendable {
                 let watch = gatekeeper.watchDecision(of: poll.id)
                 let headers = request.headers
                 if let deadline = await Self.inChildTask({ await admit(poll, headers: headers) }) {
+                    // A client that hangs up stops the wait: nobody is left to answer, and what it held is freed now,
+                    // not at its deadline minutes later.
+                    let hangUp = try? await channel.pipeline.handler(type: ClientHangUp.self).get()
+                    let forget = hangUp?.onHangUp { [waiter = watch.waiter] in waiter.finish() }
                     // The deadline on the connection's event loop: a timer there costs no task.
                     let (loop, clock) = (channel.eventLoop, gatekeeper.clock)
                     await gatekeeper.wait(for: watch, until: deadline) { at, action in
@@ -40,6 +46,7 @@ struct LongPollParking: Sendable {
                         let scheduled = loop.scheduleTask(in: .nanoseconds(Int64((seconds * 1e9).rounded(.up)))) { action() }
                         return { scheduled.cancel() }
                     }
+                    forget?()
                     request = poll.answeringNow(request)
                 }
                 watch.cancel()
@@ -120,5 +127,51 @@ struct LongPollParking: Sendable {
         func take() -> ResponseWriter {
             writer.take()!
         }
+    }
+}
+
+/// Tells a parked long-poll that its client has gone: the connection closed, or its client's side did (a FIN).
+///
+/// Hummingbird allows half-closed connections, so a client that closes its socket while its long-poll waits leaves a
+/// half-open channel whose `closeFuture` fires only once the response is written, minutes later. The first handler of
+/// every connection's pipeline, it sees the end of the input before the HTTP handlers do. A client that only shuts
+/// down its sending side is taken to have gone too: it is answered at once, with the gate as it is.
+final class ClientHangUp: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    private struct State {
+        var hungUp = false
+        var action: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    /// Calls `action` once the client hangs up (at once if it has); returns what forgets it.
+    func onHangUp(_ action: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let now = state.withLock { state -> Bool in
+            if state.hungUp { return true }
+            state.action = action
+            return false
+        }
+        if now { action() }
+        return { [weak self] in self?.state.withLock { $0.action = nil } }
+    }
+
+    private func hangUp() {
+        state.withLock { state -> (@Sendable () -> Void)? in
+            state.hungUp = true
+            defer { state.action = nil }
+            return state.action
+        }?()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed? = event as? ChannelEvent { hangUp() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        hangUp()
+        context.fireChannelInactive()
     }
 }

@@ -152,3 +152,42 @@ final class DecisionWaiter: Sendable {
         }
     }
 }
+
+/// How many long-polls are waiting for a decision now, and a way to await a given number of them (how a test knows a
+/// request it sent is waiting, without sleeping; and what a metric of waiting clients reads).
+public final class WaitingCount: Sendable {
+    private struct State {
+        var count = 0
+        var watchers: [(Int, CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// The long-polls waiting now.
+    public var current: Int { state.withLock { $0.count } }
+
+    func enter() { change(by: 1) }
+    func leave() { change(by: -1) }
+
+    private func change(by delta: Int) {
+        let due = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.count += delta
+            let count = state.count
+            defer { state.watchers.removeAll { $0.0 == count } }
+            return state.watchers.filter { $0.0 == count }.map(\.1)
+        }
+        for watcher in due { watcher.resume() }
+    }
+
+    /// Returns once exactly `count` long-polls are waiting (at once if they are).
+    public func reaches(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.count == count { return true }
+                state.watchers.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
