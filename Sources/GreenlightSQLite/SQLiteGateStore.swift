@@ -17,6 +17,8 @@ public final class SQLiteGateStore: GateStore {
     let writer: GroupCommit
     /// Keeps the write-ahead log short and bounded, beside the writers (the pool observes it while the store holds it).
     let checkpointer: WALCheckpointer
+    /// Point reads on the calling thread.
+    let confined: ConfinedReaders
 
     /// Opens the database at `path` and brings its schema up to date.
     ///
@@ -50,6 +52,7 @@ public final class SQLiteGateStore: GateStore {
         // Owner-only before SQLite opens it: the log and the shared-memory file SQLite creates take the database's mode.
         try DatabaseFiles.restrictToOwner(path, create: create)
         pool = try DatabasePool(path: path, configuration: configuration)
+        confined = ConfinedReaders(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { db in
             // FULL, on the connection that commits: a vote acknowledged with a 200 (or a decision returned to a
             // pipeline) survives a power cut, not just a crash — each commit fsyncs the log, and the group commit
@@ -70,16 +73,20 @@ public final class SQLiteGateStore: GateStore {
 
     // MARK: Gates
 
-    // Every read goes to GRDB's reader queues, none blocks the calling thread: a blocking read would share the reader
-    // pool with asynchronous reads whose connections are given back only when their task resumes — on that same event
-    // loop — and could wait on itself forever (found in review; two thread hops per read are the price).
+    /// A read of a few rows by key: on the calling thread's own connection where it has one (``ConfinedReaders``: no
+    /// thread hop, and no wait for a connection), else on the pool's. Reads that may step through many rows (due work,
+    /// the audit log) always go to the pool: they would hold up the event loop that asked.
+    func readByKey<T: Sendable>(oneStatement: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if let value = try confined.read(oneStatement: oneStatement, body) { return value }
+        return try await pool.read(body)
+    }
 
     public func gate(_ id: GateID) async throws -> Gate? {
-        try await pool.read { db in try SQLiteRows.fetchGate(db, id) }
+        try await readByKey(oneStatement: true) { db in try SQLiteRows.fetchGate(db, id) }
     }
 
     public func gate(openedBy pipeline: String, idempotencyKey: String) async throws -> KeyedGate? {
-        try await pool.read { db in
+        try await readByKey { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT id, request_fingerprint FROM gate WHERE opened_by = ? AND idempotency_key = ?",
@@ -92,11 +99,11 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func breakGlassUses(environment: String, since date: Date) async throws -> Int {
-        try await pool.read { db in try Self.breakGlassUses(environment: environment, since: date, db: db) }
+        try await readByKey { db in try Self.breakGlassUses(environment: environment, since: date, db: db) }
     }
 
     public func openGrant(forDeploy deployKey: String, at date: Date) async throws -> BreakGlassGrant? {
-        try await pool.read { db in
+        try await readByKey(oneStatement: true) { db in
             try Row.fetchOne(
                 db,
                 sql: """
@@ -109,7 +116,7 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func hasGrant(on id: GateID) async throws -> Bool {
-        try await pool.read { db in
+        try await readByKey(oneStatement: true) { db in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM break_glass_grant WHERE gate_id = ?"), arguments: [id.rawValue]) == true
         }
     }
@@ -199,7 +206,7 @@ public final class SQLiteGateStore: GateStore {
     }
 
     public func token(secretHash: String) async throws -> AccessToken? {
-        try await pool.read { db in
+        try await readByKey(oneStatement: true) { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM token WHERE secret_hash = ?"), arguments: [secretHash]).map(SQLiteRows.token)
         }
     }

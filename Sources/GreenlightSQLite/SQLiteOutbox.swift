@@ -184,7 +184,7 @@ extension SQLiteGateStore {
     public func deliveryReceipt(for gate: GateID, on channel: NotificationChannel) async throws -> DeliveryReceipt? {
         let key = SQLiteOutbox.ReceiptKey(gate: gate, channel: channel)
         if let receipt = SQLiteOutbox.receipts[key] { return receipt }
-        let receipt = try await pool.read { db in
+        let receipt = try await readByKey(oneStatement: true) { db in
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT receipt FROM delivery_receipt WHERE gate_id = ? AND channel = ?"),
                 arguments: [gate.rawValue, channel.rawValue]

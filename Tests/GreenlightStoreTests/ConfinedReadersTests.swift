@@ -1,0 +1,96 @@
+import Dispatch
+import Foundation
+import GRDB
+import GreenlightCore
+import GreenlightTestSupport
+import Synchronization
+import Testing
+
+@testable import GreenlightSQLite
+
+/// Point reads run on the calling thread, each thread on a connection of its own (``ConfinedReaders``): they never
+/// wait for the pool's readers, so a read that blocks its event loop cannot wait on a reader whose task needs that loop.
+@Suite("Reads on the calling thread", .timeLimit(.minutes(1)))
+struct ConfinedReadersTests {
+    @Test("a point read completes while every one of the pool's readers is held, and sees the latest commit")
+    func readsWithoutThePool() async throws {
+        let fixture = try TemporaryStore()
+        let store = fixture.store
+        let opened = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
+
+        // Hold every reader of the pool inside a read until the point read below has returned.
+        let readers = store.pool.configuration.maximumReaderCount
+        let inside = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let held = (0..<readers).map { _ in
+            Task.detached {
+                try await store.pool.read { _ in
+                    inside.signal()
+                    release.wait()
+                }
+            }
+        }
+        for _ in 0..<readers { await Self.wait(inside) }
+        // A read that needs one of the pool's readers waits for them: after ten seconds they are let go, so that such a
+        // build fails here instead of hanging.
+        let readDone = Atomic<Bool>(false)
+        let watchdog = Task.detached {
+            try? await Task.sleep(for: .seconds(10))
+            guard !readDone.load(ordering: .acquiring) else { return false }
+            for _ in 0..<readers { release.signal() }
+            return true
+        }
+
+        let read = try await store.gate(opened.id)
+        readDone.store(true, ordering: .releasing)
+        watchdog.cancel()
+        let readersLetGo = await watchdog.value
+        #expect(!readersLetGo, "the read waited for the pool's readers")
+        #expect(read?.id == opened.id)
+        #expect(store.confined.count >= 1)
+
+        // A commit is seen by the next point read on the same thread's connection.
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: opened.id)
+        #expect(try await store.gate(opened.id)?.votes.map(\.voter) == ["alice"])
+
+        if !readersLetGo { for _ in 0..<readers { release.signal() } }
+        for task in held { try await task.value }
+    }
+
+    @Test("no more threads than the limit get a connection; reads on the others go to the pool")
+    func boundedConnections() async throws {
+        let fixture = try TemporaryStore()
+        let store = fixture.store
+        let opened = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
+        // Threads of their own, each reading once while the others are alive, so that none inherits another's
+        // connection.
+        let threads = ConfinedReaders.limit + 3
+        let results = Mutex<[Bool]>([])
+        let started = DispatchSemaphore(value: 0)
+        let finish = DispatchSemaphore(value: 0)
+        for _ in 0..<threads {
+            Thread {
+                let here = (try? store.confined.read(oneStatement: true) { db in try SQLiteRows.fetchGate(db, opened.id)?.id }) ?? nil
+                results.withLock { $0.append(here == opened.id) }
+                started.signal()
+                finish.wait()
+            }.start()
+        }
+        for _ in 0..<threads { await Self.wait(started) }
+        #expect(store.confined.count == ConfinedReaders.limit)
+        #expect(results.withLock { $0.filter { $0 }.count } == ConfinedReaders.limit, "the others answer nil, for the pool")
+        for _ in 0..<threads { finish.signal() }
+        // A thread past the limit reads through the store all the same.
+        #expect(try await store.gate(opened.id)?.id == opened.id)
+    }
+
+    /// Waits for `semaphore` off the cooperative pool, whose threads the held readers must not starve.
+    static func wait(_ semaphore: DispatchSemaphore) async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                semaphore.wait()
+                continuation.resume()
+            }
+        }
+    }
+}
