@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Synchronization
 
@@ -13,24 +14,43 @@ import Darwin
 /// for it.
 ///
 /// An asynchronous read goes to one of GRDB's reader queues and back: two thread wake-ups, which cost a click more than
-/// the read itself (`scripts/bench-external`, 1,000 clicks a second, alternating builds: p50 2.5–2.9 ms and 1.09–1.19
-/// ms of CPU per click with the pool's queues; 1.9–2.0 ms and 0.99–1.02 ms with reads on the calling thread). A read
-/// must not block its thread waiting for one of the pool's readers, though: a pool reader is given back when its task
-/// resumes — perhaps on the very event loop that waits — so a blocking read on the pool can wait for itself forever
-/// (found in review). Here each thread has a connection of its own that nothing else touches: a read never waits for
-/// a connection, and in WAL mode never for the writer. A read that finds the database busy all the same (another
-/// process holding it exclusively) gives up within ``busyWait`` and goes to the pool, whose wait is long.
+/// the read itself (`scripts/bench-external`, 1,000 clicks a second, this build against the one before it, alternating:
+/// 0.96–1.09 ms of CPU per click against 1.17–1.35, p50 1.8–2.2 ms against 2.7–4.4). A read must not block its thread
+/// waiting for one of the pool's readers, though: a pool reader is given back when its task resumes — perhaps on the
+/// very event loop that waits — so a blocking read on the pool can wait for itself forever (found in review). Here each
+/// thread has a connection of its own that nothing else touches: a read never waits for a connection, and in WAL mode
+/// never for the writer. A read that finds the database busy all the same (another process holding it exclusively)
+/// gives up within ``busyWait`` and goes to the pool, whose wait is long.
 ///
-/// At most ``limit`` threads get a connection (the event loops, which run every request, take theirs first); reads on
-/// other threads go to the pool. Connections close with the store.
+/// At most ``limit`` threads hold a connection at once. A thread that has not read for ``idleBefore`` gives its
+/// connection up to a thread that asks for one (threads of the global executor come and go; the event loops, which run
+/// every request and never end, read all the time and keep theirs); when none is idle, the read goes to the pool.
+/// Connections close with the store, before its pool, so that the pool's writer closes last and checkpoints the log.
 final class ConfinedReaders: Sendable {
-    /// Threads with a connection of their own, at most: the event loops (one per core) and a few of the threads tasks run on.
-    static let limit = 6
+    /// Threads with a connection of their own, at most: the event loops (one per core) and a few of the threads tasks
+    /// run on.
+    static let limit = max(6, ProcessInfo.processInfo.activeProcessorCount + 2)
+
+    /// How long a thread's connection goes unused before another thread may take it.
+    static let idleBefore: Duration = .seconds(10)
 
     /// The longest a confined read waits for a busy database before it goes to the pool instead.
     static let busyWait: Double = 0.02
 
-    private let connections = Mutex<[UInt: DatabaseQueue]>([:])
+    private struct Slot {
+        var connection: DatabaseQueue
+        var lastRead: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var slots: [UInt: Slot] = [:]
+        /// Set when a connection could not be opened (no file descriptors left, say): reads go to the pool from then
+        /// on, rather than trying again on every read.
+        var unavailable = false
+        var closed = false
+    }
+
+    private let state = Mutex(State())
     private let path: String
     private let configuration: Configuration
 
@@ -56,29 +76,70 @@ final class ConfinedReaders: Sendable {
         }
     }
 
-    /// The calling thread's connection, opened on its first read while fewer than ``limit`` threads have one.
+    /// The calling thread's connection; opened (outside the lock, which every read takes) when the thread has none and a
+    /// slot is free or idle.
     private func connectionForThisThread() -> DatabaseQueue? {
-        let thread = Self.currentThread
-        return connections.withLock { connections -> DatabaseQueue? in
-            if let connection = connections[thread] { return connection }
-            guard connections.count < Self.limit, let connection = try? DatabaseQueue(path: path, configuration: configuration) else {
-                return nil
+        let (thread, now) = (Self.currentThread, ContinuousClock.now)
+        enum Found {
+            case connection(DatabaseQueue)
+            case open(evicting: UInt?)
+            case none
+        }
+        let found = state.withLock { state -> Found in
+            if state.slots[thread] != nil {
+                state.slots[thread]!.lastRead = now
+                return .connection(state.slots[thread]!.connection)
             }
-            connections[thread] = connection
+            guard !state.unavailable, !state.closed else { return .none }
+            if state.slots.count < Self.limit { return .open(evicting: nil) }
+            let idle = state.slots.filter { now - $0.value.lastRead > Self.idleBefore }.min { $0.value.lastRead < $1.value.lastRead }
+            return idle.map { .open(evicting: $0.key) } ?? .none
+        }
+        guard case .open(let evicting) = found else {
+            if case .connection(let connection) = found { return connection }
+            return nil
+        }
+        let connection: DatabaseQueue
+        do {
+            connection = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            state.withLock { $0.unavailable = true }
+            return nil
+        }
+        // An evicted connection is closed when its last reference goes: its thread is not inside a read (it has not read
+        // for a while), and its next read opens another.
+        return state.withLock { state -> DatabaseQueue? in
+            guard !state.closed else { return nil }
+            // Still idle: its thread may have read since the slot was chosen.
+            if let evicting, let slot = state.slots[evicting], ContinuousClock.now - slot.lastRead > Self.idleBefore {
+                state.slots[evicting] = nil
+            }
+            guard state.slots.count < Self.limit else { return nil }
+            state.slots[thread] = Slot(connection: connection, lastRead: now)
             return connection
         }
     }
 
-    /// Connections opened so far (for tests).
-    var count: Int { connections.withLock { $0.count } }
+    /// Closes every connection: called by the store as it goes, before its pool.
+    func close() {
+        let connections = state.withLock { state -> [DatabaseQueue] in
+            state.closed = true
+            defer { state.slots = [:] }
+            return state.slots.values.map(\.connection)
+        }
+        for connection in connections { try? connection.close() }
+    }
+
+    /// Connections open now (for tests).
+    var count: Int { state.withLock { $0.slots.count } }
 
     /// The calling thread. A thread that ends leaves its connection to the next thread given the same identifier, never
     /// to two threads at once.
     private static var currentThread: UInt {
-        #if canImport(Darwin)
-        UInt(bitPattern: pthread_self())
-        #else
+        #if canImport(Glibc)
         UInt(pthread_self())
+        #else
+        UInt(bitPattern: pthread_self())
         #endif
     }
 }

@@ -71,9 +71,15 @@ public final class SQLiteGateStore: GateStore {
         writer = GroupCommit(pool: pool)
     }
 
+    deinit {
+        // Before the pool's connections close: the last connection to close checkpoints the log and removes it, which
+        // the read-only ones cannot.
+        confined.close()
+    }
+
     // MARK: Gates
 
-    /// A read of a few rows by key: on the calling thread's own connection where it has one (``ConfinedReaders``: no
+    /// A read of a few rows by key (or of a range bounded by a rule, as break-glass uses are): on the calling thread's own connection where it has one (``ConfinedReaders``: no
     /// thread hop, and no wait for a connection), else on the pool's. Reads that may step through many rows (due work,
     /// the audit log) always go to the pool: they would hold up the event loop that asked.
     func readByKey<T: Sendable>(oneStatement: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

@@ -113,7 +113,14 @@ final class WALCheckpointer: TransactionObserver, Sendable {
         guard start else { return }
         queue.async { [self] in
             // A failure (the disk) is retried by the next checkpoint.
-            let result = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            var result = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            if let first = result, restartIsDue(logFrames: first.walFrameCount, copied: first.checkpointedFrameCount) {
+                // A second pass copies what was committed during the first, so that the RESTART, which holds the
+                // writers while it copies, has only the last few milliseconds' frames left to copy (bench-external
+                // --correlate, 1,000 clicks/s: p99 of the clicks in flight at a restart 16.6–17.4 ms, against
+                // 21.2–22.6 with one pass).
+                result = (try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }) ?? first
+            }
             if let result, restartIsDue(logFrames: result.walFrameCount, copied: result.checkpointedFrameCount) {
                 // On the writer's queue, between two group commits: the RESTART then has the write lock to itself.
                 pool.asyncWriteWithoutTransaction { [self] _ in

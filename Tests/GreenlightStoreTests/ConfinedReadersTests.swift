@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import GreenlightCore
+import GreenlightStore
 import GreenlightTestSupport
 import Synchronization
 import Testing
@@ -12,7 +13,7 @@ import Testing
 /// wait for the pool's readers, so a read that blocks its event loop cannot wait on a reader whose task needs that loop.
 @Suite("Reads on the calling thread", .timeLimit(.minutes(1)))
 struct ConfinedReadersTests {
-    @Test("a point read completes while every one of the pool's readers is held, and sees the latest commit")
+    @Test("a point read completes while every one of the pool's readers is held")
     func readsWithoutThePool() async throws {
         let fixture = try TemporaryStore()
         let store = fixture.store
@@ -31,6 +32,8 @@ struct ConfinedReadersTests {
             }
         }
         for _ in 0..<readers { await Self.wait(inside) }
+        var released = false
+        defer { if !released { for _ in 0..<readers { release.signal() } } }
         // A read that needs one of the pool's readers waits for them: after ten seconds they are let go, so that such a
         // build fails here instead of hanging.
         let readDone = Atomic<Bool>(false)
@@ -49,12 +52,44 @@ struct ConfinedReadersTests {
         #expect(read?.id == opened.id)
         #expect(store.confined.count >= 1)
 
-        // A commit is seen by the next point read on the same thread's connection.
-        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: opened.id)
-        #expect(try await store.gate(opened.id)?.votes.map(\.voter) == ["alice"])
-
+        released = true
         if !readersLetGo { for _ in 0..<readers { release.signal() } }
         for task in held { try await task.value }
+    }
+
+    @Test("a thread's connection sees every commit made before its read, on its next read as on its first")
+    func seesCommits() async throws {
+        let fixture = try TemporaryStore()
+        let store = fixture.store
+        let opened = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
+        // One thread, one connection, reading before and after each commit.
+        let reads = OnThread()
+        let voters = { @Sendable () -> [String]? in
+            (try? store.confined.read(oneStatement: true) { db in try SQLiteRows.fetchGate(db, opened.id)?.votes.map(\.voter) }) ?? nil
+        }
+        #expect(await reads.run(voters) == [])
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: opened.id)
+        #expect(await reads.run(voters) == ["alice"])
+        _ = try await fixture.ledger.castVote(StoreFixtures.vote("bob", offset: 20), on: opened.id)
+        #expect(await reads.run(voters) == ["alice", "bob"])
+        #expect(store.confined.count == 1, "one thread read, on one connection")
+        reads.stop()
+    }
+
+    @Test("when the store goes, its threads' connections close before its pool, whose writer checkpoints and removes the log")
+    func closesBeforeThePool() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-confined-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("greenlight.db").path
+        do {
+            let store = try SQLiteGateStore(path: path, create: true, walSizeLimit: WALCheckpointer.defaultSizeLimit)
+            let opened = try await GateLedger(store: store, notifying: []).open(StoreFixtures.gate(), idempotencyKey: nil).gate
+            #expect(try await store.gate(opened.id) != nil)
+            #expect(store.confined.count >= 1)
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "a read-only connection closed last and left the log")
     }
 
     @Test("no more threads than the limit get a connection; reads on the others go to the pool")
@@ -91,6 +126,36 @@ struct ConfinedReadersTests {
                 semaphore.wait()
                 continuation.resume()
             }
+        }
+    }
+
+    /// A thread of its own that runs what it is given, one thing at a time.
+    final class OnThread: Sendable {
+        private let work = Mutex<[@Sendable () -> Void]>([])
+        private let ready = DispatchSemaphore(value: 0)
+        private let stopped = Atomic<Bool>(false)
+
+        init() {
+            Thread { [self] in
+                while true {
+                    ready.wait()
+                    if stopped.load(ordering: .acquiring) { return }
+                    let next = work.withLock { $0.removeFirst() }
+                    next()
+                }
+            }.start()
+        }
+
+        func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+            await withCheckedContinuation { continuation in
+                work.withLock { $0.append { continuation.resume(returning: body()) } }
+                ready.signal()
+            }
+        }
+
+        func stop() {
+            stopped.store(true, ordering: .releasing)
+            ready.signal()
         }
     }
 }
