@@ -79,9 +79,10 @@ public final class SQLiteGateStore: GateStore {
 
     // MARK: Gates
 
-    /// A read of a few rows by key (or of a range bounded by a rule, as break-glass uses are): on the calling thread's own connection where it has one (``ConfinedReaders``: no
-    /// thread hop, and no wait for a connection), else on the pool's. Reads that may step through many rows (due work,
-    /// the audit log) always go to the pool: they would hold up the event loop that asked.
+    /// A read of a few rows by key (or of a range a rule bounds, as break-glass uses are): on the calling thread's own
+    /// connection where it has one (``ConfinedReaders``: no thread hop, and no wait for a connection), else on the
+    /// pool's. Reads that may step through many rows (due work, the audit log) always go to the pool: they would hold
+    /// up the event loop that asked.
     func readByKey<T: Sendable>(oneStatement: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         if let value = try confined.read(oneStatement: oneStatement, body) { return value }
         return try await pool.read(body)

@@ -17,9 +17,8 @@ import Synchronization
 /// long-poll (`GET /v1/gates/{id}?wait=N` on a pending gate the caller may read) waits up here, in the connection's
 /// own task, before the router sees it: once the gate is decided, or the wait has passed, or the server begins to
 /// drain, or its client hangs up (``ClientHangUp``), the request goes to the router with `wait=0` and is answered as it
-/// always is. Anything that is not such a
-/// long-poll, or that the check here refuses (no token, a gate the caller may not read, a malformed `wait`), goes to
-/// the router at once, which answers it — errors included — exactly as before.
+/// always is. Anything that is not such a long-poll, or that the check here refuses (no token, a gate the caller may
+/// not read, a malformed `wait`), goes to the router at once, which answers it — errors included — exactly as before.
 struct LongPollParking: Sendable {
     let gatekeeper: Gatekeeper
     let tokens: any TokenRecords
