@@ -236,6 +236,9 @@ async def main_async(args):
               f"server CPU {cpu_used:.2f} s = {cpu_used * 1000 / max(1, len(measured)):.2f} ms per vote)")
         print(common.format_summary("vote sent → waiting client has the decided gate", s_waiter))
         print(common.format_summary("vote sent → vote's own 200", s_vote))
+        slowest = sorted(range(len(to_waiter)), key=lambda i: -to_waiter[i])[:10]
+        print("the slowest ten, by their place in the sequence: "
+              + ", ".join(f"#{i} {to_waiter[i]:.1f} ms" for i in sorted(slowest)))
         if wrong:
             print(f"warning: {wrong} votes or waiters did not end approved with 200")
         result.update({
