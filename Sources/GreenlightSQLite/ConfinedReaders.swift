@@ -80,25 +80,19 @@ final class ConfinedReaders: Sendable {
     /// slot is free or idle.
     private func connectionForThisThread() -> DatabaseQueue? {
         let (thread, now) = (Self.currentThread, ContinuousClock.now)
-        enum Found {
-            case connection(DatabaseQueue)
-            case open(evicting: UInt?)
-            case none
-        }
-        let found = state.withLock { state -> Found in
-            if state.slots[thread] != nil {
+        // Either the thread's connection, or whether a new one may be opened, and whose idle slot it would take.
+        let (existing, mayOpen, evicting) = state.withLock { state -> (DatabaseQueue?, Bool, UInt?) in
+            if let slot = state.slots[thread] {
                 state.slots[thread]!.lastRead = now
-                return .connection(state.slots[thread]!.connection)
+                return (slot.connection, false, nil)
             }
-            guard !state.unavailable, !state.closed else { return .none }
-            if state.slots.count < Self.limit { return .open(evicting: nil) }
+            guard !state.unavailable, !state.closed else { return (nil, false, nil) }
+            if state.slots.count < Self.limit { return (nil, true, nil) }
             let idle = state.slots.filter { now - $0.value.lastRead > Self.idleBefore }.min { $0.value.lastRead < $1.value.lastRead }
-            return idle.map { .open(evicting: $0.key) } ?? .none
+            return (nil, idle != nil, idle?.key)
         }
-        guard case .open(let evicting) = found else {
-            if case .connection(let connection) = found { return connection }
-            return nil
-        }
+        if let existing { return existing }
+        guard mayOpen else { return nil }
         let connection: DatabaseQueue
         do {
             connection = try DatabaseQueue(path: path, configuration: configuration)

@@ -17,12 +17,17 @@ struct LongPollParkingTests {
         "GET \(path) HTTP/1.1\r\nHost: t\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n"
     }
 
-    @Test("a parked long-poll is answered the moment its gate is decided, with the gate as the route gives it")
-    func answeredOnDecision() async throws {
+    /// A real server over a fresh application with one pending gate, and the `ci` pipeline's token that may read it.
+    func withParkingServer(_ body: @Sendable (TestGreenlight, Gate, String, Int) async throws -> Void) async throws {
         let app = try await TestGreenlight()
         let gate = try await BreakGlassAPITests.open(app, environment: "quick")
         let token = try #require(app.secrets["ci"])
-        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in
+        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in try await body(app, gate, token, port) }
+    }
+
+    @Test("a parked long-poll is answered the moment its gate is decided, with the gate as the route gives it")
+    func answeredOnDecision() async throws {
+        try await withParkingServer { app, gate, token, port in
             let poll = try await Raw.connect(port: port)
             try await poll.send(Self.get("/v1/gates/\(gate.id)?wait=300", token: token))
             // Another request on its own connection is answered while the long-poll waits.
@@ -47,12 +52,9 @@ struct LongPollParkingTests {
 
     @Test("what may not wait is answered at once, as the route answers it: no or unknown token, unknown gate, bad wait, decided gate")
     func answeredAtOnce() async throws {
-        let app = try await TestGreenlight()
-        let gate = try await BreakGlassAPITests.open(app, environment: "quick")
-        let decided = try await BreakGlassAPITests.open(app, environment: "quick")
-        _ = try await app.gatekeeper.castVote(.approve, comment: nil, on: decided.id, by: .approver("carol"))
-        let token = try #require(app.secrets["ci"])
-        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in
+        try await withParkingServer { app, gate, token, port in
+            let decided = try await BreakGlassAPITests.open(app, environment: "quick")
+            _ = try await app.gatekeeper.castVote(.approve, comment: nil, on: decided.id, by: .approver("carol"))
             let cases: [(String, String?, String)] = [
                 ("/v1/gates/\(gate.id)?wait=300", nil, "HTTP/1.1 401"),
                 ("/v1/gates/\(gate.id)?wait=300", "glt_not_a_token", "HTTP/1.1 401"),
@@ -75,10 +77,7 @@ struct LongPollParkingTests {
 
     @Test("a parked long-poll ends at its wait with the gate as it is, and when the server drains")
     func endsAtItsWait() async throws {
-        let app = try await TestGreenlight()
-        let gate = try await BreakGlassAPITests.open(app, environment: "quick")
-        let token = try #require(app.secrets["ci"])
-        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in
+        try await withParkingServer { app, gate, token, port in
             // The wait is timed on the connection's event loop: one real second.
             let short = try await Raw.connect(port: port)
             try await short.send(Self.get("/v1/gates/\(gate.id)?wait=1", token: token))
@@ -98,10 +97,7 @@ struct LongPollParkingTests {
 
     @Test("a client that hangs up while its long-poll is parked stops the wait at once; one that closes its sending side is answered at once")
     func hangUpEndsTheWait() async throws {
-        let app = try await TestGreenlight()
-        let gate = try await BreakGlassAPITests.open(app, environment: "quick")
-        let token = try #require(app.secrets["ci"])
-        try await ConnectionLimitsTests().withServer(app, limits: limits) { port in
+        try await withParkingServer { app, gate, token, port in
             // Closed: the wait ends (without it, it would hold its memory for the whole 300 s).
             let gone = try await Raw.connect(port: port)
             try await gone.send(Self.get("/v1/gates/\(gate.id)?wait=300", token: token))

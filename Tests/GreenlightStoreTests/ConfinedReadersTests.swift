@@ -19,42 +19,22 @@ struct ConfinedReadersTests {
         let store = fixture.store
         let opened = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
 
-        // Hold every reader of the pool inside a read until the point read below has returned.
-        let readers = store.pool.configuration.maximumReaderCount
-        let inside = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let held = (0..<readers).map { _ in
-            Task.detached {
-                try await store.pool.read { _ in
-                    inside.signal()
-                    release.wait()
-                }
-            }
-        }
-        for _ in 0..<readers { await Self.wait(inside) }
-        var released = false
-        defer { if !released { for _ in 0..<readers { release.signal() } } }
-        // A read that needs one of the pool's readers waits for them: after ten seconds they are let go, so that such a
-        // build fails here instead of hanging.
-        let readDone = Atomic<Bool>(false)
+        // Every reader of the pool held inside a read. A point read that needs one waits for them: after ten seconds
+        // they are let go, so that such a build fails here instead of hanging.
+        let held = await HeldReaders(store.pool)
+        defer { held.release() }
         let watchdog = Task.detached {
             try? await Task.sleep(for: .seconds(10))
-            guard !readDone.load(ordering: .acquiring) else { return false }
-            for _ in 0..<readers { release.signal() }
-            return true
+            return held.release()
         }
 
         let read = try await store.gate(opened.id)
-        readDone.store(true, ordering: .releasing)
+        let readersLetGo = !held.release()
         watchdog.cancel()
-        let readersLetGo = await watchdog.value
         #expect(!readersLetGo, "the read waited for the pool's readers")
         #expect(read?.id == opened.id)
         #expect(store.confined.count >= 1)
-
-        released = true
-        if !readersLetGo { for _ in 0..<readers { release.signal() } }
-        for task in held { try await task.value }
+        try await held.finished()
     }
 
     @Test("a thread's connection sees every commit made before its read, on its next read as on its first")
@@ -126,6 +106,41 @@ struct ConfinedReadersTests {
                 semaphore.wait()
                 continuation.resume()
             }
+        }
+    }
+
+    /// Every reader of a pool held inside a read, until ``release()``.
+    final class HeldReaders: Sendable {
+        private let gate = DispatchSemaphore(value: 0)
+        private let released = Atomic<Bool>(false)
+        private let count: Int
+        private let reads: [Task<Void, any Error>]
+
+        /// Returns once every reader of `pool` is inside its read.
+        init(_ pool: DatabasePool) async {
+            count = pool.configuration.maximumReaderCount
+            let inside = DispatchSemaphore(value: 0)
+            reads = (0..<count).map { [gate] _ in
+                Task.detached {
+                    try await pool.read { _ in
+                        inside.signal()
+                        gate.wait()
+                    }
+                }
+            }
+            for _ in 0..<count { await ConfinedReadersTests.wait(inside) }
+        }
+
+        /// Lets the readers go; `true` for the call that did, `false` for any after it.
+        @discardableResult func release() -> Bool {
+            guard released.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return false }
+            for _ in 0..<count { gate.signal() }
+            return true
+        }
+
+        /// Returns once the held reads have ended.
+        func finished() async throws {
+            for read in reads { try await read.value }
         }
     }
 
