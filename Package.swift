@@ -29,12 +29,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -81,6 +83,20 @@ let package = Package(
                 "GreenlightAudit",
                 "GreenlightStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: librarySettings
+        ),
+        // The shared store: PostgreSQL through PostgresNIO, for several replicas on one database.
+        .target(
+            name: "GreenlightPostgres",
+            dependencies: [
+                "GreenlightCore",
+                "GreenlightAudit",
+                "GreenlightStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: librarySettings
@@ -149,6 +165,7 @@ let package = Package(
                 "GreenlightPolicyFile",
                 "GreenlightAudit",
                 "GreenlightSlack",
+                "GreenlightPostgres",
                 "GreenlightSQLite",
                 "GreenlightStore",
                 "GreenlightServer",
@@ -204,8 +221,10 @@ let package = Package(
         .testTarget(
             name: "GreenlightStoreTests",
             dependencies: [
-                "GreenlightCore", "GreenlightAudit", "GreenlightSQLite", "GreenlightStore", "GreenlightTestSupport",
+                "GreenlightCore", "GreenlightAudit", "GreenlightPostgres", "GreenlightSQLite", "GreenlightStore", "GreenlightTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // The SQLite C API, for the VFS that counts syncs.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],

@@ -36,65 +36,19 @@ enum SQLiteRows {
     }
 
     static func gate(from row: Row, votes rows: [Row]) throws -> Gate {
-        let id = GateID(unchecked: row["id"])
-        let (request, plan) = try frozenParts.value(for: id) {
-            let format: Int = row["record_format"]
-            guard format == StoredFormat.recordVersion else {
-                throw StoreError.corruptRow(
-                    "gate \(id) is stored in record format \(format), which this version (format \(StoredFormat.recordVersion)) cannot read; "
-                        + "run the Greenlight that wrote it")
-            }
-            return (
-                try StoredFormat.decode(StoredRequest.self, row["request"], what: "the request of gate \(id)").request,
-                try plans.value(for: row["plan"]) {
-                    try StoredFormat.decode(StoredPlan.self, row["plan"], what: "the plan of gate \(id)").plan()
-                }
-            )
-        }
-        var gate = Gate(id: id, request: request, openedBy: row["opened_by"], plan: plan, createdAt: date(row["created_at"]))
-        // An unknown state is an error, never a default: read as pending, a decided gate could be decided again.
-        guard let state = GateState(rawValue: row["state"]) else {
-            throw StoreError.corruptRow("gate \(id) has state '\(row["state"] as String)', which this version does not know")
-        }
-        gate.state = state
-        if let outcome = row["outcome"] as String? {
-            guard let known = Outcome(rawValue: outcome) else {
-                throw StoreError.corruptRow("gate \(id) has outcome '\(outcome)', which this version does not know")
-            }
-            gate.outcome = known
-        }
-        gate.deadline = (row["deadline"] as Int64?).map(date)
-        gate.decidedAt = (row["decided_at"] as Int64?).map(date)
-        gate.decidedBy = row["decided_by"]
-        gate.reason = row["reason"]
-        gate.failOpen = row["fail_open"]
-        gate.breakGlass = row["break_glass"]
-        gate.version = row["version"]
-        // In the order the votes were recorded (one writer): the order the gate was decided in, which staged approvals
-        // replay. Their timestamps were taken before the write, so two racing votes may carry them the other way round.
-        gate.votes = try rows.compactMap { vote -> Vote? in
-            guard let voter = vote["vote_voter"] as String? else { return nil }  // the gate's row without votes
-            guard let decision = VoteDecision(rawValue: vote["vote_decision"]) else {
-                throw StoreError.corruptRow("a vote on gate \(id) has decision '\(vote["vote_decision"] as String)'")
-            }
-            // Like a decision, an unknown channel is an error, never a default: the audit log and the card say how
-            // each vote arrived, and a guess would put words in the evidence.
-            guard let via = VoteChannel(rawValue: vote["vote_via"]) else {
-                throw StoreError.corruptRow("a vote on gate \(id) arrived via '\(vote["vote_via"] as String)', which this version does not know")
-            }
-            return Vote(voter: voter, decision: decision, comment: vote["vote_comment"], at: date(vote["vote_at"]), via: via)
-        }
-        return gate
+        let stored = StoredGateRow(
+            id: GateID(unchecked: row["id"]), state: row["state"], outcome: row["outcome"], openedBy: row["opened_by"],
+            createdAt: row["created_at"], deadline: row["deadline"], decidedAt: row["decided_at"], decidedBy: row["decided_by"],
+            reason: row["reason"], failOpen: row["fail_open"], breakGlass: row["break_glass"], version: row["version"],
+            request: row["request"], plan: row["plan"], recordFormat: row["record_format"])
+        // In rowid order: the order the votes were recorded (one writer).
+        return try stored.gate(
+            votes: rows.compactMap { vote in
+                guard let voter = vote["vote_voter"] as String? else { return nil }  // the gate's row without votes
+                return StoredGateRow.Vote(
+                    voter: voter, decision: vote["vote_decision"], comment: vote["vote_comment"], at: vote["vote_at"], via: vote["vote_via"])
+            })
     }
-
-    /// Decoded requests and plans by gate: both are written once, when the gate opens, and never updated, so a vote
-    /// need not decode their JSON again (it was most of a vote's CPU time).
-    static let frozenParts = WriteOnceMemo<GateID, (GateRequest, GatePlan)>()
-
-    /// Decoded plans by their stored text: gates opened under the same rules for the same people have the same plan,
-    /// so a vote on a gate no longer in ``frozenParts`` mostly decodes its request alone. The text is the key, so a
-    /// plan read back is always the one stored.
-    static let plans = WriteOnceMemo<String, GatePlan>(capacity: 1_024)
 
     static func insert(_ gate: Gate, idempotencyKey: String?, fingerprint: String, db: Database) throws {
         try db.execute(
@@ -111,7 +65,7 @@ enum SQLiteRows {
                 try StoredFormat.json(StoredPlan(gate.plan)), idempotencyKey, fingerprint, StoredFormat.recordVersion,
             ]
         )
-        frozenParts.remember((gate.request, gate.plan), for: gate.id)
+        StoredGateRow.remember(gate)
     }
 
     /// Writes a changed gate, but only over the version it was read at and only while it is pending. Returns whether

@@ -12,8 +12,15 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The idempotency key was used before for a different request; the first gate is named.
     case idempotencyKeyReused(GateID)
     case tokenNameTaken(String)
-    case unsupportedDatabase(String)
     case invalidDatabaseURL(String)
+    /// A `postgres://` URL that cannot be used (its password masked), and why.
+    case invalidPostgresURL(String, String)
+    /// The PostgreSQL server could not be reached or refused the connection.
+    case databaseUnreachable(String, reason: String)
+    /// The database server refused a statement, with its SQLSTATE and message.
+    case databaseFailed(String)
+    /// The database's schema is newer than this version knows.
+    case schemaTooNew(String, version: Int, known: Int)
     /// There is no database at the path, and the command does not create one.
     case databaseMissing(String)
     /// A row does not hold what the schema promises: the database was edited by hand, or written by another version.
@@ -37,8 +44,14 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "this Idempotency-Key already opened gate \(id) for a different request; use a new key for a new request"
         case .tokenNameTaken(let name):
             "a token named '\(name)' already exists; choose another --name"
-        case .unsupportedDatabase(let url):
-            "'\(url)': PostgreSQL support arrives in a later version; use sqlite:///path or a file path"
+        case .invalidPostgresURL(let url, let why):
+            "'\(url)' cannot be used: \(why)"
+        case .databaseUnreachable(let location, let reason):
+            "cannot reach the database \(location): \(reason); check that it is up and the URL's host, port, user and password"
+        case .databaseFailed(let what):
+            "the database refused a statement: \(what)"
+        case .schemaTooNew(let location, let version, let known):
+            "the database \(location) has schema version \(version), newer than this Greenlight knows (\(known)); run the version that wrote it"
         case .invalidDatabaseURL(let url):
             "'\(url)' is not a database URL; use sqlite:///path/to/greenlight.db or a plain file path"
         case .databaseMissing(let path):

@@ -60,10 +60,12 @@ final class Deployment: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init() async throws {
+    /// - Parameter database: the `--database` every command is given; a new SQLite file in the deployment's directory
+    ///   unless named.
+    init(database: String? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = directory.appendingPathComponent("greenlight.db").path
+        self.database = database ?? directory.appendingPathComponent("greenlight.db").path
         config = directory.appendingPathComponent("greenlight.yaml").path
         try Self.policy.write(toFile: config, atomically: true, encoding: .utf8)
         port = try FreePort.find()
@@ -71,7 +73,7 @@ final class Deployment: @unchecked Sendable {
             ("ci", "pipeline", nil), ("alice", "approver", "alice"), ("bob", "approver", "bob"), ("carol", "approver", "carol"),
             ("dan", "approver", "dan"),
         ] {
-            var arguments = ["token", "create", "--name", name, "--kind", kind, "--database", database]
+            var arguments = ["token", "create", "--name", name, "--kind", kind, "--database", self.database]
             if let user { arguments += ["--user", user] }
             let created = try await RunningCommand(arguments).finished()
             try #require(created.status == 0, "token create failed: \(created.output)")

@@ -11,7 +11,7 @@ import Testing
 struct AuditTamperingTests {
     /// A store with 6 events: opened, 2 votes, a decision, a second gate opened, a refusal.
     private func populated(_ factory: StoreFactory) async throws -> StoreUnderTest {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
@@ -24,11 +24,11 @@ struct AuditTamperingTests {
     }
 
     private func headHash(_ fixture: StoreUnderTest) async throws -> String {
-        try fixture.strings("SELECT hash FROM audit_head").first ?? ""
+        try await fixture.strings("SELECT hash FROM audit_head").first ?? ""
     }
 
-    private func tamper(_ fixture: StoreUnderTest, _ sql: String) throws {
-        try fixture.execute(sql)
+    private func tamper(_ fixture: StoreUnderTest, _ sql: String) async throws {
+        try await fixture.execute(sql)
     }
 
     private func brokenAt(_ fixture: StoreUnderTest) async throws -> Int64? {
@@ -39,14 +39,14 @@ struct AuditTamperingTests {
     @Test("an edited actor is caught at that event", arguments: StoreFactory.all)
     func edited(_ factory: StoreFactory) async throws {
         let fixture = try await populated(factory)
-        try tamper(fixture, "UPDATE audit_event SET actor = 'carol' WHERE sequence = 2")
+        try await tamper(fixture, "UPDATE audit_event SET actor = 'carol' WHERE sequence = 2")
         #expect(try await brokenAt(fixture) == 2)
     }
 
     @Test("edited details are caught", arguments: StoreFactory.all)
     func editedDetails(_ factory: StoreFactory) async throws {
         let fixture = try await populated(factory)
-        try tamper(fixture, #"UPDATE audit_event SET details = '{"decision":"reject","via":"api"}' WHERE sequence = 3"#)
+        try await tamper(fixture, #"UPDATE audit_event SET details = '{"decision":"reject","via":"api"}' WHERE sequence = 3"#)
         #expect(try await brokenAt(fixture) == 3)
     }
 
@@ -58,28 +58,28 @@ struct AuditTamperingTests {
         forged.actor = "carol"
         forged.hash = AuditChain.hash(of: forged)
         // Both are plain text the SQL can carry: an actor name and a hex hash.
-        try tamper(fixture, "UPDATE audit_event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 2")
+        try await tamper(fixture, "UPDATE audit_event SET actor = '\(forged.actor)', hash = '\(forged.hash)' WHERE sequence = 2")
         #expect(try await brokenAt(fixture) == 3)
     }
 
     @Test("a removed event is caught where the gap is", arguments: StoreFactory.all)
     func removed(_ factory: StoreFactory) async throws {
         let fixture = try await populated(factory)
-        try tamper(fixture, "DELETE FROM audit_event WHERE sequence = 3")
+        try await tamper(fixture, "DELETE FROM audit_event WHERE sequence = 3")
         #expect(try await brokenAt(fixture) == 4)
     }
 
     @Test("events cut off the end are caught by the recorded head", arguments: StoreFactory.all)
     func truncated(_ factory: StoreFactory) async throws {
         let fixture = try await populated(factory)
-        try tamper(fixture, "DELETE FROM audit_event WHERE sequence >= 5")
+        try await tamper(fixture, "DELETE FROM audit_event WHERE sequence >= 5")
         #expect(try await brokenAt(fixture) == 5)
     }
 
     @Test("two events swapped are caught", arguments: StoreFactory.all)
     func reordered(_ factory: StoreFactory) async throws {
         let fixture = try await populated(factory)
-        try tamper(
+        try await tamper(
             fixture,
             """
             UPDATE audit_event SET sequence = -1 WHERE sequence = 2;

@@ -21,7 +21,7 @@ struct BreakGlassStoreTests {
         "a break-glass approves a pending gate once, audited and announced; a refused attempt changes nothing but the log",
         arguments: StoreFactory.all)
     func approves(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make(notifying: [.slack])
+        let temporary = try await factory.make(notifying: [.slack])
         let (store, ledger) = (temporary.store, temporary.ledger)
         let gate = try await ledger.open(Self.gate(), idempotencyKey: nil).gate
         let at = StoreFixtures.start.addingTimeInterval(60)
@@ -55,7 +55,7 @@ struct BreakGlassStoreTests {
 
     @Test("max_per_day counts the environment's uses over a rolling 24 hours", arguments: StoreFactory.all)
     func dailyLimit(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
+        let temporary = try await factory.make()
         let (store, ledger) = (temporary.store, temporary.ledger)
         var gates: [Gate] = []
         for index in 0..<3 { gates.append(try await ledger.open(Self.gate(commit: "c\(index)abcdef"), idempotencyKey: nil).gate) }
@@ -82,7 +82,7 @@ struct BreakGlassStoreTests {
 
     @Test("break-glass on a deploy the freeze rejected lets the same deploy through when it is opened again, once", arguments: StoreFactory.all)
     func frozenRetry(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
+        let temporary = try await factory.make()
         let (store, ledger) = (temporary.store, temporary.ledger)
         let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
         #expect(frozen.state == .rejected)
@@ -129,7 +129,7 @@ struct BreakGlassStoreTests {
 
     @Test("a retry under the same idempotency key after a break-glass gets the deploy through, not the old rejection", arguments: StoreFactory.all)
     func retryWithSameKey(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
+        let temporary = try await factory.make()
         let (store, ledger) = (temporary.store, temporary.ledger)
         let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: "run:42").gate
         _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
@@ -156,7 +156,7 @@ struct BreakGlassStoreTests {
 
     @Test("a grant expires after an hour", arguments: StoreFactory.all)
     func grantExpires(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
+        let temporary = try await factory.make()
         let (store, ledger) = (temporary.store, temporary.ledger)
         let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
         _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
@@ -168,7 +168,7 @@ struct BreakGlassStoreTests {
         "a grant does not let through an attempt its holder may not approve (here: they triggered it), and that is audited",
         arguments: StoreFactory.all)
     func grantChecksTheNewGate(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
+        let temporary = try await factory.make()
         let (store, ledger) = (temporary.store, temporary.ledger)
         let frozen = try await ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
         _ = try await ledger.breakGlass(frozen.id, person: "dan", reason: "hotfix", at: StoreFixtures.start.addingTimeInterval(60))
@@ -188,8 +188,8 @@ struct BreakGlassStoreTests {
         "two replicas opening the same frozen-out deploy at once: the grant lets exactly one attempt through (invariant 1)",
         arguments: StoreFactory.all)
     func grantRacesOnReplicas(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
-        let other = try temporary.replica()
+        let temporary = try await factory.make()
+        let other = try await temporary.replica()
         let frozen = try await temporary.ledger.open(Self.gate(frozen: true), idempotencyKey: nil).gate
         _ = try await temporary.ledger.breakGlass(frozen.id, person: "dan", reason: "SEV1", at: StoreFixtures.start.addingTimeInterval(60))
         async let first = temporary.ledger.open(Self.gate(frozen: true, at: 120), idempotencyKey: nil).gate
@@ -203,8 +203,8 @@ struct BreakGlassStoreTests {
 
     @Test("a break-glass racing the deciding vote on another replica: the gate is decided once (invariant 1)", arguments: StoreFactory.all)
     func racesAVote(_ factory: StoreFactory) async throws {
-        let temporary = try factory.make()
-        let other = try temporary.replica()
+        let temporary = try await factory.make()
+        let other = try await temporary.replica()
         var template = Self.gate()
         template.plan.stages[0].requirements[0].count = 1
         let gate = try await temporary.ledger.open(template, idempotencyKey: nil).gate

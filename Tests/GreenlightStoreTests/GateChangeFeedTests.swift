@@ -13,7 +13,7 @@ import Testing
 struct GateChangeFeedTests {
     @Test("an observer sees each committed change before the writer's call returns, and nothing after cancel", arguments: StoreFactory.all)
     func observeAll(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let (store, ledger) = (fixture.store, fixture.ledger)
         let seen = Mutex<[Int]>([])
         let observation = store.changes.observeAll { gate in seen.withLock { $0.append(gate.version) } }

@@ -11,7 +11,7 @@ import Testing
 struct SQLiteGateStoreTests {
     @Test("a gate reads back as it was stored, with its plan and claimed facts", arguments: StoreFactory.all)
     func roundTrip(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate()
         #expect(try await fixture.ledger.open(gate, idempotencyKey: nil) == .created(gate))
         #expect(try await fixture.store.gate(gate.id) == gate)
@@ -20,7 +20,7 @@ struct SQLiteGateStoreTests {
 
     @Test("the same Idempotency-Key returns the same gate; with a different request it is refused", arguments: StoreFactory.all)
     func idempotency(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let first = StoreFixtures.gate()
         #expect(try await fixture.ledger.open(first, idempotencyKey: "run-42") == .created(first))
         var retry = first
@@ -34,7 +34,7 @@ struct SQLiteGateStoreTests {
 
     @Test("a vote that completes the quorum decides the gate, with vote and decision in the audit log", arguments: StoreFactory.all)
     func quorum(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         guard case .recorded(let pending) = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id) else {
@@ -54,7 +54,7 @@ struct SQLiteGateStoreTests {
 
     @Test("a refused vote changes nothing but is an audit event", arguments: StoreFactory.all)
     func refusal(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate(exclusions: [Exclusion(identity: "alice", role: .author)])
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let change = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
@@ -68,7 +68,7 @@ struct SQLiteGateStoreTests {
 
     @Test("many approvers racing on one gate: exactly one decision, exactly the quorum's votes", arguments: StoreFactory.all)
     func racingVotes(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let people = (1...40).map { "person\($0)" }
         let gate = StoreFixtures.gate(members: people, count: 3)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
@@ -104,8 +104,8 @@ struct SQLiteGateStoreTests {
 
     @Test("two stores on one file (two processes) racing: one decision, and the chain stays whole", arguments: StoreFactory.all)
     func twoWriters(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
-        let second = try fixture.replica()
+        let fixture = try await factory.make()
+        let second = try await fixture.replica()
         let gate = StoreFixtures.gate(members: ["alice", "bob"], count: 1)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         async let viaFirst = fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
@@ -122,8 +122,8 @@ struct SQLiteGateStoreTests {
 
     @Test("two replicas' timers racing on one overdue gate decide it once (invariant 8)", arguments: StoreFactory.all)
     func timersRacing(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
-        let replica = try fixture.replica()
+        let fixture = try await factory.make()
+        let replica = try await fixture.replica()
         let gate = StoreFixtures.gate(timeout: 60)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let now = StoreFixtures.start.addingTimeInterval(120)
@@ -136,7 +136,7 @@ struct SQLiteGateStoreTests {
 
     @Test("a gate past its deadline is decided by on_timeout; one before it is left alone", arguments: StoreFactory.all)
     func deadlines(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let soon = StoreFixtures.gate(timeout: 60)
         let later = StoreFixtures.gate(timeout: 3_600, onTimeout: .approve)
         _ = try await fixture.ledger.open(soon, idempotencyKey: nil)
@@ -160,7 +160,7 @@ struct SQLiteGateStoreTests {
 
     @Test("a vote or cancel after the deadline finds the gate timed out, even before the timer runs", arguments: StoreFactory.all)
     func lateVote(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate(members: ["alice"], count: 1, timeout: 60)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let changes = fixture.store.changes.subscribe(to: gate.id)
@@ -190,7 +190,7 @@ struct SQLiteGateStoreTests {
 
     @Test("changes are published after they commit", arguments: StoreFactory.all)
     func changeFeed(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate(count: 1)
         let changes = fixture.store.changes.subscribe(to: gate.id)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
@@ -204,7 +204,7 @@ struct SQLiteGateStoreTests {
 
     @Test("tokens are found by the hash of their secret, and names are unique", arguments: StoreFactory.all)
     func tokens(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let token = AccessToken(name: "ci", kind: .pipeline, services: ["shop"], environments: ["production"], createdAt: StoreFixtures.start)
         try await fixture.store.createToken(token, secretHash: TokenSecret.hash("glt_secret"))
         #expect(try await fixture.store.token(secretHash: TokenSecret.hash("glt_secret")) == token)
@@ -212,13 +212,13 @@ struct SQLiteGateStoreTests {
         await #expect(throws: StoreError.tokenNameTaken("ci")) {
             try await fixture.store.createToken(token, secretHash: TokenSecret.hash("glt_another"))
         }
-        let stored = try fixture.strings("SELECT secret_hash FROM token")
+        let stored = try await fixture.strings("SELECT secret_hash FROM token")
         #expect(stored == [TokenSecret.hash("glt_secret")])
     }
 
     @Test("audit queries filter by service, environment, actor and time", arguments: StoreFactory.all)
     func auditFilters(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = StoreFixtures.gate(count: 1)
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice", offset: 100), on: gate.id)
@@ -233,7 +233,7 @@ struct SQLiteGateStoreTests {
 
     @Test("a transition whose condition no longer holds is refused as a conflict and writes nothing", arguments: StoreFactory.all)
     func conflict(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
         _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         let before = try await fixture.store.auditEvents(AuditQuery()).count
@@ -257,10 +257,10 @@ struct SQLiteGateStoreTests {
         "a ledger that last saw a gate before another process changed it computes the change again from the store (invariant 1)",
         arguments: StoreFactory.all)
     func staleRecentGate(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         // The first ledger keeps the gate as it opened it (version 1); another process's vote moves it on.
         let gate = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
-        let other = try fixture.replica()
+        let other = try await fixture.replica()
         _ = try await other.ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
         // By what the first ledger last saw, alice has not voted; by the store she has.
         guard case .refused(let refusal, let seen) = try await fixture.ledger.castVote(StoreFixtures.vote("alice", offset: 20), on: gate.id)

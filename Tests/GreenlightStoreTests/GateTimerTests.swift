@@ -19,7 +19,7 @@ struct GateTimerTests {
 
     @Test("each fires once when due, with its audit event and its Slack message", arguments: StoreFactory.all)
     func firesOnce(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
@@ -48,7 +48,7 @@ struct GateTimerTests {
 
     @Test("a decided gate's timers never fire", arguments: StoreFactory.all)
     func decided(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let gate = gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         _ = try await fixture.ledger.castVote(StoreFixtures.vote("alice", .reject), on: gate.id)
@@ -58,8 +58,8 @@ struct GateTimerTests {
 
     @Test("two replicas on one file fire each timer once", arguments: StoreFactory.all)
     func twoReplicas(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
-        let other = try fixture.replica()
+        let fixture = try await factory.make(notifying: [.slack])
+        let other = try await fixture.replica()
         let gate = gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let due = StoreFixtures.start.addingTimeInterval(3_500)
@@ -74,7 +74,7 @@ struct GateTimerTests {
 
     @Test("without Slack, timers still fire and are audited, and nothing is enqueued", arguments: StoreFactory.all)
     func withoutSlack(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make()
+        let fixture = try await factory.make()
         let gate = gate()
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         #expect(try await fixture.ledger.fireDueTimers(at: StoreFixtures.start.addingTimeInterval(3_500)).count == 2)
@@ -83,7 +83,7 @@ struct GateTimerTests {
 
     @Test("messages are items of their own, several per gate or none, and a posted card rings the outbox", arguments: StoreFactory.all)
     func messages(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = gate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
@@ -127,7 +127,7 @@ struct GateTimerTests {
         "a stage that opens keeps a reminder already fired when its time is unchanged, even for a vote stamped before it fired",
         arguments: StoreFactory.all)
     func stageKeepsFiredReminder(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate()
         _ = try await ledger.open(gate, idempotencyKey: nil)
@@ -147,7 +147,7 @@ struct GateTimerTests {
 
     @Test("a stage with its own deadline gets its own reminder in place of the first stage's, and it fires once", arguments: StoreFactory.all)
     func stageGetsItsOwnReminder(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let (store, ledger) = (fixture.store, fixture.ledger)
         let gate = stagedGate(financeTimeout: 1_200)
         _ = try await ledger.open(gate, idempotencyKey: nil)

@@ -11,7 +11,7 @@ struct OutboxTests {
 
     @Test("a gate change enqueues its card in the same transaction; later changes bump the same item", arguments: StoreFactory.all)
     func enqueue(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let first = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
@@ -26,17 +26,17 @@ struct OutboxTests {
 
     @Test("no channel, or no Slack configured: nothing is enqueued", arguments: StoreFactory.all)
     func nothingToDo(_ factory: StoreFactory) async throws {
-        let withoutChannel = try factory.make(notifying: [.slack])
+        let withoutChannel = try await factory.make(notifying: [.slack])
         _ = try await withoutChannel.ledger.open(StoreFixtures.gate(), idempotencyKey: nil)
         #expect(try await withoutChannel.store.dueOutboxItems(at: later, limit: 10).isEmpty)
-        let withoutSlack = try factory.make()
+        let withoutSlack = try await factory.make()
         _ = try await withoutSlack.ledger.open(StoreFixtures.gate(channel: "C0DEPLOYS"), idempotencyKey: nil)
         #expect(try await withoutSlack.store.nextOutboxDue() == nil)
     }
 
     @Test("completing an item the gate has changed since leaves it due, so no change goes unshown", arguments: StoreFactory.all)
     func staleCompletion(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let read = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
@@ -51,7 +51,7 @@ struct OutboxTests {
 
     @Test("a rescheduled item waits; an abandoned one is gone and audited", arguments: StoreFactory.all)
     func rescheduleAndAbandon(_ factory: StoreFactory) async throws {
-        let fixture = try factory.make(notifying: [.slack])
+        let fixture = try await factory.make(notifying: [.slack])
         let gate = StoreFixtures.gate(channel: "C0DEPLOYS")
         _ = try await fixture.ledger.open(gate, idempotencyKey: nil)
         let item = try #require(try await fixture.store.dueOutboxItems(at: later, limit: 10).first)
@@ -74,7 +74,7 @@ struct OutboxTests {
     @Test("each channel reads only its own items, and the gate's receipts are per channel", arguments: StoreFactory.all)
     func channels(_ factory: StoreFactory) async throws {
         let email = NotificationChannel("email")
-        let fixture = try factory.make(notifying: [.slack, email])
+        let fixture = try await factory.make(notifying: [.slack, email])
         var template = StoreFixtures.gate(channel: "C0DEPLOYS")
         template.plan.notify.append(NotificationTarget(channel: email, address: "deploys@example.com"))
         let gate = try await fixture.ledger.open(template, idempotencyKey: nil).gate

@@ -126,7 +126,7 @@ struct RecordFormatTests {
         let fixture = try TemporaryStore()
         let gate = try await fixture.ledger.open(StoreFixtures.gate(), idempotencyKey: nil).gate
         try await fixture.store.pool.write { db in try db.execute(sql: edit) }
-        SQLiteRows.frozenParts.forget(gate.id)
+        StoredGateRow.forget(gate.id)
         await #expect { try await fixture.store.gate(gate.id) } throws: { error in
             guard case StoreError.corruptRow(let what) = error else { return false }
             return what.contains(gate.id.rawValue)

@@ -19,7 +19,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let store = try database.openExistingStore()
+            let store = try await database.openExistingStore()
             let verdict = try await store.whileRunning { try await store.verifyAudit() }
             if verdict.isIntact {
                 print(verdict.description)
@@ -59,7 +59,7 @@ struct AuditCommand: AsyncParsableCommand {
                 guard let date = Timestamp.parse(text) else { throw ValidationError("--\(flag) must be RFC 3339, like 2026-11-22T14:32:00Z") }
                 return date
             }
-            let store = try database.openExistingStore()
+            let store = try await database.openExistingStore()
             let query = AuditQuery(
                 service: service, environment: environment, actor: actor, gateID: gate, action: breakGlass ? AuditAction.breakGlass.rawValue : action,
                 since: try date(since, "since"), until: try date(until, "until"), limit: limit

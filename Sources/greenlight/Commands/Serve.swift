@@ -88,7 +88,7 @@ struct Serve: AsyncParsableCommand {
         let slackToken = environment["SLACK_BOT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let store: any GateStore
         do {
-            store = try location.openStore()
+            store = try await location.openStore()
         } catch {
             throw Exit.fail("cannot open the database \(location): \(error)", code: Exit.unavailable)
         }

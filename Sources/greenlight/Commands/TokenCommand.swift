@@ -49,7 +49,7 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let location = try database.location()
             if !location.exists { printError("note: no database at \(location) yet; creating it (the server must use the same --database)") }
-            let store = try location.openStore()
+            let store = try await location.openStore()
             let secret = TokenSecret.generate()
             // The person in the form separation of duties matches (validate() refused what cannot be normalised).
             let user = user.flatMap { try? Identity.normalized($0).get() }

@@ -27,14 +27,17 @@ struct ServerOptions: ParsableArguments {
 
 /// `--database`, falling back to `GREENLIGHT_DATABASE_URL`, then `./greenlight.db`.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("sqlite:///path, or a file path (or GREENLIGHT_DATABASE_URL). Default: ./greenlight.db.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "sqlite:///path, a file path, or postgres://user:password@host:port/database (or GREENLIGHT_DATABASE_URL). Default: ./greenlight.db.",
+            valueName: "url"))
     var database: String?
 
     /// The store, which must exist already: for commands that read evidence.
-    func openExistingStore() throws -> any GateStore {
+    func openExistingStore() async throws -> any GateStore {
         let location = try location()
         do {
-            return try location.openStore(mustExist: true)
+            return try await location.openStore(mustExist: true)
         } catch let error as StoreError {
             throw Exit.fail(error.description)
         }

@@ -1,0 +1,306 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Logging
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+
+/// The shared store: PostgreSQL through PostgresNIO's `PostgresClient`, for several `greenlight serve` replicas on one
+/// database.
+///
+/// Every writing transaction first takes one transaction-level advisory lock (``PostgresSchema/writeLock``), so that
+/// writes from every replica are applied one at a time, as SQLite's single writer applies them: a transition's
+/// conditions are checked and its writes made with no other write in between, and the audit chain gets its next
+/// sequence and previous hash from a head nobody else is changing — dense and gap-free, with no sequence that can skip
+/// a number when a transaction rolls back. The conditional gate update (`state = 'pending' AND version = …`) and the
+/// unique indexes still hold the invariants by themselves; a unique violation is a ``StoreError/conflict(_:)``, which
+/// the ledger retries.
+public final class PostgresGateStore: GateStore {
+    public let changes = GateChangeFeed()
+    let client: PostgresClient
+    /// Runs the client's pool from the moment the store opens, so that the store can be used at once, as SQLite's
+    /// can (the server records its start before its services run); ``run()`` stops it.
+    private let pool: Task<Void, Never>
+    let location: PostgresLocation
+    let logger: Logger
+
+    /// Connects to `location`, applies the migrations its database lacks (under an advisory lock: replicas starting at
+    /// once are safe) and returns the store, its connection pool running until ``run()`` ends.
+    public static func open(
+        _ location: PostgresLocation, logger: Logger = Logger(label: "greenlight.postgres")
+    ) async throws
+        -> PostgresGateStore
+    {
+        let configuration = try Self.configuration(location)
+        // The pool starts first, so that it is running by the time the migrations are done and the store is used.
+        let store = PostgresGateStore(location: location, configuration: configuration.client, logger: logger)
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: .init(
+                    host: location.host, port: location.port, username: location.user, password: location.password,
+                    database: location.database, tls: configuration.connectionTLS),
+                id: 0, logger: logger)
+        } catch {
+            throw StoreError.databaseUnreachable(location.description, reason: Self.reason(error))
+        }
+        do {
+            try await PostgresSchema.migrate(connection, location: location.description, logger: logger)
+        } catch {
+            try? await connection.close()
+            throw Self.translated(error)
+        }
+        try? await connection.close()
+        return store
+    }
+
+    private init(location: PostgresLocation, configuration: PostgresClient.Configuration, logger: Logger) {
+        self.location = location
+        self.logger = logger
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        pool = Task { await client.run() }
+    }
+
+    deinit {
+        pool.cancel()
+    }
+
+    /// The client's configuration, and the same TLS for the one connection that migrates.
+    private static func configuration(
+        _ location: PostgresLocation
+    ) throws -> (
+        client: PostgresClient.Configuration, connectionTLS: PostgresConnection.Configuration.TLS
+    ) {
+        let clientTLS: PostgresClient.Configuration.TLS
+        let connectionTLS: PostgresConnection.Configuration.TLS
+        switch location.tls {
+        case .disable:
+            clientTLS = .disable
+            connectionTLS = .disable
+        case .allow, .prefer:
+            clientTLS = .prefer(Self.tls(verifying: false))
+            connectionTLS = .prefer(try NIOSSLContext(configuration: Self.tls(verifying: false)))
+        case .require:
+            clientTLS = .require(Self.tls(verifying: false))
+            connectionTLS = .require(try NIOSSLContext(configuration: Self.tls(verifying: false)))
+        case .verifyCA, .verifyFull:
+            clientTLS = .require(Self.tls(verifying: true))
+            connectionTLS = .require(try NIOSSLContext(configuration: Self.tls(verifying: true)))
+        }
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
+            tls: clientTLS)
+        configuration.options.maximumConnections = 20
+        return (configuration, connectionTLS)
+    }
+
+    /// libpq's `require` encrypts without checking the certificate; `verify-full` checks it and the host name.
+    private static func tls(verifying: Bool) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !verifying { tls.certificateVerification = .none }
+        return tls
+    }
+
+    /// What an error from the driver says, for a person: the server's message where it sent one.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a transaction holding ``PostgresSchema/writeLock``; commits when it returns, rolls back when it
+    /// throws. A unique violation, a serialization failure or a deadlock is a ``StoreError/conflict(_:)``: nothing was
+    /// written, and the ledger computes the change again.
+    @discardableResult
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.writeLock))", logger: logger)
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw Self.translated(error)
+            }
+        }
+    }
+
+    static func translated(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return error }
+        switch state {
+        case "23505": return StoreError.conflict("a row with the same key was written meanwhile")
+        case "40001", "40P01": return StoreError.conflict("another transaction wrote the same rows")
+        default: return StoreError.databaseFailed("\(state) \(error.serverInfo?[.message] ?? "")")
+        }
+    }
+
+    /// The rows of a read outside any transaction.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw Self.translated(error)
+        }
+    }
+
+    // MARK: Gates
+
+    public func gate(_ id: GateID) async throws -> Gate? {
+        try await PostgresRows.fetchGate(id, rows: rows)
+    }
+
+    public func gate(openedBy pipeline: String, idempotencyKey: String) async throws -> KeyedGate? {
+        let found = try await rows("SELECT id, request_fingerprint FROM gate WHERE opened_by = \(pipeline) AND idempotency_key = \(idempotencyKey)")
+        guard let row = found.first else { return nil }
+        let (id, fingerprint) = try row.decode((String, String).self)
+        guard let gate = try await gate(GateID(unchecked: id)) else { return nil }
+        return KeyedGate(gate: gate, fingerprint: fingerprint)
+    }
+
+    public func breakGlassUses(environment: String, since date: Date) async throws -> Int {
+        try await Self.breakGlassUses(environment: environment, since: date, rows: rows)
+    }
+
+    static func breakGlassUses(environment: String, since date: Date, rows: (PostgresQuery) async throws -> [PostgresRow]) async throws -> Int {
+        let since = Timestamp.milliseconds(date)
+        let found = try await rows(
+            """
+            SELECT (SELECT COUNT(*) FROM gate WHERE break_glass AND environment = \(environment) AND decided_at > \(since))
+                 + (SELECT COUNT(*) FROM break_glass_grant WHERE environment = \(environment) AND granted_at > \(since) AND used_by IS NULL)
+            """)
+        return try found.first?.decode(Int.self) ?? 0
+    }
+
+    public func openGrant(forDeploy deployKey: String, at date: Date) async throws -> BreakGlassGrant? {
+        try await rows(
+            """
+            SELECT gate_id, environment, deploy_key, person, reason, granted_at, expires_at FROM break_glass_grant
+            WHERE deploy_key = \(deployKey) AND used_by IS NULL AND expires_at > \(Timestamp.milliseconds(date)) ORDER BY granted_at LIMIT 1
+            """
+        ).first.map(PostgresRows.grant)
+    }
+
+    public func hasGrant(on id: GateID) async throws -> Bool {
+        try await !rows("SELECT 1 FROM break_glass_grant WHERE gate_id = \(id.rawValue)").isEmpty
+    }
+
+    public func apply(_ transition: GateTransition) async throws {
+        guard !transition.isEmpty else { return }
+        let messages = try await transaction { connection in
+            try await PostgresTransition.apply(transition, on: connection, logger: logger)
+        }
+        for gate in transition.changedGates { changes.publish(gate) }
+        // A message follows no gate change, so no published gate would wake the outbox workers.
+        if messages { changes.ringOutbox() }
+    }
+
+    // MARK: Deadlines and timers
+
+    public func expiredGates(at date: Date, limit: Int) async throws -> [GateID] {
+        try await rows(
+            "SELECT id FROM gate WHERE state = 'pending' AND deadline <= \(Timestamp.milliseconds(date)) ORDER BY deadline LIMIT \(limit)"
+        ).map { GateID(unchecked: try $0.decode(String.self)) }
+    }
+
+    public func nextDeadline() async throws -> Date? {
+        try await rows("SELECT MIN(deadline) FROM gate WHERE state = 'pending'").first?.decode(Int64?.self).map(Timestamp.date(milliseconds:))
+    }
+
+    public func dueTimers(at date: Date, limit: Int) async throws -> [DueTimer] {
+        try await rows(
+            """
+            SELECT t.gate_id, t.kind, t.due_at FROM gate_timer t JOIN gate g ON g.id = t.gate_id
+            WHERE t.fired_at IS NULL AND t.due_at <= \(Timestamp.milliseconds(date)) AND g.state = 'pending' ORDER BY t.due_at LIMIT \(limit)
+            """
+        ).map { row in
+            let (gate, kind, due) = try row.decode((String, String, Int64).self)
+            guard let known = GateTimer.Kind(rawValue: kind) else {
+                throw StoreError.corruptRow("a timer of gate \(gate) has kind '\(kind)'")
+            }
+            return DueTimer(gate: GateID(unchecked: gate), timer: GateTimer(kind: known, due: Timestamp.date(milliseconds: due)))
+        }
+    }
+
+    public func nextTimerDue() async throws -> Date? {
+        try await rows(
+            """
+            SELECT MIN(t.due_at) FROM gate_timer t JOIN gate g ON g.id = t.gate_id WHERE t.fired_at IS NULL AND g.state = 'pending'
+            """
+        ).first?.decode(Int64?.self).map(Timestamp.date(milliseconds:))
+    }
+
+    // MARK: Tokens
+
+    public func createToken(_ token: AccessToken, secretHash: String, audit: AuditDraft) async throws {
+        let services = try StoredFormat.json(token.services)
+        let environments = try StoredFormat.json(token.environments)
+        try await transaction { connection in
+            let taken = try await connection.query("SELECT 1 FROM token WHERE name = \(token.name)", logger: logger).collect()
+            guard taken.isEmpty else { throw StoreError.tokenNameTaken(token.name) }
+            try await connection.query(
+                """
+                INSERT INTO token (secret_hash, name, kind, "user", services, environments, created_at)
+                VALUES (\(secretHash), \(token.name), \(token.kind.rawValue), \(token.user), \(services), \(environments),
+                        \(Timestamp.milliseconds(token.createdAt)))
+                """, logger: logger)
+            try await PostgresAuditLog.append(audit, on: connection, logger: logger)
+        }
+    }
+
+    public func token(secretHash: String) async throws -> AccessToken? {
+        try await rows(
+            """
+            SELECT name, kind, "user", services, environments, created_at FROM token WHERE secret_hash = \(secretHash)
+            """
+        ).first.map(PostgresRows.token)
+    }
+
+    // MARK: Audit
+
+    public func record(_ draft: AuditDraft) async throws {
+        try await transaction { connection in try await PostgresAuditLog.append(draft, on: connection, logger: logger) }
+    }
+
+    public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {
+        try await PostgresAuditLog.events(query, rows: rows)
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        // One snapshot for the walk and the head, so that events appended meanwhile are neither half seen nor counted
+        // against a head read later.
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let verification = try await PostgresAuditLog.verify(on: connection, logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+                return verification
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    public func checkReachable() async throws {
+        _ = try await rows("SELECT COUNT(*) FROM audit_head")
+    }
+
+    // MARK: Lifecycle
+
+    /// Waits for the server to shut down gracefully (the service group stops the store last, after everything that
+    /// writes to it), then closes the connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        pool.cancel()
+        await pool.value
+    }
+}

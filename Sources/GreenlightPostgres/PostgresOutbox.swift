@@ -1,0 +1,193 @@
+import Foundation
+import GreenlightAudit
+import GreenlightCore
+import GreenlightStore
+import Logging
+import PostgresNIO
+
+/// The outbox's rows: the same table, lanes and coalescing as SQLite's (``GreenlightSQLite``'s `SQLiteOutbox` says why
+/// each is there).
+enum PostgresOutbox {
+    /// Delivery receipts by gate and channel: a receipt never changes once recorded.
+    static let receipts = WriteOnceMemo<String, DeliveryReceipt>()
+
+    static func receiptKey(_ gate: GateID, _ channel: NotificationChannel) -> String { "\(gate.rawValue) \(channel.rawValue)" }
+
+    /// Makes the gate's one item of `kind` due at `date`; a pending item gets its generation bumped and is brought
+    /// forward, unless it is backing off after a failure.
+    static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        var statement = Statement()
+        let gateID = statement.bind(gate.rawValue)
+        let kindName = statement.bind(kind.rawValue)
+        let channel = statement.bind(kind.channel.rawValue)
+        let due = statement.bind(Timestamp.milliseconds(date))
+        statement.append(
+            """
+            INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, lane) VALUES (\(gateID), \(kindName), \(channel), true, \(due),
+                \(kindName) || CASE WHEN EXISTS (SELECT 1 FROM delivery_receipt WHERE gate_id = \(gateID) AND channel = \(channel))
+                    THEN ':update' ELSE ':first' END)
+            ON CONFLICT (gate_id, kind) WHERE coalesced DO UPDATE SET generation = outbox.generation + 1,
+                due_at = CASE WHEN outbox.attempts > 0 THEN outbox.due_at ELSE LEAST(outbox.due_at, EXCLUDED.due_at) END
+            """)
+        try await connection.query(statement.query, logger: logger)
+    }
+
+    /// Adds one message: unlike the gate's view, every message is its own item.
+    static func enqueueMessage(
+        _ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, payload, lane)
+            VALUES (\(gate?.rawValue), \(kind.rawValue), \(kind.channel.rawValue), false, \(Timestamp.milliseconds(date)), \(payload),
+                    \(kind.rawValue))
+            """, logger: logger)
+    }
+
+    static let columns = "id, gate_id, kind, due_at, attempts, generation, payload"
+
+    static func item(from row: PostgresRow) throws -> OutboxItem {
+        let (id, gate, kind, due, attempts, generation, payload) = try row.decode((Int64, String?, String, Int64, Int, Int, String?).self)
+        guard let known = OutboxKind(rawValue: kind) else {
+            throw StoreError.corruptRow("outbox item \(id) has kind '\(kind)', which is not channel.event")
+        }
+        return OutboxItem(
+            id: id, gateID: gate.map(GateID.init(unchecked:)), kind: known, dueAt: Timestamp.date(milliseconds: due), attempts: attempts,
+            generation: generation, payload: payload)
+    }
+
+    /// The lanes `selection` reads when it names its kinds, as SQLite's outbox reads them.
+    static func lanes(_ selection: OutboxSelection) -> [String]? {
+        guard let kinds = selection.kinds else { return nil }
+        var lanes: [String] = []
+        for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) where selection.channel == nil || kind.channel == selection.channel {
+            if kind.isCoalesced {
+                if !selection.holdingFirstDeliveries { lanes.append(kind.rawValue + ":first") }
+                if !selection.holdingUpdates { lanes.append(kind.rawValue + ":update") }
+            } else {
+                lanes.append(kind.rawValue)
+            }
+        }
+        return lanes
+    }
+
+    /// The condition on an `outbox` row for a `selection` that names no kinds (tools, tests).
+    static func condition(_ selection: OutboxSelection, in statement: inout Statement) -> String {
+        var clauses: [String] = []
+        if let channel = selection.channel { clauses.append("channel = \(statement.bind(channel.rawValue))") }
+        if let kinds = selection.kinds {
+            guard !kinds.isEmpty else { return "false" }
+            clauses.append("kind IN (\(kinds.map(\.rawValue).sorted().map { statement.bind($0) }.joined(separator: ", ")))")
+        }
+        if selection.holdingUpdates, selection.holdingFirstDeliveries {
+            clauses.append("NOT coalesced")
+        } else if selection.holdingUpdates || selection.holdingFirstDeliveries {
+            let delivered = "EXISTS (SELECT 1 FROM delivery_receipt r WHERE r.gate_id = outbox.gate_id AND r.channel = outbox.channel)"
+            clauses.append("NOT (coalesced AND \(selection.holdingUpdates ? "" : "NOT ")\(delivered))")
+        }
+        return clauses.isEmpty ? "true" : clauses.joined(separator: " AND ")
+    }
+}
+
+extension PostgresGateStore {
+    public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
+        var statement = Statement()
+        let due = statement.bind(Timestamp.milliseconds(now))
+        let limit = statement.bind(Int64(limit))
+        if let lanes = PostgresOutbox.lanes(selection) {
+            guard !lanes.isEmpty else { return [] }
+            // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
+            let perLane = lanes.map { lane in
+                "(SELECT \(PostgresOutbox.columns) FROM outbox WHERE lane = \(statement.bind(lane)) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit))"
+            }
+            statement.append("SELECT * FROM (" + perLane.joined(separator: " UNION ALL ") + ") AS due ORDER BY due_at, id LIMIT \(limit)")
+        } else {
+            let condition = PostgresOutbox.condition(selection, in: &statement)
+            statement.append(
+                "SELECT \(PostgresOutbox.columns) FROM outbox WHERE \(condition) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit)")
+        }
+        return try await rows(statement.query).map(PostgresOutbox.item)
+    }
+
+    public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
+        var statement = Statement()
+        if let lanes = PostgresOutbox.lanes(selection) {
+            guard !lanes.isEmpty else { return nil }
+            let perLane = lanes.map { "(SELECT MIN(due_at) AS due FROM outbox WHERE lane = \(statement.bind($0)))" }
+            statement.append("SELECT MIN(due) FROM (" + perLane.joined(separator: " UNION ALL ") + ") AS lanes")
+        } else {
+            let condition = PostgresOutbox.condition(selection, in: &statement)
+            statement.append("SELECT MIN(due_at) FROM outbox WHERE \(condition)")
+        }
+        return try await rows(statement.query).first?.decode(Int64?.self).map(Timestamp.date(milliseconds:))
+    }
+
+    public func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws {
+        let recorded = try await transaction { connection -> Bool in
+            var recorded = false
+            if let receipt, let gate = item.gateID {
+                recorded =
+                    try await !connection.query(
+                        """
+                        INSERT INTO delivery_receipt (gate_id, channel, receipt) VALUES (\(gate.rawValue), \(receipt.channel.rawValue), \(receipt.value))
+                        ON CONFLICT (gate_id, channel) DO NOTHING RETURNING 1
+                        """, logger: logger
+                    ).collect().isEmpty
+                // The gate's view, due again for a change since, is an update from now on.
+                try await connection.query(
+                    """
+                    UPDATE outbox SET lane = kind || ':update' WHERE gate_id = \(gate.rawValue) AND coalesced AND channel = \(receipt.channel.rawValue)
+                    """, logger: logger)
+            }
+            // Only the generation that was delivered: a change since then keeps the item due.
+            let deleted = try await connection.query(
+                "DELETE FROM outbox WHERE id = \(item.id) AND generation = \(item.generation) RETURNING 1", logger: logger
+            ).collect()
+            if deleted.isEmpty {
+                try await connection.query("UPDATE outbox SET attempts = 0, last_error = NULL WHERE id = \(item.id)", logger: logger)
+            }
+            if let audit { try await PostgresAuditLog.append(audit, on: connection, logger: logger) }
+            return recorded
+        }
+        if recorded, let receipt, let gate = item.gateID {
+            PostgresOutbox.receipts.remember(receipt, for: PostgresOutbox.receiptKey(gate, receipt.channel))
+        }
+        // A gate now has a receipt: thread messages waiting for it, and clicks that raced it, can go on.
+        if receipt != nil { changes.ringOutbox() }
+    }
+
+    public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
+        let message = String(error.prefix(500))
+        try await transaction { connection in
+            try await connection.query(
+                """
+                UPDATE outbox SET due_at = \(Timestamp.milliseconds(date)), attempts = attempts + 1, last_error = \(message) WHERE id = \(item.id)
+                """, logger: logger)
+        }
+    }
+
+    public func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws {
+        try await transaction { connection in
+            try await connection.query("DELETE FROM outbox WHERE id = \(item.id)", logger: logger)
+            try await PostgresAuditLog.append(audit, on: connection, logger: logger)
+        }
+    }
+
+    public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
+        try await transaction { connection in
+            try await PostgresOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, on: connection, logger: logger)
+        }
+        changes.ringOutbox()
+    }
+
+    /// A receipt is written once (the table keeps the first), so a click on a known card needs no read.
+    public func deliveryReceipt(for gate: GateID, on channel: NotificationChannel) async throws -> DeliveryReceipt? {
+        let key = PostgresOutbox.receiptKey(gate, channel)
+        if let receipt = PostgresOutbox.receipts[key] { return receipt }
+        let receipt = try await rows(
+            "SELECT receipt FROM delivery_receipt WHERE gate_id = \(gate.rawValue) AND channel = \(channel.rawValue)"
+        ).first.map { DeliveryReceipt(channel: channel, value: try $0.decode(String.self)) }
+        if let receipt { PostgresOutbox.receipts.remember(receipt, for: key) }
+        return receipt
+    }
+}
