@@ -18,8 +18,15 @@ import ServiceLifecycle
 /// unique indexes still hold the invariants by themselves; a unique violation is a ``StoreError/conflict(_:)``, which
 /// the ledger retries.
 public final class PostgresGateStore: GateStore {
-    public let changes = GateChangeFeed()
+    /// How often a replica looks at the database for changes other replicas made, whatever their notifications: the
+    /// most a lost notification delays a waiter (``PostgresChangeRelay``).
+    public static let recheckInterval: TimeInterval = 1
+
+    public let changes: GateChangeFeed
     let client: PostgresClient
+    let relay: PostgresChangeRelay
+    let availability: PostgresAvailability
+    let writers = WriterTurns()
     /// Runs the client's pool from the moment the store opens, so that the store can be used at once, as SQLite's
     /// can (the server records its start before its services run); ``run()`` stops it.
     private let pool: Task<Void, Never>
@@ -33,32 +40,46 @@ public final class PostgresGateStore: GateStore {
     ) async throws
         -> PostgresGateStore
     {
+        try await open(location, recheckInterval: recheckInterval, announcing: true, logger: logger)
+    }
+
+    /// ``open(_:logger:)`` with the relay's re-check interval, and without its notifications (tests that lose them all).
+    static func open(
+        _ location: PostgresLocation, recheckInterval: TimeInterval, announcing: Bool, logger: Logger
+    ) async throws
+        -> PostgresGateStore
+    {
         let configuration = try Self.configuration(location)
+        let connection = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: configuration.connectionTLS)
         // The pool starts first, so that it is running by the time the migrations are done and the store is used.
-        let store = PostgresGateStore(location: location, configuration: configuration.client, logger: logger)
-        let connection: PostgresConnection
+        let store = PostgresGateStore(
+            location: location, configuration: configuration.client,
+            relay: PostgresChangeRelay(connection: connection, recheckInterval: recheckInterval, announcing: announcing, logger: logger),
+            logger: logger)
+        let migrator: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(
-                configuration: .init(
-                    host: location.host, port: location.port, username: location.user, password: location.password,
-                    database: location.database, tls: configuration.connectionTLS),
-                id: 0, logger: logger)
+            migrator = try await PostgresConnection.connect(configuration: connection, id: 0, logger: logger)
         } catch {
             throw StoreError.databaseUnreachable(location.description, reason: Self.reason(error))
         }
         do {
-            try await PostgresSchema.migrate(connection, location: location.description, logger: logger)
+            try await PostgresSchema.migrate(migrator, location: location.description, logger: logger)
         } catch {
-            try? await connection.close()
+            try? await migrator.close()
             throw Self.translated(error)
         }
-        try? await connection.close()
+        try? await migrator.close()
         return store
     }
 
-    private init(location: PostgresLocation, configuration: PostgresClient.Configuration, logger: Logger) {
+    private init(location: PostgresLocation, configuration: PostgresClient.Configuration, relay: PostgresChangeRelay, logger: Logger) {
         self.location = location
         self.logger = logger
+        self.relay = relay
+        availability = PostgresAvailability(logger: logger)
+        changes = GateChangeFeed(recheckInterval: relay.recheckInterval)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         pool = Task { await client.run() }
@@ -115,12 +136,17 @@ public final class PostgresGateStore: GateStore {
 
     // MARK: Transactions
 
-    /// Runs `body` in a transaction holding ``PostgresSchema/writeLock``; commits when it returns, rolls back when it
+    /// Runs `body` in a transaction holding ``PostgresSchema/writeLock``, after this replica's earlier writers
+    /// (``WriterTurns``); commits when it returns, rolls back when it
     /// throws. A unique violation, a serialization failure or a deadlock is a ``StoreError/conflict(_:)``: nothing was
     /// written, and the ledger computes the change again.
     @discardableResult
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await writers.run { try await transactionNow(body) }
+    }
+
+    private func transactionNow<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withConnection { [logger] connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.writeLock))", logger: logger)
@@ -129,7 +155,7 @@ public final class PostgresGateStore: GateStore {
                 return value
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw Self.translated(error)
+                throw error
             }
         }
     }
@@ -145,11 +171,7 @@ public final class PostgresGateStore: GateStore {
 
     /// The rows of a read outside any transaction.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        do {
-            return try await client.query(query, logger: logger).collect()
-        } catch {
-            throw Self.translated(error)
-        }
+        try await withConnection { [logger] connection in try await connection.query(query, logger: logger).collect() }
     }
 
     // MARK: Gates
@@ -195,10 +217,11 @@ public final class PostgresGateStore: GateStore {
 
     public func apply(_ transition: GateTransition) async throws {
         guard !transition.isEmpty else { return }
-        let messages = try await transaction { connection in
+        let messages = try await transaction { [logger] connection in
             try await PostgresTransition.apply(transition, on: connection, logger: logger)
         }
         for gate in transition.changedGates { changes.publish(gate) }
+        relay.announce(transition.changedGates.map(\.id))
         // A message follows no gate change, so no published gate would wake the outbox workers.
         if messages { changes.ringOutbox() }
     }
@@ -243,7 +266,7 @@ public final class PostgresGateStore: GateStore {
     public func createToken(_ token: AccessToken, secretHash: String, audit: AuditDraft) async throws {
         let services = try StoredFormat.json(token.services)
         let environments = try StoredFormat.json(token.environments)
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             let taken = try await connection.query("SELECT 1 FROM token WHERE name = \(token.name)", logger: logger).collect()
             guard taken.isEmpty else { throw StoreError.tokenNameTaken(token.name) }
             try await connection.query(
@@ -267,7 +290,7 @@ public final class PostgresGateStore: GateStore {
     // MARK: Audit
 
     public func record(_ draft: AuditDraft) async throws {
-        try await transaction { connection in try await PostgresAuditLog.append(draft, on: connection, logger: logger) }
+        try await transaction { [logger] connection in try await PostgresAuditLog.append(draft, on: connection, logger: logger) }
     }
 
     public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {
@@ -277,7 +300,7 @@ public final class PostgresGateStore: GateStore {
     public func verifyAudit() async throws -> AuditVerification {
         // One snapshot for the walk and the head, so that events appended meanwhile are neither half seen nor counted
         // against a head read later.
-        try await client.withConnection { connection in
+        try await withConnection { [logger] connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
                 let verification = try await PostgresAuditLog.verify(on: connection, logger: logger)
@@ -290,16 +313,23 @@ public final class PostgresGateStore: GateStore {
         }
     }
 
+    /// Fails at once while the database is known to be away (``PostgresAvailability``), else asks it.
     public func checkReachable() async throws {
         _ = try await rows("SELECT COUNT(*) FROM audit_head")
     }
 
     // MARK: Lifecycle
 
-    /// Waits for the server to shut down gracefully (the service group stops the store last, after everything that
-    /// writes to it), then closes the connections.
+    /// Relays changes between replicas until the server shuts down gracefully (the service group stops the store
+    /// last, after everything that writes to it), then closes the connections.
     public func run() async throws {
+        let relaying = Task { await relay.run(store: self) }
+        let probing = Task { await probeAvailability() }
         try? await gracefulShutdown()
+        relaying.cancel()
+        probing.cancel()
+        await relaying.value
+        await probing.value
         pool.cancel()
         await pool.value
     }

@@ -14,7 +14,7 @@ enum PostgresOutbox {
     static func receiptKey(_ gate: GateID, _ channel: NotificationChannel) -> String { "\(gate.rawValue) \(channel.rawValue)" }
 
     /// Makes the gate's one item of `kind` due at `date`; a pending item gets its generation bumped and is brought
-    /// forward, unless it is backing off after a failure.
+    /// forward, unless it is backing off after a failure or a worker holds it.
     static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, on connection: PostgresConnection, logger: Logger) async throws {
         var statement = Statement()
         let gateID = statement.bind(gate.rawValue)
@@ -27,7 +27,7 @@ enum PostgresOutbox {
                 \(kindName) || CASE WHEN EXISTS (SELECT 1 FROM delivery_receipt WHERE gate_id = \(gateID) AND channel = \(channel))
                     THEN ':update' ELSE ':first' END)
             ON CONFLICT (gate_id, kind) WHERE coalesced DO UPDATE SET generation = outbox.generation + 1,
-                due_at = CASE WHEN outbox.attempts > 0 THEN outbox.due_at ELSE LEAST(outbox.due_at, EXCLUDED.due_at) END
+                due_at = CASE WHEN outbox.attempts > 0 OR outbox.leased THEN outbox.due_at ELSE LEAST(outbox.due_at, EXCLUDED.due_at) END
             """)
         try await connection.query(statement.query, logger: logger)
     }
@@ -44,16 +44,40 @@ enum PostgresOutbox {
             """, logger: logger)
     }
 
-    static let columns = "id, gate_id, kind, due_at, attempts, generation, payload"
+    static let columns = "id, gate_id, kind, due_at, attempts, generation, payload, claim"
 
     static func item(from row: PostgresRow) throws -> OutboxItem {
-        let (id, gate, kind, due, attempts, generation, payload) = try row.decode((Int64, String?, String, Int64, Int, Int, String?).self)
+        let (id, gate, kind, due, attempts, generation, payload, claim) = try row.decode(
+            (Int64, String?, String, Int64, Int, Int, String?, Int64).self)
         guard let known = OutboxKind(rawValue: kind) else {
             throw StoreError.corruptRow("outbox item \(id) has kind '\(kind)', which is not channel.event")
         }
         return OutboxItem(
             id: id, gateID: gate.map(GateID.init(unchecked:)), kind: known, dueAt: Timestamp.date(milliseconds: due), attempts: attempts,
-            generation: generation, payload: payload)
+            generation: generation, payload: payload, claim: claim)
+    }
+
+    /// The condition a settling write adds for `item`: its claim still holds (an item read without one settles as it is).
+    static func fenced(_ item: OutboxItem) -> String {
+        item.claim == 0 ? "" : " AND claim = \(item.claim)"
+    }
+
+    /// The read of the items `selection` reads due at `now`, oldest first, into `statement`; `false` when it reads none.
+    static func dueQuery(_ selection: OutboxSelection, at now: Date, limit: Int, columns: String, into statement: inout Statement) -> Bool {
+        let due = statement.bind(Timestamp.milliseconds(now))
+        let limit = statement.bind(Int64(limit))
+        if let lanes = lanes(selection) {
+            guard !lanes.isEmpty else { return false }
+            // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
+            let perLane = lanes.map { lane in
+                "(SELECT \(Self.columns) FROM outbox WHERE lane = \(statement.bind(lane)) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit))"
+            }
+            statement.append("SELECT \(columns) FROM (" + perLane.joined(separator: " UNION ALL ") + ") AS due ORDER BY due_at, id LIMIT \(limit)")
+        } else {
+            let condition = condition(selection, in: &statement)
+            statement.append("SELECT \(columns) FROM outbox WHERE \(condition) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit)")
+        }
+        return true
     }
 
     /// The lanes `selection` reads when it names its kinds, as SQLite's outbox reads them.
@@ -92,21 +116,32 @@ enum PostgresOutbox {
 extension PostgresGateStore {
     public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
         var statement = Statement()
-        let due = statement.bind(Timestamp.milliseconds(now))
-        let limit = statement.bind(Int64(limit))
-        if let lanes = PostgresOutbox.lanes(selection) {
-            guard !lanes.isEmpty else { return [] }
-            // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
-            let perLane = lanes.map { lane in
-                "(SELECT \(PostgresOutbox.columns) FROM outbox WHERE lane = \(statement.bind(lane)) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit))"
-            }
-            statement.append("SELECT * FROM (" + perLane.joined(separator: " UNION ALL ") + ") AS due ORDER BY due_at, id LIMIT \(limit)")
-        } else {
-            let condition = PostgresOutbox.condition(selection, in: &statement)
-            statement.append(
-                "SELECT \(PostgresOutbox.columns) FROM outbox WHERE \(condition) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit)")
-        }
+        guard PostgresOutbox.dueQuery(selection, at: now, limit: limit, columns: PostgresOutbox.columns, into: &statement) else { return [] }
         return try await rows(statement.query).map(PostgresOutbox.item)
+    }
+
+    /// The due items are read as ``dueOutboxItems(_:at:limit:)`` reads them (a lock cannot sit under a `UNION`), then
+    /// locked `FOR UPDATE SKIP LOCKED` if still due — another replica's claim in progress is stepped over, not waited
+    /// for — and claimed: token bumped, due at the lease's end. No write lock: a claim appends no audit event.
+    public func claimOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int, until leaseUntil: Date) async throws -> [OutboxItem] {
+        var statement = Statement()
+        statement.append("WITH candidates AS (")
+        guard PostgresOutbox.dueQuery(selection, at: now, limit: limit, columns: "id", into: &statement) else { return [] }
+        let due = statement.bind(Timestamp.milliseconds(now))
+        let lease = statement.bind(Timestamp.milliseconds(leaseUntil))
+        statement.append(
+            """
+            ), picked AS (
+                SELECT o.id, o.due_at FROM outbox o JOIN candidates c ON c.id = o.id WHERE o.due_at <= \(due) FOR UPDATE OF o SKIP LOCKED)
+            UPDATE outbox SET claim = outbox.claim + 1, leased = true, due_at = \(lease) FROM picked WHERE outbox.id = picked.id
+            RETURNING outbox.id, outbox.gate_id, outbox.kind, picked.due_at, outbox.attempts, outbox.generation, outbox.payload, outbox.claim
+            """)
+        return try await rows(statement.query).map { row in
+            var item = try PostgresOutbox.item(from: row)
+            item.leasedUntil = leaseUntil
+            return item
+        }
+        .sorted { ($0.dueAt, $0.id) < ($1.dueAt, $1.id) }
     }
 
     public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
@@ -123,7 +158,7 @@ extension PostgresGateStore {
     }
 
     public func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws {
-        let recorded = try await transaction { connection -> Bool in
+        let recorded = try await transaction { [logger] connection -> Bool in
             var recorded = false
             if let receipt, let gate = item.gateID {
                 recorded =
@@ -139,12 +174,20 @@ extension PostgresGateStore {
                     UPDATE outbox SET lane = kind || ':update' WHERE gate_id = \(gate.rawValue) AND coalesced AND channel = \(receipt.channel.rawValue)
                     """, logger: logger)
             }
-            // Only the generation that was delivered: a change since then keeps the item due.
-            let deleted = try await connection.query(
-                "DELETE FROM outbox WHERE id = \(item.id) AND generation = \(item.generation) RETURNING 1", logger: logger
-            ).collect()
-            if deleted.isEmpty {
-                try await connection.query("UPDATE outbox SET attempts = 0, last_error = NULL WHERE id = \(item.id)", logger: logger)
+            // Only the generation that was delivered, under the claim it was read with: a change since then keeps the
+            // item, due again at once; a claim taken over leaves it to its new claimant.
+            var delete = Statement()
+            delete.append(
+                "DELETE FROM outbox WHERE id = \(delete.bind(item.id)) AND generation = \(delete.bind(item.generation))"
+                    + PostgresOutbox.fenced(item) + " RETURNING 1")
+            if try await connection.query(delete.query, logger: logger).collect().isEmpty {
+                var reset = Statement()
+                reset.append(
+                    """
+                    UPDATE outbox SET attempts = 0, last_error = NULL, leased = false,
+                        due_at = LEAST(due_at, \(reset.bind(Timestamp.milliseconds(item.dueAt)))) WHERE id = \(reset.bind(item.id))
+                    """ + PostgresOutbox.fenced(item))
+                try await connection.query(reset.query, logger: logger)
             }
             if let audit { try await PostgresAuditLog.append(audit, on: connection, logger: logger) }
             return recorded
@@ -156,25 +199,47 @@ extension PostgresGateStore {
         if receipt != nil { changes.ringOutbox() }
     }
 
+    /// One statement for the lot, without the write lock (no audit event).
+    public func releaseOutboxItems(_ items: [OutboxItem]) async throws {
+        let claimed = items.filter { $0.claim != 0 }
+        guard !claimed.isEmpty else { return }
+        let ids = claimed.map(\.id)
+        let claims = claimed.map(\.claim)
+        let dues = claimed.map { Timestamp.milliseconds($0.dueAt) }
+        _ = try await rows(
+            """
+            UPDATE outbox SET leased = false, due_at = released.due
+            FROM unnest(\(ids)::bigint[], \(claims)::bigint[], \(dues)::bigint[]) AS released (id, claim, due)
+            WHERE outbox.id = released.id AND outbox.claim = released.claim
+            """)
+    }
+
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
         let message = String(error.prefix(500))
-        try await transaction { connection in
-            try await connection.query(
-                """
-                UPDATE outbox SET due_at = \(Timestamp.milliseconds(date)), attempts = attempts + 1, last_error = \(message) WHERE id = \(item.id)
-                """, logger: logger)
-        }
+        var statement = Statement()
+        statement.append(
+            """
+            UPDATE outbox SET due_at = \(statement.bind(Timestamp.milliseconds(date))), attempts = attempts + 1,
+                last_error = \(statement.bind(message)), leased = false WHERE id = \(statement.bind(item.id))
+            """ + PostgresOutbox.fenced(item))
+        let query = statement.query
+        try await transaction { [logger] connection in try await connection.query(query, logger: logger) }
     }
 
     public func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws {
-        try await transaction { connection in
-            try await connection.query("DELETE FROM outbox WHERE id = \(item.id)", logger: logger)
-            try await PostgresAuditLog.append(audit, on: connection, logger: logger)
+        var statement = Statement()
+        statement.append("DELETE FROM outbox WHERE id = \(statement.bind(item.id))" + PostgresOutbox.fenced(item) + " RETURNING 1")
+        let query = statement.query
+        try await transaction { [logger] connection in
+            // Given up once: a claimant that lost the item records nothing (its new claimant will).
+            if try await !connection.query(query, logger: logger).collect().isEmpty {
+                try await PostgresAuditLog.append(audit, on: connection, logger: logger)
+            }
         }
     }
 
     public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             try await PostgresOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, on: connection, logger: logger)
         }
         changes.ringOutbox()

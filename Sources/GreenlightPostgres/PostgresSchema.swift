@@ -105,7 +105,10 @@ enum PostgresSchema {
                     attempts integer NOT NULL DEFAULT 0,
                     generation integer NOT NULL DEFAULT 1,
                     last_error text,
-                    payload text
+                    payload text,
+                    -- The fencing token of the latest claim, and whether a lease holds the item (due_at is then its end).
+                    claim bigint NOT NULL DEFAULT 0,
+                    leased boolean NOT NULL DEFAULT false
                 )
                 """,
                 "CREATE UNIQUE INDEX outbox_coalesced ON outbox (gate_id, kind) WHERE coalesced",

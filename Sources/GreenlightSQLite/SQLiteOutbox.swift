@@ -15,14 +15,15 @@ enum SQLiteOutbox {
     }
 
     /// Makes the gate's one item of `kind` due at `date`; a pending item gets its generation bumped and is brought
-    /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes).
+    /// forward, unless it is backing off after a failure (a failing receiver is not retried faster for more changes)
+    /// or a worker holds it (completing the older generation makes it due again).
     static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, db: Database) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, lane) VALUES (?1, ?2, ?3, 1, ?4,
                     ?2 || CASE WHEN EXISTS (SELECT 1 FROM delivery_receipt WHERE gate_id = ?1 AND channel = ?3) THEN ':update' ELSE ':first' END)
                 ON CONFLICT(gate_id, kind) WHERE coalesced = 1 DO UPDATE SET generation = generation + 1,
-                    due_at = CASE WHEN attempts > 0 THEN due_at ELSE MIN(due_at, excluded.due_at) END
+                    due_at = CASE WHEN attempts > 0 OR leased = 1 THEN due_at ELSE MIN(due_at, excluded.due_at) END
                 """
         ).execute(arguments: [gate.rawValue, kind.rawValue, kind.channel.rawValue, SQLiteRows.millis(date)])
     }
@@ -83,31 +84,54 @@ enum SQLiteOutbox {
         }
         return OutboxItem(
             id: row["id"], gateID: (row["gate_id"] as String?).map(GateID.init(unchecked:)), kind: kind, dueAt: SQLiteRows.date(row["due_at"]),
-            attempts: row["attempts"], generation: row["generation"], payload: row["payload"]
+            attempts: row["attempts"], generation: row["generation"], payload: row["payload"], claim: row["claim"]
         )
+    }
+
+    /// The condition a settling write adds for `item`: its claim still holds (an item read without one settles as it is).
+    static func fenced(_ item: OutboxItem) -> (sql: String, arguments: StatementArguments) {
+        item.claim == 0 ? ("", []) : (" AND claim = ?", [item.claim])
     }
 }
 
-extension SQLiteGateStore {
-    public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
+extension SQLiteOutbox {
+    /// The read of the items `selection` reads due at `now`, oldest first; `nil` when it reads none.
+    static func dueQuery(_ selection: OutboxSelection, at now: Date, limit: Int) -> (sql: String, arguments: StatementArguments)? {
         let due = SQLiteRows.millis(now)
-        if let lanes = SQLiteOutbox.lanes(selection) {
-            guard !lanes.isEmpty else { return [] }
+        if let lanes = lanes(selection) {
+            guard !lanes.isEmpty else { return nil }
             // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
             let perLane = "SELECT * FROM (SELECT * FROM outbox WHERE lane = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?)"
             let sql = Array(repeating: perLane, count: lanes.count).joined(separator: " UNION ALL ") + " ORDER BY due_at, id LIMIT ?"
             var arguments: StatementArguments = []
             for lane in lanes { arguments += [lane, due, limit] }
             arguments += [limit]
-            return try await pool.read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteOutbox.item) }
+            return (sql, arguments)
         }
-        let (condition, arguments) = SQLiteOutbox.condition(selection)
-        return try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM outbox WHERE \(condition) AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                arguments: arguments + [due, limit]
-            )
-            .map(SQLiteOutbox.item)
+        let (condition, arguments) = condition(selection)
+        return ("SELECT * FROM outbox WHERE \(condition) AND due_at <= ? ORDER BY due_at, id LIMIT ?", arguments + [due, limit])
+    }
+}
+
+extension SQLiteGateStore {
+    public func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem] {
+        guard let (sql, arguments) = SQLiteOutbox.dueQuery(selection, at: now, limit: limit) else { return [] }
+        return try await pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteOutbox.item) }
+    }
+
+    public func claimOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int, until leaseUntil: Date) async throws -> [OutboxItem] {
+        guard let (sql, arguments) = SQLiteOutbox.dueQuery(selection, at: now, limit: limit) else { return [] }
+        // One writer: nobody else claims between the read and the writes.
+        return try await writer.write { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteOutbox.item).map { due in
+                var item = due
+                item.claim += 1
+                item.leasedUntil = leaseUntil
+                try db.execute(
+                    sql: "UPDATE outbox SET claim = ?, leased = 1, due_at = ? WHERE id = ?",
+                    arguments: [item.claim, SQLiteRows.millis(leaseUntil), item.id])
+                return item
+            }
         }
     }
 
@@ -142,10 +166,15 @@ extension SQLiteGateStore {
                     sql: "UPDATE outbox INDEXED BY outbox_coalesced SET lane = kind || ':update' WHERE gate_id = ? AND coalesced = 1 AND channel = ?",
                     arguments: [gate.rawValue, receipt.channel.rawValue])
             }
-            // Only the generation that was delivered: a change since then keeps the item due.
-            try db.execute(sql: "DELETE FROM outbox WHERE id = ? AND generation = ?", arguments: [item.id, item.generation])
+            // Only the generation that was delivered, under the claim it was read with: a change since then keeps the
+            // item, due again at once; a claim taken over leaves it to its new claimant.
+            let (fence, fenceArguments) = SQLiteOutbox.fenced(item)
+            try db.execute(
+                sql: "DELETE FROM outbox WHERE id = ? AND generation = ?\(fence)", arguments: [item.id, item.generation] + fenceArguments)
             if db.changesCount == 0 {
-                try db.execute(sql: "UPDATE outbox SET attempts = 0, last_error = NULL WHERE id = ?", arguments: [item.id])
+                try db.execute(
+                    sql: "UPDATE outbox SET attempts = 0, last_error = NULL, leased = 0, due_at = MIN(due_at, ?) WHERE id = ?\(fence)",
+                    arguments: [SQLiteRows.millis(item.dueAt), item.id] + fenceArguments)
             }
             if let audit { try SQLiteAuditLog.append(audit, db: db) }
             return recorded
@@ -158,19 +187,34 @@ extension SQLiteGateStore {
         if receipt != nil { changes.ringOutbox() }
     }
 
+    public func releaseOutboxItems(_ items: [OutboxItem]) async throws {
+        let claimed = items.filter { $0.claim != 0 }
+        guard !claimed.isEmpty else { return }
+        try await writer.write { db in
+            for item in claimed {
+                try db.execute(
+                    sql: "UPDATE outbox SET leased = 0, due_at = ? WHERE id = ? AND claim = ?",
+                    arguments: [SQLiteRows.millis(item.dueAt), item.id, item.claim])
+            }
+        }
+    }
+
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
+        let (fence, fenceArguments) = SQLiteOutbox.fenced(item)
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-                arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id]
+                sql: "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ?, leased = 0 WHERE id = ?\(fence)",
+                arguments: [SQLiteRows.millis(date), String(error.prefix(500)), item.id] + fenceArguments
             )
         }
     }
 
     public func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [item.id])
-            try SQLiteAuditLog.append(audit, db: db)
+        let (fence, fenceArguments) = SQLiteOutbox.fenced(item)
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM outbox WHERE id = ?\(fence)", arguments: [item.id] + fenceArguments)
+            // Given up once: a claimant that lost the item records nothing (its new claimant will).
+            if db.changesCount == 1 { try SQLiteAuditLog.append(audit, db: db) }
         }
     }
 

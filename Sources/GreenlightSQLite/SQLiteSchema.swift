@@ -261,6 +261,16 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v9: outbox claims") { db in
+            try db.execute(
+                sql: """
+                    -- A worker claims what it delivers: `claim` is the fencing token (bumped by each claim), `leased`
+                    -- says a lease holds the item (its due_at is then the lease's end).
+                    ALTER TABLE outbox ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE outbox ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -18,7 +18,10 @@ struct HealthRoutes {
                 return JSONResponse.make(Status(status: "ready"))
             } catch {
                 context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
-                return JSONResponse.make(status: .serviceUnavailable, Status(status: "unavailable", message: "the store cannot be read"))
+                let message = (error as? StoreError).map { "the store cannot be read: \($0)" } ?? "the store cannot be read"
+                return JSONResponse.make(
+                    status: .serviceUnavailable, Status(status: "unavailable", message: message),
+                    headers: [.retryAfter: "\(JSONErrorMiddleware<GreenlightRequestContext>.unavailableRetryAfter)"])
             }
         }
     }

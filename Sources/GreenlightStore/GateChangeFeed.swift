@@ -1,3 +1,4 @@
+import Foundation
 import GreenlightCore
 import Synchronization
 
@@ -18,7 +19,15 @@ public final class GateChangeFeed: Sendable {
 
     private let subscribers = Mutex(Subscribers())
 
-    public init() {}
+    /// How often whoever waits on this feed must look at the store again, or `nil` when every change is published
+    /// here. A store shared by several processes (replicas on PostgreSQL) learns of the others' changes by
+    /// notifications, which can be lost: the deadline timer and the outbox workers then wake at least this often, and
+    /// the store itself re-checks for the gates waiters wait on.
+    public let recheckInterval: TimeInterval?
+
+    public init(recheckInterval: TimeInterval? = nil) {
+        self.recheckInterval = recheckInterval
+    }
 
     /// Changes to one gate, from now on. Cancel the subscription when done with it: the feed holds it until then.
     public func subscribe(to id: GateID) -> GateSubscription {

@@ -68,8 +68,17 @@ public struct OutboxItem: Sendable, Equatable {
     public var generation: Int
     /// What to deliver, for kinds that say more than "the gate changed" (JSON, owned by whoever enqueued it).
     public var payload: String?
+    /// The fencing token of the claim this item was read under (``GateOutbox/claimOutboxItems(_:at:limit:until:)``):
+    /// bumped by every claim, so that a worker whose lease passed and another took the item over settles nothing.
+    /// `0` for an item read without a claim (``GateOutbox/dueOutboxItems(_:at:limit:)``: tools and tests).
+    public var claim: Int64
+    /// When the claim's lease ends; `nil` without a claim.
+    public var leasedUntil: Date?
 
-    public init(id: Int64, gateID: GateID?, kind: OutboxKind, dueAt: Date, attempts: Int, generation: Int, payload: String? = nil) {
+    public init(
+        id: Int64, gateID: GateID?, kind: OutboxKind, dueAt: Date, attempts: Int, generation: Int, payload: String? = nil, claim: Int64 = 0,
+        leasedUntil: Date? = nil
+    ) {
         self.id = id
         self.gateID = gateID
         self.kind = kind
@@ -77,6 +86,8 @@ public struct OutboxItem: Sendable, Equatable {
         self.attempts = attempts
         self.generation = generation
         self.payload = payload
+        self.claim = claim
+        self.leasedUntil = leasedUntil
     }
 
     public var channel: NotificationChannel { kind.channel }
@@ -123,21 +134,39 @@ public struct OutboxSelection: Sendable, Equatable {
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
 /// outage of the receiver delays it but never loses it, and never holds up a decision (invariant 3). Shared by every
 /// channel: each worker reads and settles only its own channel's items.
+///
+/// Workers on several replicas share one outbox: a worker *claims* the items it delivers, each under a lease and a
+/// fencing token (``OutboxItem/claim``). A claimed item is not due for anyone until its lease ends, so that two
+/// workers never deliver it at once; a worker killed holding it loses it to whoever claims it after the lease; and a
+/// worker that stalled past its lease settles nothing (complete, reschedule and abandon check the token), so that it
+/// cannot undo what the worker that took over did.
 public protocol GateOutbox: Sendable {
-    /// Items `selection` reads that are due at or before `now`, oldest first.
+    /// Items `selection` reads that are due at or before `now`, oldest first, without claiming them (tools and tests).
     func dueOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int) async throws -> [OutboxItem]
+
+    /// Claims the items ``dueOutboxItems(_:at:limit:)`` would read, for the caller alone until `leaseUntil`, and
+    /// returns them oldest first, each with its new fencing token. An item another worker is claiming at this moment
+    /// is skipped, not waited for. While the lease lasts, the item is due for nobody; a change to its gate does not
+    /// bring it forward (completing the older generation does).
+    func claimOutboxItems(_ selection: OutboxSelection, at now: Date, limit: Int, until leaseUntil: Date) async throws -> [OutboxItem]
 
     /// When the next item `selection` reads falls due.
     func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date?
 
-    /// Marks `item` done (unless the gate changed since it was read), remembering the receipt of a first delivery and
-    /// appending `audit` in the same transaction.
+    /// Gives claimed `items` back unsent (a pass that stopped early, an operation waiting out a rate limit): each is
+    /// due again when it was, for anyone, unless its claim was taken over meanwhile.
+    func releaseOutboxItems(_ items: [OutboxItem]) async throws
+
+    /// Marks `item` done (unless the gate changed since it was read: then it is due again at once), remembering the
+    /// receipt of a first delivery and appending `audit` in the same transaction. When `item`'s claim was taken over,
+    /// the receipt and `audit` (what was delivered) are still recorded, and the item is left to its new claimant.
     func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws
 
-    /// Tries `item` again at `date`, after `error`.
+    /// Tries `item` again at `date`, after `error`; nothing when its claim was taken over.
     func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws
 
-    /// Gives `item` up (an error retrying cannot fix), with an audit event saying why.
+    /// Gives `item` up (an error retrying cannot fix), with an audit event saying why; nothing when its claim was
+    /// taken over.
     func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws
 
     /// What `channel` remembered of the gate's first delivery, if it was delivered.

@@ -8,6 +8,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// Whether the database is away: the server answers 503 with `Retry-After` until it is back.
+    public var isUnavailable: Bool {
+        if case .databaseUnavailable = self { return true }
+        return false
+    }
+
     case gateNotFound(GateID)
     /// The idempotency key was used before for a different request; the first gate is named.
     case idempotencyKeyReused(GateID)
@@ -17,6 +23,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidPostgresURL(String, String)
     /// The PostgreSQL server could not be reached or refused the connection.
     case databaseUnreachable(String, reason: String)
+    /// The database server is away (refused or dropped the connection, shutting down, or no connection to be had in
+    /// time). The call wrote nothing, unless the connection was lost while it committed: a retry of the same request
+    /// finds what it did (a vote counts once, an Idempotency-Key opens one gate).
+    case databaseUnavailable(String)
     /// The database server refused a statement, with its SQLSTATE and message.
     case databaseFailed(String)
     /// The database's schema is newer than this version knows.
@@ -48,6 +58,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "'\(url)' cannot be used: \(why)"
         case .databaseUnreachable(let location, let reason):
             "cannot reach the database \(location): \(reason); check that it is up and the URL's host, port, user and password"
+        case .databaseUnavailable(let why):
+            "the database is unavailable (\(why)); try again shortly"
         case .databaseFailed(let what):
             "the database refused a statement: \(what)"
         case .schemaTooNew(let location, let version, let known):

@@ -2,6 +2,10 @@ import Foundation
 import GreenlightAPI
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// The real `greenlight` binary on a PostgreSQL database: server, tokens, pipeline, people and `audit verify`.
 @Suite(
     "End to end on PostgreSQL", .timeLimit(.minutes(2)),
@@ -34,6 +38,40 @@ struct PostgresEndToEndTests {
         for action in ["gate.opened", "vote.recorded", "gate.decided"] { #expect(events.stdout.contains(action), "\(events.stdout)") }
     }
 
+    @Test("while the database is away /readyz and the API answer 503 with Retry-After; once it is back the server carries on unrestarted")
+    func databaseAway() async throws {
+        let database = try await PostgresDatabase.create()
+        let deployment = try await Deployment(database: database)
+        try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await HTTP.get(deployment.url + "/readyz").status == 200)
+
+        try PostgresDatabase.refuseConnections(true, to: database)
+        let ready = try await HTTP.get(deployment.url + "/readyz")
+        #expect(ready.status == 503)
+        #expect(ready.retryAfter == "5")
+        let read = try await HTTP.get(deployment.url + "/v1/gates/\(gate.id)", token: deployment.tokens["ci"])
+        #expect(read.status == 503, "\(read.body)")
+        #expect(read.retryAfter == "5")
+        #expect(read.body.contains("database_unavailable"), "\(read.body)")
+        let vote = try await deployment.run(["approve", gate.id], as: "alice")
+        #expect(vote.status != 0)
+        #expect(vote.output.contains("503"), "\(vote.output)")
+
+        try PostgresDatabase.refuseConnections(false, to: database)
+        // From outside, the only way to know the probe found it again: ask until it says so (the probe asks every second).
+        var readyAgain = false
+        for _ in 0..<100 where !readyAgain {
+            readyAgain = try await HTTP.get(deployment.url + "/readyz").status == 200
+            if !readyAgain { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(readyAgain)
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["approve", gate.id], as: "bob").status == 0)
+        let verified = try await deployment.audit(["verify"])
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
     @Test("a database URL that cannot be used is refused before anything starts, and its password is not printed")
     func badURL() async throws {
         let result = try await RunningCommand(["audit", "verify", "--database", "postgres://u:hunter2@127.0.0.1:99999/x"]).finished()
@@ -45,6 +83,27 @@ struct PostgresEndToEndTests {
 
 /// Databases on the test server (`GREENLIGHT_TEST_POSTGRES_URL`), made with `psql`, which Debian's `postgresql` brings.
 enum PostgresDatabase {
+    /// Runs `sql` with `psql` on the server's own database.
+    static func psql(_ sql: String) throws {
+        let server = try #require(server)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["psql", server, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "psql failed: \(sql)")
+    }
+
+    /// Makes the database at `url` refuse new connections and drops those it has, or lets them in again: the
+    /// database gone away, as the server sees it.
+    static func refuseConnections(_ refuse: Bool, to url: String) throws {
+        let name = String(url[url.index(after: try #require(url.lastIndex(of: "/")))...])
+        try psql("ALTER DATABASE \(name) ALLOW_CONNECTIONS \(!refuse)")
+        if refuse { try psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)'") }
+    }
+
     static let server = ProcessInfo.processInfo.environment["GREENLIGHT_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
     /// A new, empty database; returns its URL.
@@ -60,5 +119,23 @@ enum PostgresDatabase {
         try #require(process.terminationStatus == 0, "psql could not create \(name)")
         guard let slash = server.lastIndex(of: "/") else { throw CocoaError(.fileReadInvalidFileName) }
         return server[..<slash] + "/" + name
+    }
+}
+
+/// Plain HTTP requests to the server, for what the CLI does not show (statuses, headers).
+enum HTTP {
+    struct Answer {
+        var status: Int
+        var retryAfter: String?
+        var body: String
+    }
+
+    static func get(_ url: String, token: String? = nil) async throws -> Answer {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.timeoutInterval = 30
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        return Answer(status: http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"), body: String(decoding: data, as: UTF8.self))
     }
 }

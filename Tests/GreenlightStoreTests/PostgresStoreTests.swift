@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightCore
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 @testable import GreenlightPostgres
@@ -89,6 +90,134 @@ struct PostgresStoreTests {
         } throws: { error in
             guard case StoreError.databaseUnreachable(let where_, _) = error else { return false }
             return where_.contains("127.0.0.1:1") && !"\(error)".contains("hunter2")
+        }
+    }
+}
+
+/// Several replicas on one database: a change committed on one reaches those waiting on another, by `NOTIFY`, or by
+/// the re-check when notifications are lost.
+@Suite(
+    "Replicas on one PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"),
+    .timeLimit(.minutes(1)))
+struct PostgresReplicaTests {
+    /// Two stores on a fresh database, both running (relaying), and `body` given them; `a` re-checks every
+    /// `recheck` seconds and `b` notifies unless `bAnnounces` is false.
+    func withReplicas(
+        recheck: TimeInterval = 3_600, bAnnounces: Bool = true,
+        _ body: @Sendable (_ a: PostgresGateStore, _ b: PostgresGateStore) async throws -> Void
+    ) async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let a = try await PostgresGateStore.open(location, recheckInterval: recheck, announcing: true, logger: PostgresTestServer.logger)
+        let b = try await PostgresGateStore.open(location, recheckInterval: 3_600, announcing: bAnnounces, logger: PostgresTestServer.logger)
+        try await a.whileRunning { try await b.whileRunning { try await body(a, b) } }
+    }
+
+    /// Opens a gate on `b`, subscribes to it on `a`, has alice and bob approve it on `b`, and returns the first
+    /// decided state `a`'s subscriber sees.
+    func decideOnB(seenBy a: PostgresGateStore, _ b: PostgresGateStore) async throws -> Gate? {
+        let ledger = GateLedger(store: b, notifying: [])
+        let gate = StoreFixtures.gate()
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        let subscription = a.changes.subscribe(to: gate.id)
+        defer { subscription.cancel() }
+        _ = try await ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+        _ = try await ledger.castVote(StoreFixtures.vote("bob", offset: 20), on: gate.id)
+        for await seen in subscription where seen.state.isDecided { return seen }
+        return nil
+    }
+
+    @Test("a decision committed on one replica reaches a waiter on another by NOTIFY, with the re-check an hour away")
+    func notified() async throws {
+        try await withReplicas { a, b in
+            await a.relay.listened(times: 1)
+            let seen = try await decideOnB(seenBy: a, b)
+            #expect(seen?.state == .approved)
+            #expect(seen?.votes.map(\.voter) == ["alice", "bob"])
+            #expect(a.relay.snapshot.relayed >= 1)
+        }
+    }
+
+    @Test("with every notification lost, the re-check of the audit log still delivers the decision")
+    func lostNotifications() async throws {
+        try await withReplicas(recheck: 0.2, bAnnounces: false) { a, b in
+            let seen = try await decideOnB(seenBy: a, b)
+            #expect(seen?.state == .approved)
+        }
+    }
+
+    @Test("a LISTEN connection the server drops is made again, and notifications arrive on the new one")
+    func reconnects() async throws {
+        try await withReplicas { a, b in
+            await a.relay.listened(times: 1)
+            await b.relay.listened(times: 1)
+            // A listener is a session whose last statement was its LISTEN: both replicas' are dropped.
+            let terminated = try await PostgresTestServer.strings(
+                """
+                SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+                WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                """, on: a.location)
+            #expect(terminated == ["true", "true"])
+            await a.relay.listened(times: 2)
+            let seen = try await decideOnB(seenBy: a, b)
+            #expect(seen?.state == .approved)
+        }
+    }
+
+    @Test("a payload names its sender and gate ids; a replica skips its own and drops what is not a gate id")
+    func payloads() {
+        let id = GateID.generate()
+        #expect(PostgresChangeRelay.gates(in: "r1 \(id.rawValue) nonsense", skipping: "r2") == [id])
+        #expect(PostgresChangeRelay.gates(in: "r1 \(id.rawValue)", skipping: "r1") == [])
+        #expect(PostgresChangeRelay.gates(in: "", skipping: "r1") == [])
+    }
+}
+
+/// A database that goes away and comes back.
+@Suite(
+    "PostgreSQL going away", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"),
+    .timeLimit(.minutes(1)))
+struct PostgresAvailabilityTests {
+    /// Refuses new connections to `location`'s database and drops those it has, or lets them in again.
+    static func refuseConnections(_ refuse: Bool, to location: PostgresLocation) async throws {
+        var server = location
+        server.database = "postgres"
+        _ = try await PostgresTestServer.strings("ALTER DATABASE \(location.database) ALLOW_CONNECTIONS \(!refuse)", on: server)
+        if refuse {
+            _ = try await PostgresTestServer.strings(
+                "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '\(location.database)'", on: server)
+        }
+    }
+
+    @Test("while the database refuses connections every call fails at once as unavailable; once it is back the store carries on by itself")
+    func awayAndBack() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
+        let ledger = GateLedger(store: store, notifying: [])
+        let gate = StoreFixtures.gate()
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        try await store.whileRunning {
+            try await Self.refuseConnections(true, to: location)
+            await #expect(throws: StoreError.self) { _ = try await store.gate(gate.id) }
+            #expect(store.availability.away != nil)
+            // Known to be away: the next calls do not wait for the pool.
+            let started = ContinuousClock.now
+            await #expect {
+                try await store.checkReachable()
+            } throws: { error in
+                (error as? StoreError)?.isUnavailable == true
+            }
+            await #expect {
+                _ = try await ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+            } throws: { error in
+                (error as? StoreError)?.isUnavailable == true
+            }
+            #expect(ContinuousClock.now - started < .seconds(1), "answered at once, not after the pool's wait")
+
+            try await Self.refuseConnections(false, to: location)
+            await store.availability.back()
+            try await store.checkReachable()
+            _ = try await ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+            #expect(try await store.gate(gate.id)?.votes.map(\.voter) == ["alice"], "the vote refused while away was not recorded")
         }
     }
 }

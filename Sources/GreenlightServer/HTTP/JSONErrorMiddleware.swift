@@ -10,6 +10,9 @@ import Logging
 /// Errors that carry an HTTP status (a 404 from the router, a 413 from the body limit) keep it; anything else is an
 /// unexpected failure: 500, logged with the request, and a message that gives nothing away.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Seconds a client is asked to wait while the database is away: a few of the store's one-second probes.
+    static var unavailableRetryAfter: Int { 5 }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -21,6 +24,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.warning("a change kept conflicting with other writers", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return JSONResponse.make(
                 status: .serviceUnavailable, ErrorBody(error: "conflict", message: error.description), headers: [.retryAfter: "1"])
+        } catch let error as StoreError where error.isUnavailable {
+            // The database is away: the store answers at once while it is (it does not hold requests), and the client
+            // tries again; /readyz fails meanwhile, so a load balancer sends the requests to replicas that can.
+            context.logger.warning("the database is unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return JSONResponse.make(
+                status: .serviceUnavailable, ErrorBody(error: "database_unavailable", message: error.description),
+                headers: [.retryAfter: "\(Self.unavailableRetryAfter)"])
         } catch let error as any HTTPResponseError {
             let (code, message) = Self.describe(error.status)
             return JSONResponse.make(status: error.status, ErrorBody(error: code, message: message))

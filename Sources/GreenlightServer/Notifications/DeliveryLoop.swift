@@ -23,6 +23,12 @@ struct DeliveryLoop<Channel: Notifier>: Service {
     /// An item waiting for its gate's first delivery waits this many attempts (backing off to 5 minutes: about 2
     /// hours in all, longer than a gate usually waits), then is given up with an audit event.
     static var firstDeliveryAttempts: Int { 30 }
+    /// How long a pass holds the items it claimed: what a replica killed mid-pass held is delivered by another this
+    /// long after its claim.
+    static var lease: TimeInterval { 60 }
+    /// An item is not sent with less of its lease left than this (a send's own time limit, with room): it is left for
+    /// the next claim, so that a slow pass never sends what its lease no longer covers.
+    static var leaseMargin: TimeInterval { 20 }
 
     func run() async throws {
         let wake = WakeSignal()
@@ -49,10 +55,17 @@ struct DeliveryLoop<Channel: Notifier>: Service {
                 // work for the other operations goes at once, and a pass costs what can be sent, not the backlog.
                 var selection = self.selection(blockedUntil, at: now)
                 while !Task.isCancelled {
-                    let due = try await store.dueOutboxItems(selection, at: now, limit: Self.passLimit)
-                    for item in due where !Task.isCancelled {
-                        try await deliver(item, blockedUntil: &blockedUntil)
+                    // Claimed, so that the workers of other replicas on the same database leave them alone.
+                    let due = try await store.claimOutboxItems(
+                        selection, at: now, limit: Self.passLimit, until: now.addingTimeInterval(Self.lease))
+                    var unsent: [OutboxItem] = []
+                    for item in due {
+                        let sent = Task.isCancelled ? false : try await deliver(item, blockedUntil: &blockedUntil)
+                        if !sent { unsent.append(item) }
                     }
+                    // What the pass claimed and left (held by a limit, too little lease, stopping) is due again as it
+                    // was, for this worker's next pass or another replica's, not only when the lease ends.
+                    try await Task { [store, unsent] in try await store.releaseOutboxItems(unsent) }.value
                     // An operation limited during this pass: what the pass's limit left unread for the others is read now.
                     let narrowed = self.selection(blockedUntil, at: now)
                     guard narrowed != selection, due.count == Self.passLimit else { break }
@@ -70,7 +83,9 @@ struct DeliveryLoop<Channel: Notifier>: Service {
             // At most one pass per `coalescing` interval however many changes ring: under a storm of decisions, a pass per
             // vote would read the outbox a thousand times a second; a tenth of a second is nothing on a card.
             let earliest = passStarted.addingTimeInterval(Self.coalescing)
-            let until = max(min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600)), earliest)
+            // Another replica's work (its own, once it was killed holding it) is seen at the feed's re-check.
+            let recheck = store.changes.recheckInterval ?? 3_600
+            let until = max(min(next ?? .distantFuture, clock.now().addingTimeInterval(recheck)), earliest)
             if until > clock.now() { await wake.sleep(until: until, on: clock) }
             if earliest > clock.now() { try? await clock.sleep(until: earliest) }
         }
@@ -81,20 +96,25 @@ struct DeliveryLoop<Channel: Notifier>: Service {
         notifier.held(whileLimited: Set(blockedUntil.filter { $0.value > now }.keys))
     }
 
-    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date]) async throws {
+    /// Delivers `item`, or settles it without sending; returns `false` when it left the item as it was (its operation
+    /// waits out a limit, or too little of its lease is left to be sure of sending under it).
+    private func deliver(_ item: OutboxItem, blockedUntil: inout [String: Date]) async throws -> Bool {
         let now = clock.now()
+        if let leasedUntil = item.leasedUntil, now.addingTimeInterval(Self.leaseMargin) > leasedUntil { return false }
         // The receipt of the gate's first delivery on this channel: read once, here.
         let receipt = try await item.gateID.asyncMap { try await store.deliveryReceipt(for: $0, on: notifier.channel) } ?? nil
         // An item whose operation began waiting out a limit in this pass is left due before its gate is read: under a
         // storm of decisions, reading every gate only to leave it would cost more than the votes.
-        if let operation = notifier.operation(for: item, delivered: receipt != nil), let until = blockedUntil[operation], until > now { return }
+        if let operation = notifier.operation(for: item, delivered: receipt != nil), let until = blockedUntil[operation], until > now {
+            return false
+        }
         let gate = try await item.gateID.asyncMap { try await store.gate($0) } ?? nil
         let operation: String
         let send: @Sendable () async throws -> DeliveryReceipt?
         switch notifier.render(item, gate: gate, receipt: receipt) {
         case .nothing:
             try await store.completeOutboxItem(item, receipt: nil, audit: nil)
-            return
+            return true
         case .waitForFirstDelivery(let operation, let givenUp):
             if item.attempts >= Self.firstDeliveryAttempts {
                 try await abandon(item, gate: gate, operation: operation, error: givenUp)
@@ -103,12 +123,12 @@ struct DeliveryLoop<Channel: Notifier>: Service {
                     item, at: now.addingTimeInterval(Backoff.delay(afterFailures: item.attempts, initial: 0.5, maximum: 300)),
                     error: "waiting for the gate's first delivery")
             }
-            return
+            return true
         case .send(let name, let deliver):
             operation = name
             send = deliver
         }
-        if let until = blockedUntil[operation], until > now { return }
+        if let until = blockedUntil[operation], until > now { return false }
         do {
             let delivered = try await send()
             var audit: AuditDraft?
@@ -136,6 +156,7 @@ struct DeliveryLoop<Channel: Notifier>: Service {
                 try await abandon(item, gate: gate, operation: operation, error: "\(error)")
             }
         }
+        return true
     }
 
     private func abandon(_ item: OutboxItem, gate: Gate?, operation: String, error: String) async throws {

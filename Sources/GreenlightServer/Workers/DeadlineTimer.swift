@@ -62,8 +62,10 @@ struct DeadlineTimer: Service {
                 try? await clock.sleep(until: clock.now().addingTimeInterval(retry))
                 continue
             }
-            // Sleep until the earliest deadline or timer (at most an hour, to bound clock drift), or until a new gate arrives.
-            await wake.sleep(until: min(next ?? .distantFuture, clock.now().addingTimeInterval(3_600)), on: clock)
+            // Sleep until the earliest deadline or timer, or until a new gate arrives: at most an hour, to bound clock
+            // drift, or the feed's re-check interval when other replicas open gates this one may not hear of.
+            let recheck = ledger.changes.recheckInterval ?? 3_600
+            await wake.sleep(until: min(next ?? .distantFuture, clock.now().addingTimeInterval(recheck)), on: clock)
         }
     }
 }
