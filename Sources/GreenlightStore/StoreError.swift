@@ -31,6 +31,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case databaseFailed(String)
     /// The database's schema is newer than this version knows.
     case schemaTooNew(String, version: Int, known: Int)
+    /// `greenlight migrate` was pointed at a database that holds gates, tokens, outbox items or audit events.
+    case targetNotEmpty(String)
     /// There is no database at the path, and the command does not create one.
     case databaseMissing(String)
     /// A row does not hold what the schema promises: the database was edited by hand, or written by another version.
@@ -64,6 +66,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "the database refused a statement: \(what)"
         case .schemaTooNew(let location, let version, let known):
             "the database \(location) has schema version \(version), newer than this Greenlight knows (\(known)); run the version that wrote it"
+        case .targetNotEmpty(let location):
+            "\(location) already holds gates, tokens, outbox items or audit events; migrate into a new, empty database"
         case .invalidDatabaseURL(let url):
             "'\(url)' is not a database URL; use sqlite:///path/to/greenlight.db or a plain file path"
         case .databaseMissing(let path):

@@ -86,11 +86,12 @@ final class Deployment: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// Starts `greenlight serve` and returns once it listens.
+    /// Starts `greenlight serve` (on `database`, else the deployment's) and returns once it listens.
     @discardableResult
-    func start(environment: [String: String] = [:], logLevel: String = "warning") async throws -> RunningCommand {
+    func start(environment: [String: String] = [:], logLevel: String = "warning", database: String? = nil) async throws -> RunningCommand {
         let server = try RunningCommand(
-            ["serve", "--config", config, "--database", database, "--port", "\(port)", "--log-level", logLevel], environment: environment)
+            ["serve", "--config", config, "--database", database ?? self.database, "--port", "\(port)", "--log-level", logLevel],
+            environment: environment)
         self.server = server
         let banner = await server.line(containing: "listening on")
         if banner == nil {

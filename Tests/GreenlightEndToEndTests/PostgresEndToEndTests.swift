@@ -72,6 +72,58 @@ struct PostgresEndToEndTests {
         #expect(verified.status == 0, "\(verified.output)")
     }
 
+    @Test("migrate copies an SQLite store into PostgreSQL, where the server carries on with its gates, votes and tokens; a used target is refused")
+    func migrateFromSQLite() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        let pending = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", pending.id], as: "alice").status == 0)
+        let decided = try await deployment.open(environment: "quick")
+        #expect(try await deployment.run(["approve", decided.id], as: "bob").status == 0)
+        server.signal(SIGTERM)
+        _ = await server.finished()
+
+        let target = try await PostgresDatabase.create()
+        let migrated = try await RunningCommand(["migrate", "--from", "sqlite://" + deployment.database, "--to", target]).finished()
+        #expect(migrated.status == 0, "\(migrated.output)")
+        #expect(migrated.stdout.contains("copied 2 gates, 2 votes, 5 tokens"), "\(migrated.stdout)")
+        #expect(migrated.stdout.contains("audit log intact"), "\(migrated.stdout)")
+        let again = try await RunningCommand(["migrate", "--from", "sqlite://" + deployment.database, "--to", target]).finished()
+        #expect(again.status != 0)
+        #expect(again.output.contains("already holds"), "\(again.output)")
+
+        // The same tokens work on the new database; the vote cast before the move counts.
+        try await deployment.start(database: target)
+        #expect(try await deployment.run(["approve", pending.id], as: "alice").status == 64, "alice's vote was copied")
+        #expect(try await deployment.run(["approve", pending.id], as: "carol").status == 0)
+        let verified = try await RunningCommand(["audit", "verify", "--database", target]).finished()
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
+    @Test("migrate refuses a source whose audit chain is broken, and copies nothing")
+    func migrateRefusesABrokenChain() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        _ = try await deployment.open(environment: "production")
+        server.signal(SIGTERM)
+        _ = await server.finished()
+        let tamper = Process()
+        tamper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tamper.arguments = [
+            "python3", "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit_event SET actor = 'mallory' WHERE sequence = 1\"); c.commit()",
+            deployment.database,
+        ]
+        try tamper.run()
+        tamper.waitUntilExit()
+        let target = try await PostgresDatabase.create()
+        let migrated = try await RunningCommand(["migrate", "--from", deployment.database, "--to", target]).finished()
+        #expect(migrated.status == 1, "\(migrated.output)")
+        #expect(migrated.output.contains("broken"), "\(migrated.output)")
+        let events = try await RunningCommand(["audit", "query", "--database", target]).finished()
+        #expect(events.stdout.isEmpty, "nothing copied")
+    }
+
     @Test("a database URL that cannot be used is refused before anything starts, and its password is not printed")
     func badURL() async throws {
         let result = try await RunningCommand(["audit", "verify", "--database", "postgres://u:hunter2@127.0.0.1:99999/x"]).finished()
