@@ -191,6 +191,7 @@ final class PostgresChangeRelay: Sendable {
 
     private func recheck(store: PostgresGateStore) async {
         var cursor: Int64?
+        var failing = false
         while !Task.isCancelled {
             do {
                 if let last = cursor {
@@ -211,9 +212,14 @@ final class PostgresChangeRelay: Sendable {
                 } else {
                     cursor = try await store.rows("SELECT COALESCE(MAX(sequence), 0) FROM audit_event").first?.decode(Int64.self) ?? 0
                 }
+                failing = false
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("re-checking for other replicas' changes failed", metadata: ["error": "\(PostgresGateStore.reason(error))"])
+                // Said once per outage (the store says the database is away, too).
+                logger.log(
+                    level: failing ? .debug : .warning, "re-checking for other replicas' changes failed",
+                    metadata: ["error": "\(PostgresGateStore.reason(error))"])
+                failing = true
             }
             try? await Task.sleep(for: .seconds(recheckInterval))
         }

@@ -82,6 +82,9 @@ final class RunningCommand: Sendable {
                     } else if count < 0, errno == EINTR {
                         continue
                     } else {
+                        // Closed here, at end-of-file, not whenever the pipe is freed: a long run (the chaos run
+                        // starts thousands of commands) must not pile up descriptors.
+                        try? pipe.fileHandleForReading.close()
                         self?.received(Data(), isStdout: isStdout)
                         return
                     }
