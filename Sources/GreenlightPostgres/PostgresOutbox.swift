@@ -66,7 +66,7 @@ enum PostgresOutbox {
     static func dueQuery(_ selection: OutboxSelection, at now: Date, limit: Int, columns: String, into statement: inout Statement) -> Bool {
         let due = statement.bind(Timestamp.milliseconds(now))
         let limit = statement.bind(Int64(limit))
-        if let lanes = lanes(selection) {
+        if let lanes = selection.lanes {
             guard !lanes.isEmpty else { return false }
             // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
             let perLane = lanes.map { lane in
@@ -78,21 +78,6 @@ enum PostgresOutbox {
             statement.append("SELECT \(columns) FROM outbox WHERE \(condition) AND due_at <= \(due) ORDER BY due_at, id LIMIT \(limit)")
         }
         return true
-    }
-
-    /// The lanes `selection` reads when it names its kinds, as SQLite's outbox reads them.
-    static func lanes(_ selection: OutboxSelection) -> [String]? {
-        guard let kinds = selection.kinds else { return nil }
-        var lanes: [String] = []
-        for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) where selection.channel == nil || kind.channel == selection.channel {
-            if kind.isCoalesced {
-                if !selection.holdingFirstDeliveries { lanes.append(kind.rawValue + ":first") }
-                if !selection.holdingUpdates { lanes.append(kind.rawValue + ":update") }
-            } else {
-                lanes.append(kind.rawValue)
-            }
-        }
-        return lanes
     }
 
     /// The condition on an `outbox` row for a `selection` that names no kinds (tools, tests).
@@ -146,7 +131,7 @@ extension PostgresGateStore {
 
     public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
         var statement = Statement()
-        if let lanes = PostgresOutbox.lanes(selection) {
+        if let lanes = selection.lanes {
             guard !lanes.isEmpty else { return nil }
             let perLane = lanes.map { "(SELECT MIN(due_at) AS due FROM outbox WHERE lane = \(statement.bind($0)))" }
             statement.append("SELECT MIN(due) FROM (" + perLane.joined(separator: " UNION ALL ") + ") AS lanes")

@@ -39,22 +39,6 @@ enum SQLiteOutbox {
         db.afterNextTransaction { _ in feed.ringOutbox() }
     }
 
-    /// The lanes `selection` reads, when it names its kinds (a worker's always does): a message kind is a lane, a
-    /// coalesced kind two (`:first`, `:update`), each left out while its operation is held.
-    static func lanes(_ selection: OutboxSelection) -> [String]? {
-        guard let kinds = selection.kinds else { return nil }
-        var lanes: [String] = []
-        for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) where selection.channel == nil || kind.channel == selection.channel {
-            if kind.isCoalesced {
-                if !selection.holdingFirstDeliveries { lanes.append(kind.rawValue + ":first") }
-                if !selection.holdingUpdates { lanes.append(kind.rawValue + ":update") }
-            } else {
-                lanes.append(kind.rawValue)
-            }
-        }
-        return lanes
-    }
-
     /// The condition on an `outbox` row for `selection`, and its arguments: for reads that name no kinds (tools, tests).
     static func condition(_ selection: OutboxSelection) -> (sql: String, arguments: StatementArguments) {
         var clauses: [String] = []
@@ -98,7 +82,7 @@ extension SQLiteOutbox {
     /// The read of the items `selection` reads due at `now`, oldest first; `nil` when it reads none.
     static func dueQuery(_ selection: OutboxSelection, at now: Date, limit: Int) -> (sql: String, arguments: StatementArguments)? {
         let due = SQLiteRows.millis(now)
-        if let lanes = lanes(selection) {
+        if let lanes = selection.lanes {
             guard !lanes.isEmpty else { return nil }
             // One index range per lane, each cut at the limit: what a held lane holds is never stepped over.
             let perLane = "SELECT * FROM (SELECT * FROM outbox WHERE lane = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?)"
@@ -136,7 +120,7 @@ extension SQLiteGateStore {
     }
 
     public func nextOutboxDue(_ selection: OutboxSelection) async throws -> Date? {
-        if let lanes = SQLiteOutbox.lanes(selection) {
+        if let lanes = selection.lanes {
             guard !lanes.isEmpty else { return nil }
             let sql =
                 "SELECT MIN(due) FROM ("

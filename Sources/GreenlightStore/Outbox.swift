@@ -129,6 +129,24 @@ public struct OutboxSelection: Sendable, Equatable {
 
     /// Every item of every channel.
     public static let everything = OutboxSelection(channel: nil, kinds: nil)
+
+    /// The lanes this selection reads, when it names its kinds (a worker's always does): a message kind is a lane, a
+    /// coalesced kind two (`:first` and `:update`, by whether the gate was delivered once), each left out while its
+    /// operation is held. Every store keeps an item's lane in a column with an index by lane and due time, so that a
+    /// worker reads one index range per lane and never steps over what a held lane holds.
+    public var lanes: [String]? {
+        guard let kinds else { return nil }
+        var lanes: [String] = []
+        for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) where channel == nil || kind.channel == channel {
+            if kind.isCoalesced {
+                if !holdingFirstDeliveries { lanes.append(kind.rawValue + ":first") }
+                if !holdingUpdates { lanes.append(kind.rawValue + ":update") }
+            } else {
+                lanes.append(kind.rawValue)
+            }
+        }
+        return lanes
+    }
 }
 
 /// The durable outbox: outbound work enqueued in the same transaction as the gate change that causes it, so that an
