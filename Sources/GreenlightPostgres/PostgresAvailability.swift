@@ -100,12 +100,77 @@ final class PostgresAvailability: Sendable {
     }
 }
 
-/// Set once a pool connection is in hand: from then on the acquisition deadline no longer applies (a statement under
-/// way is never abandoned half-done, which could leave a commit's outcome unknown).
-private final class Acquired: Sendable {
-    private let flag = Mutex(false)
-    func set() { flag.withLock { $0 = true } }
-    var isSet: Bool { flag.withLock { $0 } }
+/// One call's wait for a pool connection, answered once: by the call's result, by the acquisition deadline, or by the
+/// caller's cancellation — whichever comes first.
+///
+/// The connection is asked for in a task of its own, so that a caller given up on is answered at once and never waits
+/// for the pool to notice a cancelled request. Once a connection is in hand the deadline no longer applies: a
+/// statement under way is never abandoned half-done, which could leave a commit's outcome unknown. A connection that
+/// arrives after the caller was answered runs nothing.
+private final class ConnectionWait<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var answer: Result<T, any Error>?
+        var acquired = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Takes the caller's continuation; `false` when the call was answered already (cancelled before it began).
+    func begin(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
+        let answer = state.withLock { state -> Result<T, any Error>? in
+            if let answer = state.answer { return answer }
+            state.continuation = continuation
+            return nil
+        }
+        guard let answer else { return true }
+        continuation.resume(with: answer)
+        return false
+    }
+
+    /// Keeps the tasks to cancel once the call is answered (at once if it is).
+    func keep(_ tasks: [Task<Void, Never>]) {
+        let answered = state.withLock { state -> Bool in
+            if state.answer != nil { return true }
+            state.tasks = tasks
+            return false
+        }
+        if answered { for task in tasks { task.cancel() } }
+    }
+
+    /// A connection is in hand: `false` when the caller was answered already, and the connection must run nothing.
+    func acquire() -> Bool {
+        state.withLock { state in
+            guard state.answer == nil else { return false }
+            state.acquired = true
+            return true
+        }
+    }
+
+    /// Answers the call with `result`, unless it was answered already.
+    func finish(_ result: Result<T, any Error>) {
+        answer(result, onlyIfWaiting: false)
+    }
+
+    /// Answers the call with `error` if no connection is in hand yet.
+    func giveUp(_ error: any Error) {
+        answer(.failure(error), onlyIfWaiting: true)
+    }
+
+    private func answer(_ result: Result<T, any Error>, onlyIfWaiting: Bool) {
+        let (continuation, tasks) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard state.answer == nil, !(onlyIfWaiting && state.acquired) else { return (nil, []) }
+            state.answer = result
+            defer {
+                state.continuation = nil
+                state.tasks = []
+            }
+            return (state.continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: result)
+    }
 }
 
 extension PostgresGateStore {
@@ -116,27 +181,30 @@ extension PostgresGateStore {
         probing: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         if !probing, let reason = availability.away { throw StoreError.databaseUnavailable(reason) }
-        let acquired = Acquired()
+        let wait = ConnectionWait<T>()
         do {
-            let value = try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    try await self.client.withConnection { connection in
-                        acquired.set()
-                        return try await body(connection)
+            let value = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                    guard wait.begin(continuation) else { return }
+                    let work = Task { [client] in
+                        do {
+                            let value = try await client.withConnection { connection in
+                                guard wait.acquire() else { throw CancellationError() }
+                                return try await body(connection)
+                            }
+                            wait.finish(.success(value))
+                        } catch {
+                            wait.finish(.failure(error))
+                        }
                     }
-                }
-                group.addTask {
-                    try await Task.sleep(for: PostgresAvailability.acquireTimeout)
-                    guard acquired.isSet else { throw PostgresAvailability.NoConnection() }
-                    return nil
-                }
-                while let result = try await group.next() {
-                    if let value = result {
-                        group.cancelAll()
-                        return value
+                    let deadline = Task {
+                        guard (try? await Task.sleep(for: PostgresAvailability.acquireTimeout)) != nil else { return }
+                        wait.giveUp(PostgresAvailability.NoConnection())
                     }
+                    wait.keep([work, deadline])
                 }
-                throw CancellationError()
+            } onCancel: {
+                wait.giveUp(CancellationError())
             }
             availability.reached()
             return value
