@@ -29,21 +29,12 @@ enum PostgresAuditLog {
 
     static func events(_ query: AuditQuery, rows: (PostgresQuery) async throws -> [PostgresRow]) async throws -> [AuditEvent] {
         var statement = Statement("SELECT \(columns) FROM audit_event")
-        var conditions: [String] = []
-        func filter(_ column: String, _ op: String, _ value: String?) {
-            if let value { conditions.append("\(column) \(op) \(statement.bind(value))") }
+        let conditions = query.conditions.map { condition in
+            switch condition.value {
+            case .text(let text): "\(condition.column) \(condition.op) \(statement.bind(text))"
+            case .integer(let integer): "\(condition.column) \(condition.op) \(statement.bind(integer))"
+            }
         }
-        func filter(_ column: String, _ op: String, _ value: Int64?) {
-            if let value { conditions.append("\(column) \(op) \(statement.bind(value))") }
-        }
-        filter("service", "=", query.service)
-        filter("environment", "=", query.environment)
-        filter("actor", "=", query.actor)
-        filter("gate_id", "=", query.gateID)
-        filter("action", "=", query.action)
-        filter("at", ">=", query.since.map(Timestamp.milliseconds))
-        filter("at", "<", query.until.map(Timestamp.milliseconds))
-        filter("sequence", ">", query.after)
         if !conditions.isEmpty { statement.append(" WHERE " + conditions.joined(separator: " AND ")) }
         statement.append(" ORDER BY sequence LIMIT \(statement.bind(Int64(query.limit)))")
         return try await rows(statement.query).map(event)

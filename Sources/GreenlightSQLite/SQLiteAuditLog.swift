@@ -31,21 +31,14 @@ enum SQLiteAuditLog {
     }
 
     static func events(_ query: AuditQuery, db: Database) throws -> [AuditEvent] {
-        var conditions: [String] = []
         var arguments: StatementArguments = []
-        func filter(_ column: String, _ op: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
-            conditions.append("\(column) \(op) ?")
-            arguments += [value]
+        let conditions = query.conditions.map { condition in
+            switch condition.value {
+            case .text(let text): arguments += [text]
+            case .integer(let integer): arguments += [integer]
+            }
+            return "\(condition.column) \(condition.op) ?"
         }
-        filter("service", "=", query.service)
-        filter("environment", "=", query.environment)
-        filter("actor", "=", query.actor)
-        filter("gate_id", "=", query.gateID)
-        filter("action", "=", query.action)
-        filter("at", ">=", query.since.map(Timestamp.milliseconds))
-        filter("at", "<", query.until.map(Timestamp.milliseconds))
-        filter("sequence", ">", query.after)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments += [query.limit]
         return try Row.fetchAll(db, sql: "SELECT * FROM audit_event \(whereClause) ORDER BY sequence LIMIT ?", arguments: arguments)

@@ -146,6 +146,27 @@ public struct AuditQuery: Sendable, Equatable {
     }
 }
 
+extension AuditQuery {
+    /// A filter's value, as the audit table stores it.
+    public enum FilterValue: Sendable, Equatable {
+        case text(String)
+        case integer(Int64)
+    }
+
+    /// The query's filters as conditions on `audit_event`'s columns (instants in stored milliseconds), for a store to
+    /// put into its SQL: every store filters the same way.
+    public var conditions: [(column: String, op: String, value: FilterValue)] {
+        var conditions: [(column: String, op: String, value: FilterValue)] = []
+        for (column, value) in [("service", service), ("environment", environment), ("actor", actor), ("gate_id", gateID), ("action", action)] {
+            if let value { conditions.append((column, "=", .text(value))) }
+        }
+        if let since { conditions.append(("at", ">=", .integer(Timestamp.milliseconds(since)))) }
+        if let until { conditions.append(("at", "<", .integer(Timestamp.milliseconds(until)))) }
+        if let after { conditions.append(("sequence", ">", .integer(after))) }
+        return conditions
+    }
+}
+
 extension GateStore {
     /// Runs `body` with the store's driver running beside it, then stops the driver: how a command that uses the
     /// store outside the server (`token create`, `audit verify`) fits a store whose connections need a running task.
