@@ -16,6 +16,11 @@ import _ConnectionPoolModule
 final class PostgresAvailability: Sendable {
     /// The longest a call waits for a pool connection before it is answered "unavailable".
     static let acquireTimeout: Duration = .seconds(5)
+    /// The longest a call runs on its connection before it is answered "unavailable" and its connection closed (the
+    /// server then rolls back whatever it had not committed, and frees the write lock). Far beyond any statement of a
+    /// request; longer than ``PostgresSchema/idleInTransactionTimeout``, so that a stalled holder of the write lock is
+    /// ended by the server before the writers behind it give up.
+    static let answerTimeout: Duration = .seconds(30)
     /// How often the probe asks a database that is away whether it is back.
     static let probeInterval: Duration = .seconds(1)
 
@@ -100,17 +105,21 @@ final class PostgresAvailability: Sendable {
     }
 }
 
-/// One call's wait for a pool connection, answered once: by the call's result, by the acquisition deadline, or by the
-/// caller's cancellation — whichever comes first.
+/// One call's wait for a pool connection and its answer, answered once: by the call's result, by the acquisition
+/// deadline, by the caller's cancellation, or by the answer deadline — whichever comes first.
 ///
 /// The connection is asked for in a task of its own, so that a caller given up on is answered at once and never waits
-/// for the pool to notice a cancelled request. Once a connection is in hand the deadline no longer applies: a
-/// statement under way is never abandoned half-done, which could leave a commit's outcome unknown. A connection that
-/// arrives after the caller was answered runs nothing.
+/// for the pool to notice a cancelled request. A connection that arrives after the caller was answered runs nothing.
+/// Once a connection is in hand, the caller's cancellation no longer applies: a statement under way is not abandoned
+/// because a client went away. Only the answer deadline abandons one — a connection that has said nothing for
+/// ``PostgresAvailability/answerTimeout`` is closed, so that no store call (and no writer queued behind one) waits
+/// on the database forever; a commit under way then has an unknown outcome, which the caller is told is
+/// "unavailable", as it would be for a dropped connection.
 private final class ConnectionWait<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var answer: Result<T, any Error>?
+        var connection: PostgresConnection?
         var acquired = false
         var tasks: [Task<Void, Never>] = []
     }
@@ -133,19 +142,47 @@ private final class ConnectionWait<T: Sendable>: Sendable {
     func keep(_ tasks: [Task<Void, Never>]) {
         let answered = state.withLock { state -> Bool in
             if state.answer != nil { return true }
-            state.tasks = tasks
+            state.tasks += tasks
             return false
         }
         if answered { for task in tasks { task.cancel() } }
     }
 
-    /// A connection is in hand: `false` when the caller was answered already, and the connection must run nothing.
-    func acquire() -> Bool {
+    /// `connection` is in hand: `false` when the caller was answered already, and the connection must run nothing.
+    func acquire(_ connection: PostgresConnection) -> Bool {
         state.withLock { state in
             guard state.answer == nil else { return false }
             state.acquired = true
+            state.connection = connection
             return true
         }
+    }
+
+    /// Closes the call's connection and answers "unavailable" if the call has not been answered `within` from now.
+    func watch(within: Duration, logger: Logger) {
+        let watchdog = Task {
+            guard (try? await Task.sleep(for: within)) != nil else { return }
+            guard let connection = abandon(StoreError.databaseUnavailable("no answer from the database within \(within)")) else { return }
+            logger.error("a database connection said nothing for \(within); closing it", metadata: ["connection": "\(connection.id)"])
+            try? await connection.close()
+        }
+        let answered = state.withLock { state -> Bool in
+            if state.answer != nil { return true }
+            state.tasks.append(watchdog)
+            return false
+        }
+        if answered { watchdog.cancel() }
+    }
+
+    /// Answers the call with `error` if its connection is still at work, and returns that connection, to be closed.
+    private func abandon(_ error: any Error) -> PostgresConnection? {
+        let connection = state.withLock { state -> PostgresConnection? in
+            guard state.answer == nil, state.acquired else { return nil }
+            return state.connection
+        }
+        guard let connection else { return nil }
+        answer(.failure(error), onlyIfWaiting: false)
+        return connection
     }
 
     /// Answers the call with `result`, unless it was answered already.
@@ -175,10 +212,13 @@ private final class ConnectionWait<T: Sendable>: Sendable {
 
 extension PostgresGateStore {
     /// Runs `body` on a pool connection. Fails at once with ``StoreError/databaseUnavailable(_:)`` while the database
-    /// is known to be away (unless `probing`), and when no connection is had within
-    /// ``PostgresAvailability/acquireTimeout``; every other error comes back classified.
+    /// is known to be away (unless `probing`), when no connection is had within
+    /// ``PostgresAvailability/acquireTimeout``, and when `body` has not returned `answerWithin` after it had its
+    /// connection (which is then closed); every other error comes back classified. `answerWithin` is `nil` only for the long
+    /// jobs of the command-line tools (migrating, verifying a whole log).
     func withConnection<T: Sendable>(
-        probing: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        probing: Bool = false, answerWithin: Duration? = PostgresAvailability.answerTimeout,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         if !probing, let reason = availability.away { throw StoreError.databaseUnavailable(reason) }
         let wait = ConnectionWait<T>()
@@ -189,7 +229,8 @@ extension PostgresGateStore {
                     let work = Task { [client] in
                         do {
                             let value = try await client.withConnection { connection in
-                                guard wait.acquire() else { throw CancellationError() }
+                                guard wait.acquire(connection) else { throw CancellationError() }
+                                if let answerWithin { wait.watch(within: answerWithin, logger: logger) }
                                 return try await body(connection)
                             }
                             wait.finish(.success(value))

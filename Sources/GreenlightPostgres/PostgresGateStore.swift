@@ -115,6 +115,12 @@ public final class PostgresGateStore: GateStore {
             host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
             tls: clientTLS)
         configuration.options.maximumConnections = 20
+        // A session that sits in a transaction without a word (its replica stalled or wedged) is ended by the server,
+        // so that the write lock it holds cannot stop every replica's writes for longer than this.
+        configuration.options.additionalStartupParameters = [
+            ("idle_in_transaction_session_timeout", PostgresSchema.idleInTransactionTimeout),
+            ("statement_timeout", PostgresSchema.statementTimeout),
+        ]
         return (configuration, connectionTLS)
     }
 
@@ -140,15 +146,21 @@ public final class PostgresGateStore: GateStore {
     /// (``WriterTurns``); commits when it returns, rolls back when it
     /// throws. A unique violation, a serialization failure or a deadlock is a ``StoreError/conflict(_:)``: nothing was
     /// written, and the ledger computes the change again.
+    /// `answerWithin` bounds it as ``withConnection(probing:answerWithin:_:)`` does.
     @discardableResult
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await writers.run { try await transactionNow(body) }
+    func transaction<T: Sendable>(
+        answerWithin: Duration? = PostgresAvailability.answerTimeout, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await writers.run { try await transactionNow(answerWithin: answerWithin, body) }
     }
 
-    private func transactionNow<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await withConnection { [logger] connection in
+    private func transactionNow<T: Sendable>(
+        answerWithin: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withConnection(answerWithin: answerWithin) { [logger] connection in
             try await connection.query("BEGIN", logger: logger)
             do {
+                if answerWithin == nil { try await connection.query("SET LOCAL statement_timeout = 0", logger: logger) }
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.writeLock))", logger: logger)
                 let value = try await body(connection)
                 try await connection.query("COMMIT", logger: logger)
@@ -165,13 +177,35 @@ public final class PostgresGateStore: GateStore {
         switch state {
         case "23505": return StoreError.conflict("a row with the same key was written meanwhile")
         case "40001", "40P01": return StoreError.conflict("another transaction wrote the same rows")
+        case "57014":
+            // statement_timeout: the database is there, but too slow or held up (the write lock held by a stalled
+            // replica) to answer a request; worth retrying shortly, like a database that is away.
+            return StoreError.databaseUnavailable("the database did not finish a statement within \(PostgresSchema.statementTimeout)")
         default: return StoreError.databaseFailed("\(state) \(error.serverInfo?[.message] ?? "")")
         }
     }
 
     /// The rows of a read outside any transaction.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await withConnection { [logger] connection in try await connection.query(query, logger: logger).collect() }
+        try await rows(query, answerWithin: PostgresAvailability.answerTimeout)
+    }
+
+    /// ``rows(_:)``, with `answerWithin` as ``withConnection(probing:answerWithin:_:)`` takes it.
+    func rows(_ query: PostgresQuery, answerWithin: Duration?) async throws -> [PostgresRow] {
+        try await withConnection(answerWithin: answerWithin) { [logger] connection in
+            guard answerWithin == nil else { return try await connection.query(query, logger: logger).collect() }
+            // Unbounded on the server too, for this statement only.
+            try await connection.query("BEGIN READ ONLY", logger: logger)
+            do {
+                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+                let rows = try await connection.query(query, logger: logger).collect()
+                try await connection.query("COMMIT", logger: logger)
+                return rows
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
     }
 
     // MARK: Gates
@@ -294,15 +328,18 @@ public final class PostgresGateStore: GateStore {
     }
 
     public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {
-        try await PostgresAuditLog.events(query, rows: rows)
+        // Unbounded: an export of the whole log, by the command-line tool, may take longer than a request's bound; it
+        // only reads, and holds up no writer.
+        try await PostgresAuditLog.events(query) { try await self.rows($0, answerWithin: nil) }
     }
 
     public func verifyAudit() async throws -> AuditVerification {
         // One snapshot for the walk and the head, so that events appended meanwhile are neither half seen nor counted
         // against a head read later.
-        try await withConnection { [logger] connection in
+        try await withConnection(answerWithin: nil) { [logger] connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
+                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                 let verification = try await PostgresAuditLog.verify(on: connection, logger: logger)
                 try await connection.query("COMMIT", logger: logger)
                 return verification

@@ -14,7 +14,8 @@ extension PostgresGateStore {
     /// items or audit events already. Identity columns carry on after the copied rows.
     public func importTables(_ tables: StoreTables) async throws {
         let where_ = location.description
-        try await transaction { [logger] connection in
+        // Unbounded: a large log takes as long as it takes, and nothing else waits on a migration's target.
+        try await transaction(answerWithin: nil) { [logger] connection in
             let held =
                 try await connection.query(
                     """

@@ -15,6 +15,14 @@ enum PostgresSchema {
 
     /// Held for the length of every writing transaction (`pg_advisory_xact_lock`): see ``PostgresGateStore``.
     static let writeLock: Int64 = 0x6772_6565_6E77_7269  // "greenwri"
+    /// `idle_in_transaction_session_timeout` for the pool's sessions: how long a holder of ``writeLock`` that has gone
+    /// quiet mid-transaction (its process stopped, its connection wedged) can hold up the other writers.
+    static let idleInTransactionTimeout = "15s"
+    /// `statement_timeout` for the pool's sessions: the server ends a statement of a request (a wait for ``writeLock``
+    /// among them) that runs longer, even when its client has gone (a backend notices a closed connection only when
+    /// it next reads or writes it). Shorter than ``PostgresAvailability/answerTimeout``, so that the server's own
+    /// rollback normally comes first. The command-line tools' long jobs lift it for their transaction.
+    static let statementTimeout = "25s"
 
     static let migrations: [(name: String, sql: [String])] = [
         (

@@ -223,6 +223,47 @@ struct PostgresAvailabilityTests {
     }
 }
 
+/// No store call waits on the database forever: a wedged connection or a stalled holder of the write lock would
+/// otherwise hold every writer of every replica behind it.
+@Suite("Bounded waits on PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"))
+struct PostgresBoundedWaitTests {
+    @Test("a writer whose statement never answers is answered unavailable within its bound, and the writers behind it go on")
+    func silentWriter() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
+        let ledger = GateLedger(store: store, notifying: [])
+        let gate = StoreFixtures.gate()
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        try await store.whileRunning {
+            // Holds the write lock and says nothing: the server's own bound, lowered here, ends the statement later.
+            let started = ContinuousClock.now
+            await #expect {
+                try await store.transaction(answerWithin: .milliseconds(300)) { connection in
+                    try await connection.query("SET LOCAL statement_timeout = '3s'", logger: PostgresTestServer.logger)
+                    try await connection.query("SELECT pg_sleep(3600)", logger: PostgresTestServer.logger)
+                }
+            } throws: { error in
+                (error as? StoreError)?.isUnavailable == true
+            }
+            #expect(ContinuousClock.now - started < .seconds(2), "answered on its bound, not when the statement ended")
+            // The next writer waits only until the server has ended the silent one, and its vote is recorded.
+            _ = try await ledger.castVote(StoreFixtures.vote("alice"), on: gate.id)
+            #expect(try await store.gate(gate.id)?.votes.map(\.voter) == ["alice"])
+        }
+    }
+
+    @Test("the pool's sessions end statements and quiet transactions on the server's side too")
+    func sessionBounds() async throws {
+        let store = try await PostgresGateStore.open(try await PostgresTestServer.freshDatabase(), logger: PostgresTestServer.logger)
+        try await store.whileRunning {
+            let settings = try await store.rows("SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')")
+            let (statement, idle) = try #require(settings.first).decode((String, String).self)
+            #expect(statement == PostgresSchema.statementTimeout)
+            #expect(idle == PostgresSchema.idleInTransactionTimeout)
+        }
+    }
+}
+
 /// `greenlight migrate`'s two halves: every row out of SQLite, into PostgreSQL, unchanged.
 @Suite("Moving a store to PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"))
 struct StoreMigrationTests {
