@@ -104,6 +104,12 @@ public final class SlackSimulator: Sendable {
         await waiters.wait { self.state.withLock { $0.answered[method, default: 0] >= count } }
     }
 
+    /// Returns once the calls to `method` so far satisfy `condition` (every gate's card posted, say), or when the task
+    /// is cancelled. For a count that retried calls would satisfy too early, where ``waitForCalls(to:count:)`` would not do.
+    public func waitForCalls(to method: String, satisfying condition: @escaping @Sendable ([Call]) -> Bool) async {
+        await waiters.wait { condition(self.calls(to: method)) }
+    }
+
     /// The message as it now stands in `channel` at `ts` (after every `chat.update`).
     public func message(channel: String, ts: String) -> [String: JSONValue]? {
         state.withLock { $0.messages["\(channel)/\(ts)"] }

@@ -92,6 +92,8 @@ final class Replicas: Sendable {
     let ports: [Int]
     private let environment: [String: String]
     private let servers: Mutex<[RunningCommand?]>
+    /// Every server started, killed ones too, by replica: what each said, for a failure's message.
+    private let started = Mutex<[(replica: Int, server: RunningCommand)]>([])
 
     init(_ deployment: Deployment, count: Int, environment: [String: String]) async throws {
         self.deployment = deployment
@@ -112,6 +114,7 @@ final class Replicas: Sendable {
                     "--log-level", "warning",
                 ], environment: environment)
             servers.withLock { $0[replica] = server }
+            started.withLock { $0.append((replica, server)) }
             if await server.line(containing: "listening on") != nil { return }
             output = await server.finished().output
             try await Task.sleep(for: .milliseconds(250))
@@ -153,6 +156,13 @@ final class Replicas: Sendable {
         ).finished()
         guard result.status == 0 else { return nil }
         return try JSONDecoder().decode(GateResource.self, from: Data(result.stdout.utf8)).id
+    }
+
+    /// What every server of the run wrote (at `--log-level warning`), in the order they started.
+    var logs: String {
+        started.withLock { $0 }.enumerated().map { index, started in
+            "--- replica \(started.replica), server \(index + 1) (pid \(started.server.pid)):\n\(started.server.written)"
+        }.joined(separator: "\n")
     }
 
     func stop() {

@@ -121,6 +121,11 @@ final class RunningCommand: Sendable {
         }
     }
 
+    /// Everything written so far, both streams: what a long-running server said, for a failed expectation's message.
+    var written: String {
+        state.withLock { "stdout:\n\(String(decoding: $0.stdout, as: UTF8.self))\nstderr:\n\(String(decoding: $0.stderr, as: UTF8.self))" }
+    }
+
     /// The exit status and everything written, once the process has ended.
     func finished() async -> Finished {
         await withTaskCancellationHandler {
