@@ -54,6 +54,10 @@ enum Seed {
             channel: C0STAGING
             require: [ { group: approvers, count: 1 } ]
             timeout: 7d
+          timers:
+            channel: C0TIMERS
+            require: [ { group: approvers, count: 1 } ]
+            timeout: 5s
         default: { require: [ { group: approvers, count: 1 } ], timeout: 7d }
         """
 

@@ -178,8 +178,9 @@ def healthz_request(host_header):
 # --- one generator process ---------------------------------------------------------------------------------------
 
 
-async def generate(host, port, requests, due, connections, patience):
-    """Sends requests[j] at due[j] (monotonic seconds) over `connections` keep-alive connections; returns, per request,
+async def generate(addresses, requests, due, connections, patience):
+    """Sends requests[j] at due[j] (monotonic seconds) over `connections` keep-alive connections, spread over the
+    servers at `addresses` in turn (replicas behind a load balancer); returns, per request,
     (latency from due time in ms or None, status or error name) and each dispatch's lag behind its due time (ms)."""
     queue = asyncio.Queue()
     results = [None] * len(requests)
@@ -196,11 +197,12 @@ async def generate(host, port, requests, due, connections, patience):
 
     # Connections are opened before the clock starts.
     opened = []
-    for _ in range(connections):
-        opened.append(await common.connect(host, port))
+    for k in range(connections):
+        address = addresses[k % len(addresses)]
+        opened.append((address, await common.connect(*address)))
 
     async def worker_on(connection):
-        reader, writer = connection
+        (host, port), (reader, writer) = connection
         while True:
             j = await queue.get()
             if j is None:
@@ -254,8 +256,8 @@ async def generate(host, port, requests, due, connections, patience):
 def child(index, procs, args, cards, pipe):
     """One generator process: builds and signs its share (every procs-th click), reports ready, waits for the start
     time, sends, and returns its results through `pipe`."""
-    host, port = common.parse_url(args.url)
-    host_header = f"{host}:{port}"
+    addresses = [common.parse_url(url) for url in args.url.split(",")]
+    host_header = f"{addresses[0][0]}:{addresses[0][1]}"
     mine = list(range(index, len(cards), procs))
     timestamp = str(int(time.time()))
     requests = []
@@ -274,7 +276,7 @@ def child(index, procs, args, cards, pipe):
     start = pipe.recv()
     due = [start + i / args.rate for i in mine]
     connections = max(1, args.connections // procs)
-    results, lags, max_queue = asyncio.run(generate(host, port, requests, due, connections, args.patience))
+    results, lags, max_queue = asyncio.run(generate(addresses, requests, due, connections, args.patience))
     usage = os.times()
     pipe.send(("done", mine, results, lags, max_queue, usage.user + usage.system))
     pipe.close()
@@ -285,7 +287,7 @@ def child(index, procs, args, cards, pipe):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True, help="the server, http://127.0.0.1:PORT")
+    parser.add_argument("--url", required=True, help="the server, http://127.0.0.1:PORT; several, comma-separated, share the connections")
     parser.add_argument("--cards", required=True, help="PATH.cards.tsv from greenlight-bench seed")
     parser.add_argument("--secret", default=os.environ.get("SLACK_SIGNING_SECRET", "bench-signing-secret"))
     parser.add_argument("--rate", type=float, default=1000, help="clicks per second (default 1000)")
@@ -294,7 +296,7 @@ def main():
     parser.add_argument("--offset", type=int, default=0, help="cards to skip (already clicked)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections in all (default 64)")
     parser.add_argument("--procs", type=int, default=1, help="generator processes (default 1)")
-    parser.add_argument("--server-pid", type=int, help="the greenlight serve process, for CPU per click")
+    parser.add_argument("--server-pid", help="the greenlight serve process, for CPU per click; several, comma-separated, are added up")
     parser.add_argument("--other-pid", type=int, action="append", default=[], help="other processes whose CPU to report (the simulator)")
     parser.add_argument("--payload", choices=["slack", "minimal"], default="slack", help="with the card message, as Slack sends it, or without")
     parser.add_argument("--target", choices=["clicks", "healthz", "gates"], default="clicks",
@@ -306,6 +308,8 @@ def main():
     parser.add_argument("--json", help="also write the result object to this file")
     parser.add_argument("--dump", help="write each measured request's due time (monotonic s), latency (ms) and status to this file")
     args = parser.parse_args()
+    args.server_pids = [int(pid) for pid in args.server_pid.split(",")] if args.server_pid else []
+    args.server_pid = args.server_pids[0] if args.server_pids else None
 
     cards = common.read_cards(args.cards)[args.offset :]
     total = int(round(args.rate * (args.warmup + args.seconds)))
@@ -323,9 +327,9 @@ def main():
         sys.exit("clicks.py: a run must end within 240 s (signatures are made at the start and expire after 300 s)")
     cards = cards[:total]
     common.raise_open_file_limit()
-    if args.server_pid:
+    for pid in args.server_pids:
         # A server just started reads its outbox (and meets the 429) first: start once it is idle.
-        common.wait_quiet(args.server_pid)
+        common.wait_quiet(pid)
 
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
@@ -345,7 +349,10 @@ def main():
     measured_from = start + args.warmup
     measured_until = start + args.warmup + args.seconds
     time.sleep(max(0, measured_from - time.monotonic()))
-    pids = ([args.server_pid] if args.server_pid else []) + args.other_pid
+    pids = args.server_pids + args.other_pid
+
+    def server_cpu_now():
+        return sum(common.cpu_seconds(pid) for pid in args.server_pids)
     cpu_before = {pid: common.cpu_seconds(pid) for pid in pids}
     machine_before = common.machine_busy_seconds()
     load_before = common.load_average()
@@ -357,7 +364,7 @@ def main():
         while edge + args.bucket <= measured_until + 1e-9:
             edge += args.bucket
             time.sleep(max(0, edge - time.monotonic()))
-            bucket_cpu.append(common.cpu_seconds(args.server_pid))
+            bucket_cpu.append(server_cpu_now())
     time.sleep(max(0, measured_until - time.monotonic()))
     load_during = common.load_average()
 
@@ -396,7 +403,7 @@ def main():
     buckets = []
     if args.bucket:
         count = int(args.seconds // args.bucket)
-        previous_cpu = cpu_before.get(args.server_pid)
+        previous_cpu = sum(cpu_before[pid] for pid in args.server_pids) if args.server_pids else None
         # When each answer came, in seconds from the start of the measured part.
         answered_at = [(i / args.rate + latency / 1000 - args.warmup) for i, (latency, status) in enumerate(outcomes)
                        if status in (200, 201) and latency is not None]
@@ -443,7 +450,7 @@ def main():
         "buckets": buckets,
     }
     if args.server_pid:
-        server_cpu = cpu_after[args.server_pid] - cpu_before[args.server_pid]
+        server_cpu = sum(cpu_after[pid] - cpu_before[pid] for pid in args.server_pids)
         per_click = server_cpu * 1000 / max(1, len(latencies))
         result["server_cpu_s"] = server_cpu
         result["server_cpu_ms_per_click"] = per_click

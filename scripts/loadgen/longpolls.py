@@ -112,6 +112,8 @@ def memory_line(name, mem):
 
 async def main_async(args):
     host, port = common.parse_url(args.url)
+    # Votes on another replica, when given: the decision reaches the waiters through the database's notifications.
+    vote_host, vote_port = common.parse_url(args.vote_url or args.url)
     tokens = common.read_env_file(args.tokens)
     pipeline, approver = tokens["PIPELINE_TOKEN"], tokens["APPROVER_TOKEN"]
     cards = common.read_cards(args.cards)[args.offset :]
@@ -170,7 +172,7 @@ async def main_async(args):
         print(memory_line(f"server memory with {need} long-polls waiting", all_waiting))
         result["rss_with_all_kib"] = all_waiting["VmRSS"]
 
-        reader, writer = await common.connect(host, port)
+        reader, writer = await common.connect(vote_host, vote_port)
         body = b'{"decision":"approve","comment":"bench"}'
         # The generator's own collector would walk every waiter's objects in the middle of a vote: none while timing.
         gc.collect()
@@ -185,7 +187,7 @@ async def main_async(args):
         async def vote(waiter, due):
             nonlocal reader, writer
             writer.write(
-                f"POST /v1/gates/{waiter.gate}/votes HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {approver}\r\n"
+                f"POST /v1/gates/{waiter.gate}/votes HTTP/1.1\r\nHost: {vote_host}:{vote_port}\r\nAuthorization: Bearer {approver}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
             status, _ = await common.read_response(reader)
@@ -199,9 +201,9 @@ async def main_async(args):
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                r, w = await common.connect(host, port)
+                r, w = await common.connect(vote_host, vote_port)
                 w.write(
-                    f"POST /v1/gates/{waiter.gate}/votes HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {approver}\r\n"
+                    f"POST /v1/gates/{waiter.gate}/votes HTTP/1.1\r\nHost: {vote_host}:{vote_port}\r\nAuthorization: Bearer {approver}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
                 )
                 status, _ = await common.read_response(r)
@@ -266,7 +268,8 @@ async def main_async(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, help="the server the long-polls wait on")
+    parser.add_argument("--vote-url", help="the server the votes go to (default --url): another replica")
     parser.add_argument("--cards", required=True, help="PATH.cards.tsv from greenlight-bench seed")
     parser.add_argument("--tokens", required=True, help="PATH.tokens.env from greenlight-bench seed")
     parser.add_argument("--server-pid", type=int, required=True)
