@@ -191,11 +191,7 @@ struct PostgresAvailabilityTests {
 
     @Test("while the database refuses connections every call fails at once as unavailable; once it is back the store carries on by itself")
     func awayAndBack() async throws {
-        let location = try await PostgresTestServer.freshDatabase()
-        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
-        let ledger = GateLedger(store: store, notifying: [])
-        let gate = StoreFixtures.gate()
-        _ = try await ledger.open(gate, idempotencyKey: nil)
+        let (location, store, ledger, gate) = try await OneGate.open()
         try await store.whileRunning {
             try await Self.refuseConnections(true, to: location)
             await #expect(throws: StoreError.self) { _ = try await store.gate(gate.id) }
@@ -223,17 +219,25 @@ struct PostgresAvailabilityTests {
     }
 }
 
+/// A PostgreSQL store on a fresh database, with one pending gate opened through its ledger.
+enum OneGate {
+    static func open() async throws -> (PostgresLocation, PostgresGateStore, GateLedger, Gate) {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
+        let ledger = GateLedger(store: store, notifying: [])
+        let gate = StoreFixtures.gate()
+        _ = try await ledger.open(gate, idempotencyKey: nil)
+        return (location, store, ledger, gate)
+    }
+}
+
 /// No store call waits on the database forever: a wedged connection or a stalled holder of the write lock would
 /// otherwise hold every writer of every replica behind it.
 @Suite("Bounded waits on PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"))
 struct PostgresBoundedWaitTests {
     @Test("a writer whose statement never answers is answered unavailable within its bound, and the writers behind it go on")
     func silentWriter() async throws {
-        let location = try await PostgresTestServer.freshDatabase()
-        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
-        let ledger = GateLedger(store: store, notifying: [])
-        let gate = StoreFixtures.gate()
-        _ = try await ledger.open(gate, idempotencyKey: nil)
+        let (_, store, ledger, gate) = try await OneGate.open()
         try await store.whileRunning {
             // Holds the write lock and says nothing: the server's own bound, lowered here, ends the statement later.
             let started = ContinuousClock.now
@@ -305,6 +309,35 @@ struct StoreMigrationTests {
 
         await #expect(throws: StoreError.targetNotEmpty(location.description)) {
             try await target.importTables(try await source.store.exportTables())
+        }
+    }
+}
+
+/// The outbox's fetch on PostgreSQL, planned by PostgreSQL on a grown table with its statistics: a worker's read of
+/// the due items (what every claim starts from) must stay an index range per lane, never a walk of the table, however
+/// many items wait or were settled before.
+@Suite("Query plans of the PostgreSQL store", .enabled(if: PostgresTestServer.url != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"))
+struct PostgresQueryPlanTests {
+    @Test("with 50,000 items waiting, a worker's due read uses the lane index, not a scan of the outbox")
+    func dueReadIsAnIndexRange() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresGateStore.open(location, logger: PostgresTestServer.logger)
+        try await store.whileRunning {
+            // Items of several lanes, most due long ago or far ahead: what a busy deployment's table holds.
+            _ = try await PostgresTestServer.strings(
+                """
+                INSERT INTO outbox (kind, channel, coalesced, lane, due_at)
+                SELECT k, 'slack', false, k, (i * 7919) % 100000000 FROM generate_series(1, 50000) AS i,
+                       LATERAL (SELECT (ARRAY['slack.card', 'slack.remind', 'slack.escalate'])[1 + i % 3] AS k) AS kinds
+                """, on: location, then: ["ANALYZE outbox"])
+            let kinds: Set<OutboxKind> = [OutboxKind(.slack, .card), OutboxKind(.slack, .reminder), OutboxKind(.slack, .escalation)]
+            var statement = Statement("EXPLAIN ")
+            _ = PostgresOutbox.dueQuery(
+                OutboxSelection(channel: .slack, kinds: kinds), at: Date(timeIntervalSince1970: 50_000), limit: 32, columns: "id",
+                into: &statement)
+            let plan = try await store.rows(statement.query).map { try $0.decode(String.self) }
+            #expect(plan.contains { $0.contains("outbox_lane") }, "\(plan.joined(separator: "\n"))")
+            #expect(!plan.contains { $0.contains("Seq Scan") }, "\(plan.joined(separator: "\n"))")
         }
     }
 }
