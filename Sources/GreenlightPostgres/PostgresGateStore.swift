@@ -158,16 +158,9 @@ public final class PostgresGateStore: GateStore {
         answerWithin: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withConnection(answerWithin: answerWithin) { [logger] connection in
-            try await connection.query("BEGIN", logger: logger)
-            do {
-                if answerWithin == nil { try await connection.query("SET LOCAL statement_timeout = 0", logger: logger) }
+            try await connection.inTransaction(unbounded: answerWithin == nil, logger: logger) {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.writeLock))", logger: logger)
-                let value = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
-                return value
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+                return try await body(connection)
             }
         }
     }
@@ -195,15 +188,8 @@ public final class PostgresGateStore: GateStore {
         try await withConnection(answerWithin: answerWithin) { [logger] connection in
             guard answerWithin == nil else { return try await connection.query(query, logger: logger).collect() }
             // Unbounded on the server too, for this statement only.
-            try await connection.query("BEGIN READ ONLY", logger: logger)
-            do {
-                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-                let rows = try await connection.query(query, logger: logger).collect()
-                try await connection.query("COMMIT", logger: logger)
-                return rows
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+            return try await connection.inTransaction("BEGIN READ ONLY", unbounded: true, logger: logger) {
+                try await connection.query(query, logger: logger).collect()
             }
         }
     }
@@ -337,15 +323,8 @@ public final class PostgresGateStore: GateStore {
         // One snapshot for the walk and the head, so that events appended meanwhile are neither half seen nor counted
         // against a head read later.
         try await withConnection(answerWithin: nil) { [logger] connection in
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-                let verification = try await PostgresAuditLog.verify(on: connection, logger: logger)
-                try await connection.query("COMMIT", logger: logger)
-                return verification
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+            try await connection.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", unbounded: true, logger: logger) {
+                try await PostgresAuditLog.verify(on: connection, logger: logger)
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightCore
 import GreenlightStore
+import Logging
 import PostgresNIO
 
 /// Conversions between rows and domain values. Kept in one place so that the column lists and the decoding agree.
@@ -73,4 +74,23 @@ struct Statement {
     }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }
+}
+
+extension PostgresConnection {
+    /// Runs `body` in a transaction opened by `begin`: commits when it returns, rolls back when it throws. `unbounded`
+    /// lifts the session's `statement_timeout` for this transaction only (the tools' long jobs).
+    func inTransaction<T>(
+        _ begin: String = "BEGIN", unbounded: Bool = false, logger: Logger, _ body: () async throws -> T
+    ) async throws -> T {
+        try await query(PostgresQuery(unsafeSQL: begin), logger: logger)
+        do {
+            if unbounded { try await query("SET LOCAL statement_timeout = 0", logger: logger) }
+            let value = try await body()
+            try await query("COMMIT", logger: logger)
+            return value
+        } catch {
+            _ = try? await query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
 }

@@ -175,15 +175,10 @@ enum PostgresSchema {
                 throw StoreError.schemaTooNew(location, version: applied, known: migrations.count)
             }
             for (index, migration) in migrations.enumerated().dropFirst(applied) {
-                try await connection.query("BEGIN", logger: logger)
-                do {
+                try await connection.inTransaction(logger: logger) {
                     for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                     try await connection.query(
                         "INSERT INTO greenlight_schema (version, name) VALUES (\(index + 1), \(migration.name))", logger: logger)
-                    try await connection.query("COMMIT", logger: logger)
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
                 }
             }
         } catch {
