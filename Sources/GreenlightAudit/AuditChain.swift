@@ -71,41 +71,81 @@ public enum AuditChain {
 
     /// The canonical JSON of an event's content: sorted keys, UTF-8, `null` for absent fields, time as RFC 3339 UTC ms.
     public static func canonicalBytes(of event: AuditEvent, time: TimeText = .storedMillisecond) -> [UInt8] {
+        let parts = canonicalParts(of: event, time: time)
+        return parts.beforeSequence + Array(String(event.sequence).utf8) + parts.afterSequence
+    }
+
+    /// The canonical JSON of an event's content around its sequence number, which is written between the two as JSON
+    /// writes an integer (and PostgreSQL's `bigint::text`): a store that assigns the sequence where it appends (the
+    /// PostgreSQL store, inside the database) hashes the same bytes as ``canonicalBytes(of:time:)``.
+    public static func canonicalParts(
+        of event: AuditEvent, time: TimeText = .storedMillisecond
+    ) -> (beforeSequence: [UInt8], afterSequence: [UInt8]) {
         let milliseconds = Timestamp.milliseconds(event.at)
         let at =
             switch time {
             case .storedMillisecond: Timestamp.format(milliseconds: milliseconds)
             case .beforeSchemaV5: legacyText(milliseconds: milliseconds)
             }
-        let fields: [(String, CanonicalJSON)] = [
-            ("action", .string(event.action)),
-            ("actor", .string(event.actor)),
-            ("artifact", event.artifact.map(CanonicalJSON.string) ?? .null),
-            ("at", .string(at)),
-            ("details", .object(event.details.map { ($0.key, .string($0.value)) })),
-            ("environment", event.environment.map(CanonicalJSON.string) ?? .null),
-            ("gate_id", event.gateID.map(CanonicalJSON.string) ?? .null),
-            ("sequence", .integer(event.sequence)),
-            ("service", event.service.map(CanonicalJSON.string) ?? .null),
-        ]
-        var output: [UInt8] = []
-        CanonicalJSON.object(fields).write(to: &output)
-        return output
+        // The keys in their sorted order (by UTF-8 bytes), `sequence` between `gate_id` and `service`.
+        var before: [UInt8] = []
+        CanonicalJSON.fields(
+            [
+                ("action", .string(event.action)),
+                ("actor", .string(event.actor)),
+                ("artifact", event.artifact.map(CanonicalJSON.string) ?? .null),
+                ("at", .string(at)),
+                ("details", .object(event.details.map { ($0.key, .string($0.value)) })),
+                ("environment", event.environment.map(CanonicalJSON.string) ?? .null),
+                ("gate_id", event.gateID.map(CanonicalJSON.string) ?? .null),
+            ], opening: true, to: &before)
+        before.append(contentsOf: #","sequence":"#.utf8)
+        var after: [UInt8] = []
+        CanonicalJSON.fields([("service", event.service.map(CanonicalJSON.string) ?? .null)], opening: false, to: &after)
+        after.append(UInt8(ascii: "}"))
+        return (before, after)
+    }
+
+    /// ``canonicalParts(of:time:)`` of the event `draft` becomes, whatever its sequence and previous hash.
+    public static func canonicalParts(of draft: AuditDraft) -> (beforeSequence: [UInt8], afterSequence: [UInt8]) {
+        canonicalParts(
+            of: AuditEvent(
+                sequence: 0, at: draft.at, actor: draft.actor, action: draft.action.rawValue, gateID: draft.gateID, service: draft.service,
+                environment: draft.environment, artifact: draft.artifact, details: draft.details, previousHash: "", hash: ""))
     }
 }
 
 /// The smallest JSON writer that is byte-for-byte deterministic, so that the hashes do not depend on the version of
 /// Foundation that wrote them. Object keys are sorted by their UTF-8 bytes; strings escape only what JSON requires.
-enum CanonicalJSON {
+/// The PostgreSQL store writes its units of work with it too (flags and lists are for those; events have none).
+public enum CanonicalJSON: Sendable {
     case null
     case string(String)
     case integer(Int64)
+    case boolean(Bool)
+    case array([CanonicalJSON])
     case object([(String, CanonicalJSON)])
 
-    func write(to output: inout [UInt8]) {
+    /// The JSON text.
+    public var bytes: [UInt8] {
+        var output: [UInt8] = []
+        write(to: &output)
+        return output
+    }
+
+    public func write(to output: inout [UInt8]) {
         switch self {
         case .null:
             output.append(contentsOf: "null".utf8)
+        case .boolean(let value):
+            output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .array(let values):
+            output.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                value.write(to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
         case .integer(let value):
             output.append(contentsOf: String(value).utf8)
         case .string(let value):
@@ -119,6 +159,18 @@ enum CanonicalJSON {
                 field.1.write(to: &output)
             }
             output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Writes `fields` (already in sorted order) as part of an object: with its opening brace, or as a continuation
+    /// after fields written before.
+    static func fields(_ fields: [(String, CanonicalJSON)], opening: Bool, to output: inout [UInt8]) {
+        if opening { output.append(UInt8(ascii: "{")) }
+        for (index, field) in fields.enumerated() {
+            if index > 0 || !opening { output.append(UInt8(ascii: ",")) }
+            writeString(field.0, to: &output)
+            output.append(UInt8(ascii: ":"))
+            field.1.write(to: &output)
         }
     }
 

@@ -4,27 +4,8 @@ import GreenlightStore
 import Logging
 import PostgresNIO
 
-/// Appends to, reads and verifies the audit chain.
+/// Reads and verifies the audit chain (`greenlight_apply` appends to it: ``PostgresWriteFunction``).
 enum PostgresAuditLog {
-    /// Appends `draft` after the current head, inside the caller's transaction (which holds the write lock, so the head
-    /// does not move under it): the change and its evidence commit together or not at all.
-    static func append(_ draft: AuditDraft, on connection: PostgresConnection, logger: Logger) async throws {
-        let head = try await connection.query("SELECT sequence, hash FROM audit_head WHERE id = 1", logger: logger).collect().first
-            .map { try $0.decode((Int64, String).self) }
-        let event = AuditChain.link(draft, sequence: (head?.0 ?? 0) + 1, previousHash: head?.1 ?? AuditChain.genesisHash)
-        try await connection.query(
-            """
-            INSERT INTO audit_event (sequence, at, actor, action, gate_id, service, environment, artifact, details, previous_hash, hash)
-            VALUES (\(event.sequence), \(Timestamp.milliseconds(event.at)), \(event.actor), \(event.action), \(event.gateID), \(event.service),
-                    \(event.environment), \(event.artifact), \(AuditChain.detailsJSON(event.details)), \(event.previousHash), \(event.hash))
-            """, logger: logger)
-        try await connection.query(
-            """
-            INSERT INTO audit_head (id, sequence, hash) VALUES (1, \(event.sequence), \(event.hash))
-            ON CONFLICT (id) DO UPDATE SET sequence = EXCLUDED.sequence, hash = EXCLUDED.hash
-            """, logger: logger)
-    }
-
     static let columns = "sequence, at, actor, action, gate_id, service, environment, artifact, details, previous_hash, hash"
 
     static func events(_ query: AuditQuery, rows: (PostgresQuery) async throws -> [PostgresRow]) async throws -> [AuditEvent] {

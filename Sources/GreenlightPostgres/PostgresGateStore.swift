@@ -10,13 +10,13 @@ import ServiceLifecycle
 /// The shared store: PostgreSQL through PostgresNIO's `PostgresClient`, for several `greenlight serve` replicas on one
 /// database.
 ///
-/// Every writing transaction first takes one transaction-level advisory lock (``PostgresSchema/writeLock``), so that
-/// writes from every replica are applied one at a time, as SQLite's single writer applies them: a transition's
-/// conditions are checked and its writes made with no other write in between, and the audit chain gets its next
-/// sequence and previous hash from a head nobody else is changing — dense and gap-free, with no sequence that can skip
-/// a number when a transaction rolls back. The conditional gate update (`state = 'pending' AND version = …`) and the
-/// unique indexes still hold the invariants by themselves; a unique violation is a ``StoreError/conflict(_:)``, which
-/// the ledger retries.
+/// Every write goes through `greenlight_apply` (``PostgresWriteFunction``), in batches (``PostgresWriteBatches``),
+/// which first takes one transaction-level advisory lock (``PostgresSchema/writeLock``), so that writes from every
+/// replica are applied one at a time, as SQLite's single writer applies them: a transition's conditions are checked
+/// and its writes made with no other write in between, and the audit chain gets its next sequence and previous hash
+/// from a head nobody else is changing — dense and gap-free, with no sequence that can skip a number when a unit rolls
+/// back. The conditional gate update (`state = 'pending' AND version = …`) and the unique indexes still hold the
+/// invariants by themselves; a unique violation is a ``StoreError/conflict(_:)``, which the ledger retries.
 public final class PostgresGateStore: GateStore {
     /// How often a replica looks at the database for changes other replicas made, whatever their notifications: the
     /// most a lost notification delays a waiter (``PostgresChangeRelay``).
@@ -26,7 +26,7 @@ public final class PostgresGateStore: GateStore {
     let client: PostgresClient
     let relay: PostgresChangeRelay
     let availability: PostgresAvailability
-    let writers = WriterTurns()
+    let writes = PostgresWriteBatches()
     /// Runs the client's pool from the moment the store opens, so that the store can be used at once, as SQLite's
     /// can (the server records its start before its services run); ``run()`` stops it.
     private let pool: Task<Void, Never>
@@ -142,20 +142,50 @@ public final class PostgresGateStore: GateStore {
 
     // MARK: Transactions
 
-    /// Runs `body` in a transaction holding ``PostgresSchema/writeLock``, after this replica's earlier writers
-    /// (``WriterTurns``); commits when it returns, rolls back when it
-    /// throws. A unique violation, a serialization failure or a deadlock is a ``StoreError/conflict(_:)``: nothing was
-    /// written, and the ledger computes the change again.
-    /// `answerWithin` bounds it as ``withConnection(probing:answerWithin:_:)`` does.
+    /// Applies `unit` with this replica's next batch; returns whether it recorded a new delivery receipt. A unit that
+    /// failed throws what it failed with, having written nothing.
+    @discardableResult
+    func perform(_ unit: PostgresWriteUnit) async throws -> Bool {
+        if unit.operations.contains(where: \.holdsNUL) {
+            // JSON can carry it, but no PostgreSQL text can: refused alone, before it could fail a whole batch.
+            throw StoreError.databaseFailed("a value holds a NUL character, which PostgreSQL cannot store")
+        }
+        let outcome = try await writes.write(unit.json) { try await self.applyBatch($0) }
+        switch outcome.state {
+        case nil: return false
+        case "recorded": return true
+        case let state?: throw Self.translated(state: state, message: outcome.detail ?? "")
+        }
+    }
+
+    /// One call of `greenlight_apply`: one statement, so one transaction and one flush for the lot.
+    private func applyBatch(_ units: [[UInt8]]) async throws -> [PostgresWriteBatches.Outcome] {
+        var json: [UInt8] = [UInt8(ascii: "[")]
+        for (index, unit) in units.enumerated() {
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            json.append(contentsOf: unit)
+        }
+        json.append(UInt8(ascii: "]"))
+        let text = String(decoding: json, as: UTF8.self)
+        let outcomes = try await withConnection { [logger] connection in
+            try await connection.query("SELECT unit_state, unit_detail FROM greenlight_apply(\(text)::jsonb)", logger: logger).collect()
+                .map { row in
+                    let (state, detail) = try row.decode((String?, String?).self)
+                    return PostgresWriteBatches.Outcome(state: state, detail: detail)
+                }
+        }
+        guard outcomes.count == units.count else {
+            throw StoreError.databaseFailed("greenlight_apply answered \(outcomes.count) outcomes for \(units.count) units")
+        }
+        return outcomes
+    }
+
+    /// Runs `body` in a transaction holding ``PostgresSchema/writeLock`` (a migration's import: the hot paths write
+    /// through ``perform(_:)``); commits when it returns, rolls back when it throws. `answerWithin` bounds it as
+    /// ``withConnection(probing:answerWithin:_:)`` does.
     @discardableResult
     func transaction<T: Sendable>(
         answerWithin: Duration? = PostgresAvailability.answerTimeout, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        try await writers.run { try await transactionNow(answerWithin: answerWithin, body) }
-    }
-
-    private func transactionNow<T: Sendable>(
-        answerWithin: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withConnection(answerWithin: answerWithin) { [logger] connection in
             try await connection.inTransaction(unbounded: answerWithin == nil, logger: logger) {
@@ -167,14 +197,21 @@ public final class PostgresGateStore: GateStore {
 
     static func translated(_ error: any Error) -> any Error {
         guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return error }
+        return translated(state: state, message: error.serverInfo?[.message] ?? "")
+    }
+
+    /// The store's error for a statement that failed with `state` (its SQLSTATE) and `message`.
+    static func translated(state: String, message: String) -> any Error {
         switch state {
+        case PostgresWriteFunction.conflictState: return StoreError.conflict(message)
+        case PostgresWriteFunction.tokenNameTakenState: return StoreError.tokenNameTaken(message)
         case "23505": return StoreError.conflict("a row with the same key was written meanwhile")
         case "40001", "40P01": return StoreError.conflict("another transaction wrote the same rows")
         case "57014":
             // statement_timeout: the database is there, but too slow or held up (the write lock held by a stalled
             // replica) to answer a request; worth retrying shortly, like a database that is away.
             return StoreError.databaseUnavailable("the database did not finish a statement within \(PostgresSchema.statementTimeout)")
-        default: return StoreError.databaseFailed("\(state) \(error.serverInfo?[.message] ?? "")")
+        default: return StoreError.databaseFailed("\(state) \(message)")
         }
     }
 
@@ -237,13 +274,12 @@ public final class PostgresGateStore: GateStore {
 
     public func apply(_ transition: GateTransition) async throws {
         guard !transition.isEmpty else { return }
-        let messages = try await transaction { [logger] connection in
-            try await PostgresTransition.apply(transition, on: connection, logger: logger)
-        }
+        try await perform(try PostgresTransition.unit(transition))
+        for case .insertGate(let gate, _, _) in transition.writes { StoredGateRow.remember(gate) }
         for gate in transition.changedGates { changes.publish(gate) }
         relay.announce(transition.changedGates.map(\.id))
         // A message follows no gate change, so no published gate would wake the outbox workers.
-        if messages { changes.ringOutbox() }
+        if PostgresTransition.enqueuesMessage(transition) { changes.ringOutbox() }
     }
 
     // MARK: Deadlines and timers
@@ -286,17 +322,16 @@ public final class PostgresGateStore: GateStore {
     public func createToken(_ token: AccessToken, secretHash: String, audit: AuditDraft) async throws {
         let services = try StoredFormat.json(token.services)
         let environments = try StoredFormat.json(token.environments)
-        try await transaction { [logger] connection in
-            let taken = try await connection.query("SELECT 1 FROM token WHERE name = \(token.name)", logger: logger).collect()
-            guard taken.isEmpty else { throw StoreError.tokenNameTaken(token.name) }
-            try await connection.query(
-                """
-                INSERT INTO token (secret_hash, name, kind, "user", services, environments, created_at)
-                VALUES (\(secretHash), \(token.name), \(token.kind.rawValue), \(token.user), \(services), \(environments),
-                        \(Timestamp.milliseconds(token.createdAt)))
-                """, logger: logger)
-            try await PostgresAuditLog.append(audit, on: connection, logger: logger)
-        }
+        var unit = PostgresWriteUnit()
+        unit.append(
+            "insert_token",
+            [
+                ("secret_hash", .string(secretHash)), ("name", .string(token.name)), ("kind", .string(token.kind.rawValue)),
+                ("user", .text(token.user)), ("services", .string(services)), ("environments", .string(environments)),
+                ("created_at", .instant(token.createdAt)),
+            ])
+        unit.audit(audit)
+        try await perform(unit)
     }
 
     public func token(secretHash: String) async throws -> AccessToken? {
@@ -310,7 +345,9 @@ public final class PostgresGateStore: GateStore {
     // MARK: Audit
 
     public func record(_ draft: AuditDraft) async throws {
-        try await transaction { [logger] connection in try await PostgresAuditLog.append(draft, on: connection, logger: logger) }
+        var unit = PostgresWriteUnit()
+        unit.audit(draft)
+        try await perform(unit)
     }
 
     public func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent] {

@@ -13,37 +13,6 @@ enum PostgresOutbox {
 
     static func receiptKey(_ gate: GateID, _ channel: NotificationChannel) -> String { "\(gate.rawValue) \(channel.rawValue)" }
 
-    /// Makes the gate's one item of `kind` due at `date`; a pending item gets its generation bumped and is brought
-    /// forward, unless it is backing off after a failure or a worker holds it.
-    static func enqueueCoalesced(_ kind: OutboxKind, gate: GateID, at date: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        var statement = Statement()
-        let gateID = statement.bind(gate.rawValue)
-        let kindName = statement.bind(kind.rawValue)
-        let channel = statement.bind(kind.channel.rawValue)
-        let due = statement.bind(Timestamp.milliseconds(date))
-        statement.append(
-            """
-            INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, lane) VALUES (\(gateID), \(kindName), \(channel), true, \(due),
-                \(kindName) || CASE WHEN EXISTS (SELECT 1 FROM delivery_receipt WHERE gate_id = \(gateID) AND channel = \(channel))
-                    THEN ':update' ELSE ':first' END)
-            ON CONFLICT (gate_id, kind) WHERE coalesced DO UPDATE SET generation = outbox.generation + 1,
-                due_at = CASE WHEN outbox.attempts > 0 OR outbox.leased THEN outbox.due_at ELSE LEAST(outbox.due_at, EXCLUDED.due_at) END
-            """)
-        try await connection.query(statement.query, logger: logger)
-    }
-
-    /// Adds one message: unlike the gate's view, every message is its own item.
-    static func enqueueMessage(
-        _ kind: OutboxKind, gate: GateID?, payload: String?, at date: Date, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO outbox (gate_id, kind, channel, coalesced, due_at, payload, lane)
-            VALUES (\(gate?.rawValue), \(kind.rawValue), \(kind.channel.rawValue), false, \(Timestamp.milliseconds(date)), \(payload),
-                    \(kind.rawValue))
-            """, logger: logger)
-    }
-
     static let columns = "id, gate_id, kind, due_at, attempts, generation, payload, claim"
 
     static func item(from row: PostgresRow) throws -> OutboxItem {
@@ -55,11 +24,6 @@ enum PostgresOutbox {
         return OutboxItem(
             id: id, gateID: gate.map(GateID.init(unchecked:)), kind: known, dueAt: Timestamp.date(milliseconds: due), attempts: attempts,
             generation: generation, payload: payload, claim: claim)
-    }
-
-    /// The condition a settling write adds for `item`: its claim still holds (an item read without one settles as it is).
-    static func fenced(_ item: OutboxItem) -> String {
-        item.claim == 0 ? "" : " AND claim = \(item.claim)"
     }
 
     /// The read of the items `selection` reads due at `now`, oldest first, into `statement`; `false` when it reads none.
@@ -143,45 +107,25 @@ extension PostgresGateStore {
     }
 
     public func completeOutboxItem(_ item: OutboxItem, receipt: DeliveryReceipt?, audit: AuditDraft?) async throws {
-        let recorded = try await transaction { [logger] connection -> Bool in
-            var recorded = false
-            if let receipt, let gate = item.gateID {
-                recorded =
-                    try await !connection.query(
-                        """
-                        INSERT INTO delivery_receipt (gate_id, channel, receipt) VALUES (\(gate.rawValue), \(receipt.channel.rawValue), \(receipt.value))
-                        ON CONFLICT (gate_id, channel) DO NOTHING RETURNING 1
-                        """, logger: logger
-                    ).collect().isEmpty
-                // The gate's view, due again for a change since, is an update from now on.
-                try await connection.query(
-                    """
-                    UPDATE outbox SET lane = kind || ':update' WHERE gate_id = \(gate.rawValue) AND coalesced AND channel = \(receipt.channel.rawValue)
-                    """, logger: logger)
-            }
-            // Only the generation that was delivered, under the claim it was read with: a change since then keeps the
-            // item, due again at once; a claim taken over leaves it to its new claimant.
-            var delete = Statement()
-            delete.append(
-                "DELETE FROM outbox WHERE id = \(delete.bind(item.id)) AND generation = \(delete.bind(item.generation))"
-                    + PostgresOutbox.fenced(item) + " RETURNING 1")
-            if try await connection.query(delete.query, logger: logger).collect().isEmpty {
-                var reset = Statement()
-                reset.append(
-                    """
-                    UPDATE outbox SET attempts = 0, last_error = NULL, leased = false,
-                        due_at = LEAST(due_at, \(reset.bind(Timestamp.milliseconds(item.dueAt)))) WHERE id = \(reset.bind(item.id))
-                    """ + PostgresOutbox.fenced(item))
-                try await connection.query(reset.query, logger: logger)
-            }
-            if let audit { try await PostgresAuditLog.append(audit, on: connection, logger: logger) }
-            return recorded
-        }
+        var unit = PostgresWriteUnit()
+        unit.append(
+            "complete_outbox",
+            Self.fencing(item) + [
+                ("id", .text(item.gateID?.rawValue)), ("channel", .text(receipt?.channel.rawValue)), ("receipt", .text(receipt?.value)),
+                ("generation", .integer(Int64(item.generation))), ("due", .instant(item.dueAt)),
+            ])
+        if let audit { unit.audit(audit) }
+        let recorded = try await perform(unit)
         if recorded, let receipt, let gate = item.gateID {
             PostgresOutbox.receipts.remember(receipt, for: PostgresOutbox.receiptKey(gate, receipt.channel))
         }
         // A gate now has a receipt: thread messages waiting for it, and clicks that raced it, can go on.
         if receipt != nil { changes.ringOutbox() }
+    }
+
+    /// The fields that name `item` under the claim it was read with (0: read without one, settled as it is).
+    private static func fencing(_ item: OutboxItem) -> [(String, CanonicalJSON)] {
+        [("item", .integer(item.id)), ("claim", .integer(item.claim))]
     }
 
     /// One statement for the lot, without the write lock (no audit event).
@@ -200,33 +144,27 @@ extension PostgresGateStore {
     }
 
     public func rescheduleOutboxItem(_ item: OutboxItem, at date: Date, error: String) async throws {
-        let message = String(error.prefix(500))
-        var statement = Statement()
-        statement.append(
-            """
-            UPDATE outbox SET due_at = \(statement.bind(Timestamp.milliseconds(date))), attempts = attempts + 1,
-                last_error = \(statement.bind(message)), leased = false WHERE id = \(statement.bind(item.id))
-            """ + PostgresOutbox.fenced(item))
-        let query = statement.query
-        try await transaction { [logger] connection in try await connection.query(query, logger: logger) }
+        var unit = PostgresWriteUnit()
+        unit.append("reschedule_outbox", Self.fencing(item) + [("due", .instant(date)), ("error", .string(String(error.prefix(500))))])
+        try await perform(unit)
     }
 
     public func abandonOutboxItem(_ item: OutboxItem, audit: AuditDraft) async throws {
-        var statement = Statement()
-        statement.append("DELETE FROM outbox WHERE id = \(statement.bind(item.id))" + PostgresOutbox.fenced(item) + " RETURNING 1")
-        let query = statement.query
-        try await transaction { [logger] connection in
-            // Given up once: a claimant that lost the item records nothing (its new claimant will).
-            if try await !connection.query(query, logger: logger).collect().isEmpty {
-                try await PostgresAuditLog.append(audit, on: connection, logger: logger)
-            }
-        }
+        // Given up once: a claimant that lost the item records nothing (its new claimant will).
+        var unit = PostgresWriteUnit()
+        unit.append("abandon_outbox", Self.fencing(item) + [("audit", .object(PostgresWriteUnit.event(audit)))])
+        try await perform(unit)
     }
 
     public func enqueueOutboxMessage(_ kind: OutboxKind, gate: GateID?, payload: String, at date: Date) async throws {
-        try await transaction { [logger] connection in
-            try await PostgresOutbox.enqueueMessage(kind, gate: gate, payload: payload, at: date, on: connection, logger: logger)
-        }
+        var unit = PostgresWriteUnit()
+        unit.append(
+            "enqueue_message",
+            [
+                ("id", .text(gate?.rawValue)), ("kind", .string(kind.rawValue)), ("channel", .string(kind.channel.rawValue)),
+                ("due", .instant(date)), ("payload", .string(payload)),
+            ])
+        try await perform(unit)
         changes.ringOutbox()
     }
 

@@ -154,7 +154,8 @@ enum PostgresSchema {
                 "CREATE TABLE audit_time_format (id integer PRIMARY KEY CHECK (id = 1), stored_millisecond_from bigint NOT NULL)",
                 "INSERT INTO audit_time_format (id, stored_millisecond_from) VALUES (1, 1)",
             ]
-        )
+        ),
+        ("v2: greenlight_apply, every write as one statement under the write lock", PostgresWriteFunction.migration),
     ]
 
     /// Applies the migrations `connection`'s database lacks, holding ``migrationLock`` meanwhile; each one in its own

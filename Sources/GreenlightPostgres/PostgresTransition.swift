@@ -1,144 +1,158 @@
+import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
-import Logging
-import PostgresNIO
 
-/// Applies a ``GateTransition`` inside the caller's transaction (which holds the write lock): its conditions first,
-/// then its writes in order. A condition that fails, or a conditional write that finds nothing to change, throws
-/// ``StoreError/conflict(_:)`` and the caller rolls the transaction back with nothing written.
+/// One unit of work for `greenlight_apply` (``PostgresWriteFunction``): operations applied in order, all or none, under
+/// the write lock. A condition that fails, or a conditional write that finds nothing to change, fails the unit with
+/// ``StoreError/conflict(_:)`` and nothing of it is written.
+struct PostgresWriteUnit: Sendable {
+    private(set) var operations: [CanonicalJSON] = []
+
+    /// The unit as the JSON array the function reads.
+    var json: [UInt8] { CanonicalJSON.array(operations).bytes }
+
+    mutating func append(_ operation: String, _ fields: [(String, CanonicalJSON)]) {
+        operations.append(.object([("op", .string(operation))] + fields))
+    }
+
+    /// Appends `draft` to the audit chain after whatever the unit appended before it.
+    mutating func audit(_ draft: AuditDraft) {
+        append("audit", Self.event(draft))
+    }
+
+    /// The fields of an event the function links into the chain: its stored columns, and its canonical bytes around
+    /// the sequence it will get.
+    static func event(_ draft: AuditDraft) -> [(String, CanonicalJSON)] {
+        let parts = AuditChain.canonicalParts(of: draft)
+        return [
+            ("at", .integer(Timestamp.milliseconds(draft.at))), ("actor", .string(draft.actor)), ("action", .string(draft.action.rawValue)),
+            ("gate_id", .text(draft.gateID)), ("service", .text(draft.service)), ("environment", .text(draft.environment)),
+            ("artifact", .text(draft.artifact)), ("details", .string(AuditChain.detailsJSON(draft.details))),
+            ("before", .string(Data(parts.beforeSequence).base64EncodedString())),
+            ("after", .string(Data(parts.afterSequence).base64EncodedString())),
+        ]
+    }
+}
+
+extension CanonicalJSON {
+    static func text(_ value: String?) -> CanonicalJSON { value.map(CanonicalJSON.string) ?? .null }
+    static func instant(_ value: Date?) -> CanonicalJSON { value.map { .integer(Timestamp.milliseconds($0)) } ?? .null }
+}
+
+/// A ``GateTransition`` as a ``PostgresWriteUnit``: its conditions first, then its writes in order.
 enum PostgresTransition {
-    /// Returns whether the transition enqueued a message (which wakes the outbox workers once committed).
-    static func apply(_ transition: GateTransition, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        func rows(_ query: PostgresQuery) async throws -> [PostgresRow] { try await connection.query(query, logger: logger).collect() }
+    static func unit(_ transition: GateTransition) throws -> PostgresWriteUnit {
+        var unit = PostgresWriteUnit()
         for condition in transition.conditions {
             // A transition whose first write updates the gate over that version checks it there.
             if case .gateAt(let id, let version) = condition, case .updateGate(let gate, version)? = transition.writes.first, gate.id == id {
                 continue
             }
-            try await check(condition, rows: rows)
+            append(condition, to: &unit)
         }
-        var messages = false
-        for write in transition.writes {
-            if try await apply(write, rows: rows, connection: connection, logger: logger) { messages = true }
-        }
-        return messages
+        for write in transition.writes { try append(write, to: &unit) }
+        return unit
     }
 
-    private static func check(_ condition: GateTransition.Condition, rows: (PostgresQuery) async throws -> [PostgresRow]) async throws {
+    /// Whether `transition` enqueues a message (which wakes the outbox workers once committed).
+    static func enqueuesMessage(_ transition: GateTransition) -> Bool {
+        transition.writes.contains { write in
+            guard case .notify(let intent) = write else { return false }
+            return !(intent.kind.isCoalesced && intent.gate != nil)
+        }
+    }
+
+    private static func append(_ condition: GateTransition.Condition, to unit: inout PostgresWriteUnit) {
         switch condition {
         case .gateAt(let id, let version):
-            let stored = try await rows("SELECT version FROM gate WHERE id = \(id.rawValue)").first?.decode(Int.self)
-            guard stored == version else { throw StoreError.conflict("gate \(id) changed") }
+            unit.append("gate_at", [("id", .string(id.rawValue)), ("version", .integer(Int64(version)))])
         case .idempotencyKey(let pipeline, let key, let holder):
-            let stored = try await rows("SELECT id FROM gate WHERE opened_by = \(pipeline) AND idempotency_key = \(key)").first?.decode(String.self)
-            guard stored == holder?.rawValue else { throw StoreError.conflict("the Idempotency-Key was taken meanwhile") }
+            unit.append("key_holder", [("pipeline", .string(pipeline)), ("key", .string(key)), ("holder", .text(holder?.rawValue))])
         case .breakGlassUses(let environment, let since, let atMost):
-            let used = try await PostgresGateStore.breakGlassUses(environment: environment, since: since, rows: rows)
-            guard used <= atMost else { throw StoreError.conflict("a break-glass in \(environment) was used meanwhile") }
+            unit.append(
+                "break_glass_uses", [("environment", .string(environment)), ("since", .instant(since)), ("at_most", .integer(Int64(atMost)))])
         case .noGrant(let id):
-            guard try await rows("SELECT 1 FROM break_glass_grant WHERE gate_id = \(id.rawValue)").isEmpty else {
-                throw StoreError.conflict("a break-glass was granted on \(id) meanwhile")
-            }
+            unit.append("no_grant", [("id", .string(id.rawValue))])
         case .grantUnused(let id):
-            guard try await !rows("SELECT 1 FROM break_glass_grant WHERE gate_id = \(id.rawValue) AND used_by IS NULL").isEmpty else {
-                throw StoreError.conflict("the break-glass granted on \(id) was used meanwhile")
-            }
+            unit.append("grant_unused", [("id", .string(id.rawValue))])
         case .timerUnfired(let id, let kind, let due):
-            let unfired = try await rows(
-                """
-                SELECT 1 FROM gate_timer WHERE gate_id = \(id.rawValue) AND kind = \(kind.rawValue) AND due_at = \(Timestamp.milliseconds(due))
-                    AND fired_at IS NULL
-                """)
-            guard !unfired.isEmpty else { throw StoreError.conflict("the \(kind.rawValue) timer of \(id) fired meanwhile") }
+            unit.append("timer_unfired", [("id", .string(id.rawValue)), ("kind", .string(kind.rawValue)), ("due", .instant(due))])
         }
     }
 
-    /// Returns whether `write` enqueued a message.
-    private static func apply(
-        _ write: GateTransition.Write, rows: (PostgresQuery) async throws -> [PostgresRow], connection: PostgresConnection, logger: Logger
-    ) async throws -> Bool {
+    private static func append(_ write: GateTransition.Write, to unit: inout PostgresWriteUnit) throws {
         switch write {
         case .insertGate(let gate, let key, let fingerprint):
-            let request = try StoredFormat.json(StoredRequest(gate.request))
-            let plan = try StoredFormat.json(StoredPlan(gate.plan))
-            try await connection.query(
-                """
-                INSERT INTO gate (id, state, outcome, service, environment, opened_by, created_at, deadline, decided_at, decided_by,
-                                  reason, fail_open, break_glass, version, request, plan, idempotency_key, request_fingerprint, record_format)
-                VALUES (\(gate.id.rawValue), \(gate.state.rawValue), \(gate.outcome?.rawValue), \(gate.request.service),
-                        \(gate.request.environment), \(gate.openedBy), \(Timestamp.milliseconds(gate.createdAt)),
-                        \(gate.deadline.map(Timestamp.milliseconds)), \(gate.decidedAt.map(Timestamp.milliseconds)), \(gate.decidedBy),
-                        \(gate.reason), \(gate.failOpen), \(gate.breakGlass), \(gate.version), \(request), \(plan), \(key), \(fingerprint),
-                        \(StoredFormat.recordVersion))
-                """, logger: logger)
-            StoredGateRow.remember(gate)
+            unit.append(
+                "insert_gate",
+                gateFields(gate) + [
+                    ("service", .string(gate.request.service)), ("environment", .string(gate.request.environment)),
+                    ("opened_by", .string(gate.openedBy)), ("created_at", .instant(gate.createdAt)),
+                    ("request", .string(try StoredFormat.json(StoredRequest(gate.request)))),
+                    ("plan", .string(try StoredFormat.json(StoredPlan(gate.plan)))), ("key", .text(key)), ("fingerprint", .string(fingerprint)),
+                    ("record_format", .integer(Int64(StoredFormat.recordVersion))),
+                ])
         case .updateGate(let gate, let version):
-            let updated = try await rows(
-                """
-                UPDATE gate SET state = \(gate.state.rawValue), outcome = \(gate.outcome?.rawValue),
-                                deadline = \(gate.deadline.map(Timestamp.milliseconds)), decided_at = \(gate.decidedAt.map(Timestamp.milliseconds)),
-                                decided_by = \(gate.decidedBy), reason = \(gate.reason), fail_open = \(gate.failOpen),
-                                break_glass = \(gate.breakGlass), version = \(gate.version)
-                WHERE id = \(gate.id.rawValue) AND state = 'pending' AND version = \(version)
-                RETURNING 1
-                """)
-            guard updated.count == 1 else { throw StoreError.conflict("gate \(gate.id) changed") }
+            unit.append("update_gate", gateFields(gate) + [("replacing", .integer(Int64(version)))])
         case .insertVote(let vote, let id):
-            try await connection.query(
-                """
-                INSERT INTO vote (gate_id, voter, decision, comment, at, via)
-                VALUES (\(id.rawValue), \(vote.voter), \(vote.decision.rawValue), \(vote.comment), \(Timestamp.milliseconds(vote.at)),
-                        \(vote.via.rawValue))
-                """, logger: logger)
+            unit.append(
+                "insert_vote",
+                [
+                    ("id", .string(id.rawValue)), ("voter", .string(vote.voter)), ("decision", .string(vote.decision.rawValue)),
+                    ("comment", .text(vote.comment)), ("at", .instant(vote.at)), ("via", .string(vote.via.rawValue)),
+                ])
         case .setTimers(let id, let timers):
-            // A timer due at the same moment as before keeps its row, fired or not, so that it cannot fire twice; one
-            // not listed goes unless it fired.
-            for timer in timers {
-                try await connection.query(
-                    """
-                    INSERT INTO gate_timer (gate_id, kind, due_at) VALUES (\(id.rawValue), \(timer.kind.rawValue), \(Timestamp.milliseconds(timer.due)))
-                    ON CONFLICT (gate_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, fired_at = NULL
-                        WHERE gate_timer.due_at <> EXCLUDED.due_at
-                    """, logger: logger)
-            }
-            for kind in GateTimer.Kind.allCases where !timers.contains(where: { $0.kind == kind }) {
-                try await connection.query(
-                    "DELETE FROM gate_timer WHERE gate_id = \(id.rawValue) AND kind = \(kind.rawValue) AND fired_at IS NULL", logger: logger)
-            }
+            let listed = timers.map { CanonicalJSON.object([("kind", .string($0.kind.rawValue)), ("due", .instant($0.due))]) }
+            unit.append("set_timers", [("id", .string(id.rawValue)), ("timers", .array(listed))])
         case .fireTimer(let id, let kind, let at):
-            let fired = try await rows(
-                """
-                UPDATE gate_timer SET fired_at = \(Timestamp.milliseconds(at))
-                WHERE gate_id = \(id.rawValue) AND kind = \(kind.rawValue) AND fired_at IS NULL RETURNING 1
-                """)
-            guard fired.count == 1 else { throw StoreError.conflict("the \(kind.rawValue) timer of \(id) fired meanwhile") }
+            unit.append("fire_timer", [("id", .string(id.rawValue)), ("kind", .string(kind.rawValue)), ("at", .instant(at))])
         case .releaseIdempotencyKey(let id):
-            try await connection.query("UPDATE gate SET idempotency_key = NULL WHERE id = \(id.rawValue)", logger: logger)
+            unit.append("release_key", [("id", .string(id.rawValue))])
         case .grant(let grant):
-            try await connection.query(
-                """
-                INSERT INTO break_glass_grant (gate_id, environment, deploy_key, person, reason, granted_at, expires_at)
-                VALUES (\(grant.gate.rawValue), \(grant.environment), \(grant.deployKey), \(grant.person), \(grant.reason),
-                        \(Timestamp.milliseconds(grant.grantedAt)), \(Timestamp.milliseconds(grant.expiresAt)))
-                """, logger: logger)
+            unit.append(
+                "grant",
+                [
+                    ("id", .string(grant.gate.rawValue)), ("environment", .string(grant.environment)), ("deploy_key", .string(grant.deployKey)),
+                    ("person", .string(grant.person)), ("reason", .string(grant.reason)), ("granted_at", .instant(grant.grantedAt)),
+                    ("expires_at", .instant(grant.expiresAt)),
+                ])
         case .useGrant(let grantedOn, let usedBy):
-            let used = try await rows(
-                """
-                UPDATE break_glass_grant SET used_by = \(usedBy.rawValue) WHERE gate_id = \(grantedOn.rawValue) AND used_by IS NULL RETURNING 1
-                """)
-            guard used.count == 1 else { throw StoreError.conflict("the break-glass granted on \(grantedOn) was used meanwhile") }
+            unit.append("use_grant", [("id", .string(grantedOn.rawValue)), ("used_by", .string(usedBy.rawValue))])
         case .audit(let draft):
-            try await PostgresAuditLog.append(draft, on: connection, logger: logger)
+            unit.audit(draft)
         case .notify(let intent):
-            if intent.kind.isCoalesced, let gate = intent.gate {
-                try await PostgresOutbox.enqueueCoalesced(intent.kind, gate: gate, at: intent.dueAt, on: connection, logger: logger)
+            let fields: [(String, CanonicalJSON)] = [
+                ("id", .text(intent.gate?.rawValue)), ("kind", .string(intent.kind.rawValue)), ("channel", .string(intent.kind.channel.rawValue)),
+                ("due", .instant(intent.dueAt)),
+            ]
+            if intent.kind.isCoalesced, intent.gate != nil {
+                unit.append("enqueue_coalesced", fields)
             } else {
-                try await PostgresOutbox.enqueueMessage(
-                    intent.kind, gate: intent.gate, payload: intent.payload, at: intent.dueAt, on: connection, logger: logger)
-                return true
+                unit.append("enqueue_message", fields + [("payload", .text(intent.payload))])
             }
         }
-        return false
+    }
+
+    /// The columns a gate's change writes.
+    private static func gateFields(_ gate: Gate) -> [(String, CanonicalJSON)] {
+        [
+            ("id", .string(gate.id.rawValue)), ("state", .string(gate.state.rawValue)), ("outcome", .text(gate.outcome?.rawValue)),
+            ("deadline", .instant(gate.deadline)), ("decided_at", .instant(gate.decidedAt)), ("decided_by", .text(gate.decidedBy)),
+            ("reason", .text(gate.reason)), ("fail_open", .boolean(gate.failOpen)), ("break_glass", .boolean(gate.breakGlass)),
+            ("version", .integer(Int64(gate.version))),
+        ]
+    }
+}
+
+extension CanonicalJSON {
+    /// Whether a string in it holds a NUL, which PostgreSQL's `text` (and so `jsonb`) cannot.
+    var holdsNUL: Bool {
+        switch self {
+        case .string(let text): text.utf8.contains(0)
+        case .array(let values): values.contains(where: \.holdsNUL)
+        case .object(let fields): fields.contains { $0.1.holdsNUL }
+        case .null, .integer, .boolean: false
+        }
     }
 }
