@@ -40,7 +40,9 @@ final class PostgresWriteBatches: Sendable {
     var batchesSent: Int { state.withLock { $0.batches } }
 
     /// Applies `unit` with the next batch and returns its outcome once that batch has committed. Throws what the batch
-    /// as a whole failed with (the database away, its statement ended), in which case nothing of it was written.
+    /// as a whole failed with (the database away, its statement ended): then nothing of it was written, unless the
+    /// commit was under way when the connection was lost or given up on — a caller that retries (a vote, an opening
+    /// with an Idempotency-Key) finds it there and counts it once.
     /// `run` runs the batches this write starts, if it finds none in flight (every caller passes the same).
     func write(_ unit: [UInt8], through run: @escaping Run) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
