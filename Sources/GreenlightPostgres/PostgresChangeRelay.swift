@@ -33,6 +33,11 @@ final class PostgresChangeRelay: Sendable {
     /// Ids queued beyond this are dropped: with the database away the queue would grow without end, and the audit
     /// log's re-check delivers them anyway.
     static let queueLimit = 10_000
+    /// How long the relay's own statements (a `NOTIFY`, a page of the log's new events) may leave their connection
+    /// silent before it is closed (``PostgresAvailability/answerTimeout`` for requests). They take milliseconds; a
+    /// connection the server dropped under them (`pg_terminate_backend`, a restart) has been seen to answer nothing, and
+    /// would hold up the relay, and a shutdown waiting for the pool, for the full 30 s.
+    static let answerWithin: Duration = .seconds(5)
 
     /// This replica's id, first in its payloads, so that it skips its own notifications.
     let replica: String
@@ -122,7 +127,7 @@ final class PostgresChangeRelay: Sendable {
                 let ids = unique[start..<min(start + Self.idsPerNotification, unique.count)]
                 let payload = ([replica] + ids.map(\.rawValue)).joined(separator: " ")
                 do {
-                    _ = try await store.rows("SELECT pg_notify(\(Self.channel), \(payload))")
+                    _ = try await store.rows("SELECT pg_notify(\(Self.channel), \(payload))", answerWithin: Self.answerWithin)
                 } catch {
                     // The re-check delivers what a lost notification carried, within its interval.
                     logger.warning("telling the other replicas of changed gates failed", metadata: ["error": "\(PostgresGateStore.reason(error))"])
@@ -199,7 +204,8 @@ final class PostgresChangeRelay: Sendable {
                     var changed: [GateID] = []
                     while true {
                         let rows = try await store.rows(
-                            "SELECT sequence, gate_id FROM audit_event WHERE sequence > \(next) ORDER BY sequence LIMIT 5000")
+                            "SELECT sequence, gate_id FROM audit_event WHERE sequence > \(next) ORDER BY sequence LIMIT 5000",
+                            answerWithin: Self.answerWithin)
                         for row in rows {
                             let (sequence, gate) = try row.decode((Int64, String?).self)
                             next = sequence
@@ -210,7 +216,9 @@ final class PostgresChangeRelay: Sendable {
                     cursor = next
                     await relay(changed, store: store)
                 } else {
-                    cursor = try await store.rows("SELECT COALESCE(MAX(sequence), 0) FROM audit_event").first?.decode(Int64.self) ?? 0
+                    cursor =
+                        try await store.rows("SELECT COALESCE(MAX(sequence), 0) FROM audit_event", answerWithin: Self.answerWithin).first?
+                        .decode(Int64.self) ?? 0
                 }
                 failing = false
             } catch {
