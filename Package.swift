@@ -54,13 +54,21 @@ let package = Package(
         ),
         // The HTTP API's wire shapes (request and response bodies), shared by the server and the client.
         .target(name: "GreenlightAPI", dependencies: ["GreenlightCore"], swiftSettings: librarySettings),
-        // The evidence: audit events, their canonical encoding and the hash chain.
+        // The evidence: audit events, their canonical encoding, the hash chain and the events as Merkle log leaves.
         .target(
             name: "GreenlightAudit",
             dependencies: [
                 "GreenlightCore",
+                "GreenlightTransparency",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: librarySettings
+        ),
+        // Transparency-log formats, pure: the RFC 6962 Merkle tree and its proofs, C2SP signed notes, checkpoints and
+        // their Ed25519 keys. Nothing here reads a store or the network.
+        .target(
+            name: "GreenlightTransparency",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: librarySettings
         ),
         // Durable state, store-neutral: the role protocols a store implements, the transitions every change of a gate is
@@ -173,6 +181,7 @@ let package = Package(
                 "GreenlightStore",
                 "GreenlightServer",
                 "GreenlightClient",
+                "GreenlightTransparency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -213,6 +222,10 @@ let package = Package(
             dependencies: ["GreenlightCore", "GreenlightPolicyFile", "GreenlightTestSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "GreenlightTransparencyTests",
+            dependencies: ["GreenlightTransparency"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "GreenlightSlackTests",
             dependencies: [
                 "GreenlightCore", "GreenlightSlack", "GreenlightSlackSimulator", "GreenlightTestSupport",
@@ -225,6 +238,7 @@ let package = Package(
             name: "GreenlightStoreTests",
             dependencies: [
                 "GreenlightCore", "GreenlightAudit", "GreenlightPostgres", "GreenlightSQLite", "GreenlightStore", "GreenlightTestSupport",
+                "GreenlightTransparency",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -253,7 +267,8 @@ let package = Package(
         .testTarget(
             name: "GreenlightEndToEndTests",
             dependencies: [
-                "GreenlightAPI", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightSQLite", "GreenlightStore",
+                "GreenlightAPI", "GreenlightAudit", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightSQLite",
+                "GreenlightStore",
                 "GreenlightSlackSimulator",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -1,0 +1,141 @@
+import Crypto
+import Foundation
+
+/// A public key that checks notes, in the `vkey` form Go's `golang.org/x/mod/sumdb/note` reads:
+/// `<name>+<key ID, 8 hex digits>+<base64(0x01 ‖ 32-byte Ed25519 public key)>`.
+///
+/// The key ID is the first four bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key), so a key given with a name or an
+/// ID that does not belong to it is refused when read, not when a signature fails to verify.
+public struct NoteVerifierKey: Sendable, Hashable, CustomStringConvertible {
+    /// The signature type of Ed25519 in `signed-note`.
+    static let ed25519Type: UInt8 = 0x01
+
+    public let name: String
+    public let keyID: UInt32
+    let publicKey: Curve25519.Signing.PublicKey
+    private let rawKey: [UInt8]
+
+    init(name: String, publicKey: Curve25519.Signing.PublicKey) {
+        self.name = name
+        self.publicKey = publicKey
+        rawKey = Array(publicKey.rawRepresentation)
+        keyID = Self.keyID(name: name, type: Self.ed25519Type, key: rawKey)
+    }
+
+    /// Reads a `vkey`; throws saying which part is wrong.
+    public init(_ text: some StringProtocol) throws(NoteError) {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The base64 may hold '+' itself: only the first two separate.
+        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .badKey("a verifier key is '<name>+<8 hex digits>+<base64 key>', got '\(text.prefix(80))'") }
+        let (name, id, encoded) = (String(parts[0]), parts[1], String(parts[2]))
+        guard Self.isValidName(name) else { throw .badKey("the key name '\(name.prefix(80))' is empty or holds a space or '+'") }
+        guard id.utf8.count == 8, id.utf8.allSatisfy(\.isLowercaseHexDigit), let declared = UInt32(id, radix: 16) else {
+            throw .badKey("the key ID '\(id.prefix(20))' of \(name) is not 8 lowercase hexadecimal digits")
+        }
+        guard let blob = Data(base64Encoded: encoded) else { throw .badKey("the key of \(name) is not base64") }
+        guard blob.first == Self.ed25519Type, blob.count == 33 else {
+            throw .badKey("the key of \(name) is not an Ed25519 key (type 0x01 and 32 bytes)")
+        }
+        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: blob.dropFirst()) else {
+            throw .badKey("the key of \(name) is not an Ed25519 public key")
+        }
+        self.init(name: name, publicKey: publicKey)
+        guard keyID == declared else {
+            throw .badKey("the key ID \(id) of \(name) does not match its key (which has \(Self.hex(keyID)))")
+        }
+    }
+
+    /// The `vkey` text.
+    public var description: String {
+        "\(name)+\(Self.hex(keyID))+\(Data([Self.ed25519Type] + rawKey).base64EncodedString())"
+    }
+
+    /// Whether `signature` is this key's over `text`.
+    public func isValidSignature(_ signature: NoteSignature, for text: String) -> Bool {
+        signature.keyName == name && signature.keyID == keyID && publicKey.isValidSignature(signature.signature, for: Array(text.utf8))
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.name == rhs.name && lhs.rawKey == rhs.rawKey }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(rawKey)
+    }
+
+    /// A key name is not empty and holds no Unicode space and no '+'.
+    static func isValidName(_ name: some StringProtocol) -> Bool {
+        !name.isEmpty && !name.unicodeScalars.contains { $0.properties.isWhitespace || $0 == "+" }
+    }
+
+    static func keyID(name: String, type: UInt8, key: [UInt8]) -> UInt32 {
+        let digest = Array(SHA256.hash(data: Array(name.utf8) + [0x0A, type] + key))
+        return digest.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    static func hex(_ id: UInt32) -> String {
+        let digits = String(id, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+}
+
+/// A private key that signs notes, in the form Go's `note.NewSigner` reads:
+/// `PRIVATE+KEY+<name>+<key ID>+<base64(0x01 ‖ 32-byte Ed25519 seed)>`. Never logged: ``description`` says only
+/// whose key it is.
+public struct NoteSignerKey: Sendable, CustomStringConvertible {
+    static let prefix = "PRIVATE+KEY+"
+
+    public let verifier: NoteVerifierKey
+    private let privateKey: Curve25519.Signing.PrivateKey
+
+    /// A new key, for a log or a witness named `name` (a schema-less URL, such as `greenlight.example.com/audit`).
+    public init(generatingFor name: String) throws(NoteError) {
+        guard NoteVerifierKey.isValidName(name) else { throw .badKey("the key name '\(name.prefix(80))' is empty or holds a space or '+'") }
+        privateKey = Curve25519.Signing.PrivateKey()
+        verifier = NoteVerifierKey(name: name, publicKey: privateKey.publicKey)
+    }
+
+    /// Reads a signer key's text; throws saying which part is wrong, never quoting the key.
+    public init(_ text: some StringProtocol) throws(NoteError) {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix(Self.prefix) else { throw .badKey("a signing key begins with '\(Self.prefix)'") }
+        let parts = text.dropFirst(Self.prefix.count).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .badKey("a signing key is 'PRIVATE+KEY+<name>+<8 hex digits>+<base64 key>'") }
+        let (name, id) = (String(parts[0]), parts[1])
+        guard NoteVerifierKey.isValidName(name) else { throw .badKey("the name of the signing key is empty or holds a space or '+'") }
+        guard id.utf8.count == 8, id.utf8.allSatisfy(\.isLowercaseHexDigit), let declared = UInt32(id, radix: 16) else {
+            throw .badKey("the key ID of signing key \(name) is not 8 lowercase hexadecimal digits")
+        }
+        guard let blob = Data(base64Encoded: String(parts[2])), blob.first == NoteVerifierKey.ed25519Type, blob.count == 33,
+            let privateKey = try? Curve25519.Signing.PrivateKey(rawRepresentation: blob.dropFirst())
+        else { throw .badKey("signing key \(name) is not base64 of type 0x01 and a 32-byte Ed25519 seed") }
+        self.privateKey = privateKey
+        verifier = NoteVerifierKey(name: name, publicKey: privateKey.publicKey)
+        guard verifier.keyID == declared else { throw .badKey("the key ID of signing key \(name) does not match the key") }
+    }
+
+    /// The signer key's text: for the file that keeps it, never for a log.
+    public var secretText: String {
+        "\(Self.prefix)\(verifier.name)+\(NoteVerifierKey.hex(verifier.keyID))+"
+            + Data([NoteVerifierKey.ed25519Type] + Array(privateKey.rawRepresentation)).base64EncodedString()
+    }
+
+    public var description: String { "the signing key of \(verifier.name) (\(NoteVerifierKey.hex(verifier.keyID)))" }
+
+    /// This key's signature of `text` (a note's text, with its final newline).
+    public func signature(for text: String) throws(NoteError) -> NoteSignature {
+        guard let signature = try? privateKey.signature(for: Array(text.utf8)) else { throw .badKey("Ed25519 signing failed") }
+        return NoteSignature(keyName: verifier.name, keyID: verifier.keyID, signature: Array(signature))
+    }
+
+    /// `text` signed by this key, as a note.
+    public func sign(_ text: String) throws(NoteError) -> SignedNote {
+        guard text.hasSuffix("\n") else { throw .malformed("a note's text ends in a newline") }
+        return SignedNote(text: text, signatures: [try signature(for: text)])
+    }
+}
+
+extension UInt8 {
+    fileprivate var isLowercaseHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+    }
+}

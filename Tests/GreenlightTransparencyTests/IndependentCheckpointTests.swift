@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+@testable import GreenlightTransparency
+
+/// Checkpoints signed here, checked by scripts/verify-checkpoint.py: the C2SP note and checkpoint formats and the
+/// RFC 6962 root written again from the specifications in Python, with `cryptography`'s Ed25519 — so that a format
+/// both sides got wrong the same way is the only way to pass.
+@Suite("Independent checkpoint verifier (scripts/verify-checkpoint.py)")
+struct IndependentCheckpointTests {
+    static let origin = "greenlight.test/audit"
+
+    /// 1,000 leaves shaped like exported audit events (JSON objects, varying lengths), their file and signed
+    /// checkpoint in a fresh directory.
+    struct Fixture {
+        let directory: URL
+        let signer: NoteSignerKey
+        let leaves: [String]
+
+        init(size: Int = 1000) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            signer = try NoteSignerKey(generatingFor: IndependentCheckpointTests.origin)
+            leaves = (1...size).map { #"{"action":"gate.opened","sequence":\#($0),"summary":"\#(String(repeating: "é", count: $0 % 17))"}"# }
+        }
+
+        func write(leaves: [String], checkpoint: String) throws {
+            try Data((leaves.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent("leaves"))
+            try Data(checkpoint.utf8).write(to: directory.appendingPathComponent("checkpoint"))
+        }
+
+        func signedCheckpoint(size: Int) throws -> String {
+            var range = CompactRange()
+            for leaf in leaves.prefix(size) { range.append(MerkleTree.leafHash(Array(leaf.utf8))) }
+            return try signer.sign(Checkpoint(origin: origin, size: UInt64(size), root: range.root).text).encoded
+        }
+
+        func verify(key: String? = nil) throws -> (line: String, status: Int32) {
+            let python = try #require(Self.python, "python3 is on PATH (scripts/test installs it)")
+            let process = Process()
+            process.executableURL = python
+            process.arguments = [
+                Self.script.path, "--key", key ?? signer.verifier.description,
+                "--checkpoint", directory.appendingPathComponent("checkpoint").path,
+                "--leaves", directory.appendingPathComponent("leaves").path,
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .newlines), process.terminationStatus)
+        }
+
+        static let python: URL? = {
+            let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            return directories.map { URL(fileURLWithPath: String($0)).appendingPathComponent("python3") }
+                .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+        }()
+
+        static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/verify-checkpoint.py")
+    }
+
+    @Test("a checkpoint of 1,000 leaves, and of every size up to 20, verifies")
+    func accepted() throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        for size in Array(0...20) + [fixture.leaves.count] {
+            try fixture.write(leaves: fixture.leaves, checkpoint: try fixture.signedCheckpoint(size: size))
+            let (line, status) = try fixture.verify()
+            #expect(status == 0, "size \(size): \(line)")
+            #expect(line.hasPrefix("checkpoint of \(Self.origin) verified: size \(size), root "), "\(line)")
+        }
+    }
+
+    @Test("an edited, removed or reordered leaf, another key, or a changed size is refused")
+    func refused() throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let checkpoint = try fixture.signedCheckpoint(size: fixture.leaves.count)
+        var edited = fixture.leaves
+        edited[500] = edited[500].replacingOccurrences(of: "opened", with: "closed")
+        var reordered = fixture.leaves
+        reordered.swapAt(10, 11)
+        let cases: [(String, [String], String, String?)] = [
+            ("an edited leaf", edited, checkpoint, nil),
+            ("a leaf removed", Array(fixture.leaves.dropFirst()), checkpoint, nil),
+            ("two leaves swapped", reordered, checkpoint, nil),
+            ("another log's key", fixture.leaves, checkpoint, try NoteSignerKey(generatingFor: Self.origin).verifier.description),
+            ("the size changed after signing", fixture.leaves, checkpoint.replacingOccurrences(of: "\n1000\n", with: "\n999\n"), nil),
+        ]
+        for (what, leaves, note, key) in cases {
+            try fixture.write(leaves: leaves, checkpoint: note)
+            let (line, status) = try fixture.verify(key: key)
+            #expect(status == 1, "\(what): \(line)")
+            #expect(line.hasPrefix("checkpoint refused: "), "\(what): \(line)")
+        }
+    }
+}

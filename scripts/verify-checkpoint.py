@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Checks a signed checkpoint of a transparency log without Greenlight's code: an independent implementation of the
+C2SP formats (signed-note, tlog-checkpoint) and of the RFC 6962 Merkle tree, written from the specifications, with
+Python's `cryptography` for Ed25519 (Debian: python3-cryptography).
+
+    scripts/verify-checkpoint.py --key VKEY --checkpoint FILE [--leaves FILE]
+
+VKEY is the log's verifier key, `<name>+<8 hex digits>+<base64(0x01 || Ed25519 public key)>`. FILE holds the signed
+note. With --leaves (one leaf a line, the line's bytes without its newline), the tree's root is recomputed from them
+and must be the checkpoint's, at its size. Prints one line and exits 0 when everything checks, 1 otherwise.
+"""
+
+import argparse
+import base64
+import binascii
+import hashlib
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class Refused(Exception):
+    pass
+
+
+def parse_vkey(text):
+    name, key_id, encoded = text.strip().split("+", 2)
+    raw = base64.b64decode(encoded, validate=True)
+    if len(raw) != 33 or raw[0] != 0x01:
+        raise Refused("the verifier key is not an Ed25519 key")
+    computed = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    if computed.hex() != key_id:
+        raise Refused(f"the verifier key's ID {key_id} is not its key's ({computed.hex()})")
+    return name, computed, Ed25519PublicKey.from_public_bytes(raw[1:])
+
+
+def open_note(note, name, key_id, key):
+    if not note.endswith("\n") or "\n\n" not in note:
+        raise Refused("not a signed note")
+    split = note.rindex("\n\n")
+    text, signatures = note[: split + 1], note[split + 2 :]
+    verified = False
+    for line in signatures[:-1].split("\n"):
+        if not line.startswith("\u2014 "):
+            raise Refused(f"not a signature line: {line!r}")
+        signer, blob = line[2:].split(" ")
+        raw = base64.b64decode(blob, validate=True)
+        if signer != name or raw[:4] != key_id:
+            continue  # another key's, such as a witness's cosignature
+        try:
+            key.verify(raw[4:], text.encode())
+        except InvalidSignature:
+            raise Refused(f"the signature of {name} does not verify")
+        verified = True
+    if not verified:
+        raise Refused(f"the note has no signature by {name}")
+    return text
+
+
+def leaf_hash(leaf):
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def root(hashes):
+    """MTH of RFC 6962 section 2.1, recursively: the split is the largest power of two below n."""
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    if len(hashes) == 1:
+        return hashes[0]
+    split = 1
+    while split * 2 < len(hashes):
+        split *= 2
+    return node_hash(root(hashes[:split]), root(hashes[split:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--leaves")
+    args = parser.parse_args()
+    try:
+        name, key_id, key = parse_vkey(args.key)
+        with open(args.checkpoint, encoding="utf-8", newline="") as handle:
+            text = open_note(handle.read(), name, key_id, key)
+        lines = text[:-1].split("\n")
+        if len(lines) < 3 or not lines[0]:
+            raise Refused("the checkpoint has no origin, size and root")
+        origin, size, stated = lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
+        if args.leaves:
+            with open(args.leaves, "rb") as handle:
+                leaves = handle.read().split(b"\n")
+            if leaves and leaves[-1] == b"":
+                leaves.pop()
+            if len(leaves) < size:
+                raise Refused(f"the checkpoint is of {size} leaves, the file has {len(leaves)}")
+            computed = root([leaf_hash(leaf) for leaf in leaves[:size]])
+            if computed != stated:
+                raise Refused(f"the root of the first {size} leaves is {computed.hex()}, the checkpoint says {stated.hex()}")
+        print(f"checkpoint of {origin} verified: size {size}, root {stated.hex()}")
+        return 0
+    except (Refused, ValueError, binascii.Error) as error:
+        print(f"checkpoint refused: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
