@@ -3,6 +3,7 @@ import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
 import GreenlightTestSupport
+import GreenlightTransparency
 import Testing
 
 /// Each test edits the database behind the store's back, as someone with file access could, and checks that
@@ -106,5 +107,51 @@ struct AuditTamperingTests {
         // printf '%s\n%s' "$(printf '0%.0s' {1..64})" "$canonical" | sha256sum
         #expect(event.hash == "6f5cddaeed8f9b6df665ae030749f4a53b84d3a4238d926af9ef43a8696bcada")
         #expect(AuditChain.hash(of: event) == event.hash)
+    }
+
+    // MARK: The Merkle log
+
+    private func tree(_ fixture: StoreUnderTest) async throws -> AuditTreeBuilder {
+        var tree = AuditTreeBuilder()
+        for event in try await fixture.store.auditEvents(AuditQuery(limit: 1_000)) { try tree.append(event) }
+        return tree
+    }
+
+    @Test("every stored event reads back from its leaf, and the export verifies against a checkpoint of it", arguments: StoreFactory.all)
+    func leavesRoundTrip(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
+        let events = try await fixture.store.auditEvents(AuditQuery(limit: 1_000))
+        for event in events { #expect(try AuditLeaves.event(fromLeaf: AuditLeaves.leaf(of: event)) == event) }
+        let tree = try await tree(fixture)
+        var verifier = AuditExportVerifier(
+            checkpoint: Checkpoint(origin: "test", size: 4, root: MerkleTree.root(of: events.prefix(4).map(AuditLeaves.leafHash))))
+        for event in events { try verifier.check(line: AuditLeaves.leaf(of: event)) }
+        #expect(try verifier.finish().hasPrefix("export intact: 6 event(s), Merkle root \(tree.root)"))
+    }
+
+    @Test("a chain rewritten with every hash recomputed passes the chain's check, not a checkpoint's root", arguments: StoreFactory.all)
+    func rewrittenChain(_ factory: StoreFactory) async throws {
+        let fixture = try await populated(factory)
+        let signed = try await tree(fixture)
+        var previous = AuditChain.genesisHash
+        for var event in try await fixture.store.auditEvents(AuditQuery(limit: 1_000)) {
+            if event.sequence == 2 { event.actor = "carol" }
+            event.previousHash = previous
+            event.hash = AuditChain.hash(of: event)
+            previous = event.hash
+            // Plain text the SQL can carry: an actor name and hex hashes.
+            try await tamper(
+                fixture,
+                "UPDATE audit_event SET actor = '\(event.actor)', previous_hash = '\(event.previousHash)', hash = '\(event.hash)' WHERE sequence = \(event.sequence)"
+            )
+        }
+        try await tamper(fixture, "UPDATE audit_head SET hash = '\(previous)'")
+        #expect(try await fixture.store.verifyAudit().isIntact, "the rewrite fools the chain")
+        let now = try await tree(fixture)
+        #expect(now.size == signed.size)
+        #expect(now.root != signed.root)
+        var verifier = AuditExportVerifier(checkpoint: Checkpoint(origin: "test", size: signed.size, root: signed.root))
+        for event in try await fixture.store.auditEvents(AuditQuery(limit: 1_000)) { try verifier.check(line: AuditLeaves.leaf(of: event)) }
+        #expect(throws: AuditExportProblem.self) { try verifier.finish() }
     }
 }

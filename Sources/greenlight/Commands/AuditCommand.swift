@@ -3,30 +3,129 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
+import GreenlightTransparency
 
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Verify and read the audit log, straight from the store.",
-        subcommands: [Verify.self, Query.self]
+        abstract: "Verify, export, sign and read the audit log, straight from the store.",
+        subcommands: [Verify.self, Export.self, Checkpoint.self, Query.self]
     )
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check every link of the audit chain. Exits 0 when intact; 1 naming the first bad event otherwise."
+            abstract: "Check the audit log: every link of its chain, and its Merkle tree against a signed checkpoint.",
+            discussion: """
+                With --database (or GREENLIGHT_DATABASE_URL): the stored log. With --export: a file written by \
+                'audit export --format jsonl', with no database or server at all. Either way, --checkpoint FILE and \
+                --key VKEY also check that the log's first events are the ones the checkpoint signed (nothing edited, \
+                removed, reordered or cut off since). Exits 0 when everything checks; 1 naming the first event that \
+                does not.
+                """
         )
 
         @OptionGroup var database: DatabaseOptions
+        @Option(help: ArgumentHelp("An export (audit export --format jsonl) to verify instead of a database.", valueName: "file"))
+        var export: String?
+        @Option(help: ArgumentHelp("A signed checkpoint the log must match (a file, as 'audit checkpoint' writes it).", valueName: "file"))
+        var checkpoint: String?
+        @Option(help: ArgumentHelp("The log's verifier key, or a file holding it: required with --checkpoint.", valueName: "vkey"))
+        var key: String?
+
+        func validate() throws {
+            if checkpoint != nil, key == nil {
+                throw ValidationError("--checkpoint needs --key: a checkpoint proves nothing unless its signature is checked")
+            }
+            if key != nil, checkpoint == nil { throw ValidationError("--key is for checking a --checkpoint; give one") }
+            if export != nil, database.database != nil { throw ValidationError("--export and --database name two logs; verify one") }
+        }
 
         func run() async throws {
+            let signed = try checkpoint.map { try SignedCheckpoint.read($0, key: key ?? "") }
+            if let export {
+                let verdict = try ExportVerifier.verify(path: export, against: signed)
+                print(verdict)
+                return
+            }
             let store = try await database.openExistingStore()
-            let verdict = try await store.whileRunning { try await store.verifyAudit() }
-            if verdict.isIntact {
-                print(verdict.description)
-            } else {
+            let size = signed?.checkpoint.size
+            let (verdict, tree) = try await store.whileRunning {
+                let verdict = try await store.verifyAudit()
+                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none) }
+                return (verdict, try await AuditEvents.tree(of: store, upTo: size))
+            }
+            guard verdict.isIntact else {
                 printError(verdict.description)
                 throw ExitCode(1)
             }
+            print(verdict.description)
+            if let signed, let tree { print(try signed.matches(tree)) }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the whole audit log, oldest first, for an auditor or an offline 'audit verify --export'.",
+            discussion: """
+                jsonl: one event a line, each line exactly the bytes of the event's leaf in the Merkle log \
+                (docs/audit.md), so the file's tree root can be checked against a signed checkpoint. csv: the same \
+                fields as columns, for spreadsheets (RFC 4180 quoting; values are written as stored).
+                """
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case jsonl, csv
+        }
+
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "jsonl or csv.") var format = Format.jsonl
+        @Option(help: ArgumentHelp("Write to this file (created 0600, not over an existing one) instead of standard output.", valueName: "file"))
+        var output: String?
+
+        func run() async throws {
+            let store = try await database.openExistingStore()
+            let (sink, format) = (try OutputFile(output), format)
+            if format == .csv { try sink.write(Array((AuditCSV.header + "\n").utf8)) }
+            let count = try await store.whileRunning {
+                try await AuditEvents.forEach(in: store) { events in
+                    var bytes: [UInt8] = []
+                    for event in events {
+                        switch format {
+                        case .jsonl: bytes += AuditLeaves.leaf(of: event)
+                        case .csv: bytes += Array(AuditCSV.row(event).utf8)
+                        }
+                        bytes.append(0x0A)
+                    }
+                    try sink.write(bytes)
+                }
+            }
+            try sink.close()
+            if output != nil { printError("exported \(count) event(s)") }
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a checkpoint of the audit log: its size and Merkle root, as a C2SP signed note.",
+            discussion: """
+                Publish it somewhere the database's operators cannot rewrite (another system, a ticket, a witness): \
+                'audit verify --checkpoint FILE --key VKEY' then proves that the log still begins with the events it \
+                signed. The verifier key is printed on standard error when the key is made.
+                """
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var signing: SigningKeyOptions
+        @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
+
+        func run() async throws {
+            let key = try signing.load()
+            let store = try await database.openExistingStore()
+            let tree = try await store.whileRunning { try await AuditEvents.tree(of: store, upTo: nil) }
+            let note = try key.sign(GreenlightTransparency.Checkpoint(origin: key.verifier.name, size: tree.size, root: tree.root).text)
+            let sink = try OutputFile(output, replacing: true)
+            try sink.write(Array(note.encoded.utf8))
+            try sink.close()
         }
     }
 

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import GreenlightTransparency
+
+/// Where the audit log's signing key comes from: `GREENLIGHT_SIGNING_KEY` (the key itself, or the path of a file
+/// holding it), else a key file, generated on first use, readable by its owner only.
+struct SigningKeyOptions: ParsableArguments {
+    @Option(
+        name: .customLong("key-file"),
+        help: ArgumentHelp(
+            "The log's signing key file, made (mode 0600) if there is none. GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
+            valueName: "path"))
+    var keyFile = "greenlight-signing.key"
+
+    @Option(
+        help: ArgumentHelp(
+            "The log's name, for a key made now: a schema-less URL such as deploys.example.com/greenlight (the checkpoints' origin).",
+            valueName: "name"))
+    var origin: String?
+
+    /// The key, read or made; says on standard error when it made one, with the verifier key to hand out.
+    func load() throws -> NoteSignerKey {
+        if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"], !given.isEmpty {
+            if given.hasPrefix(NoteSignerKeyPrefix.text) { return try Self.parse(given, from: "GREENLIGHT_SIGNING_KEY") }
+            return try Self.read(given, what: "the file GREENLIGHT_SIGNING_KEY names")
+        }
+        if FileManager.default.fileExists(atPath: keyFile) { return try Self.read(keyFile, what: "--key-file") }
+        let name = origin ?? "\(ProcessInfo.processInfo.hostName)/greenlight"
+        let key: NoteSignerKey
+        do {
+            key = try NoteSignerKey(generatingFor: name)
+        } catch {
+            throw ValidationError("--origin: \(error.description)")
+        }
+        try Self.create(keyFile, holding: key.secretText + "\n")
+        printError("made a signing key for \(name) in \(keyFile) (keep it secret, and back it up); its verifier key: \(key.verifier)")
+        return key
+    }
+
+    private static func read(_ path: String, what: String) throws -> NoteSignerKey {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw Exit.fail("\(what): cannot read \(path): \(String(cString: strerror(errno)))") }
+        if status.st_mode & 0o077 != 0 {
+            throw Exit.fail("\(what): \(path) may be read by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        guard let text = FileManager.default.contents(atPath: path) else { throw Exit.fail("\(what): cannot read \(path)") }
+        return try parse(String(decoding: text, as: UTF8.self), from: path)
+    }
+
+    private static func parse(_ text: String, from source: String) throws -> NoteSignerKey {
+        do {
+            return try NoteSignerKey(text)
+        } catch {
+            throw Exit.fail("\(source): \(error.description)")
+        }
+    }
+
+    /// Writes `text` to a new file at `path`, created 0600 (never over an existing one).
+    private static func create(_ path: String, holding text: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Exit.fail("cannot create the key file \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fsync(descriptor) == 0 else {
+            unlink(path)
+            throw Exit.fail("cannot write the key file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// The prefix that tells a signing key from the path of a file holding one.
+enum NoteSignerKeyPrefix {
+    static let text = "PRIVATE+KEY+"
+}

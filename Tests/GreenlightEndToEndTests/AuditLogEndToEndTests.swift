@@ -1,0 +1,151 @@
+import Foundation
+import GRDB
+import GreenlightAudit
+import Testing
+
+/// The audit log as a Merkle log, with the real binary: `audit checkpoint` signs its root, `audit export` writes its
+/// leaves, `audit verify` checks either against the checkpoint — and catches what the hash chain alone cannot: a
+/// whole log rewritten, every hash recomputed, by someone with the database in hand.
+@Suite("Audit checkpoints and exports, end to end")
+struct AuditLogEndToEndTests {
+    @Test("a checkpoint verifies against the database and its export, also by an independent verifier; a rewritten log does not")
+    func checkpointAndRewrite() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["approve", gate.id], as: "bob").status == 0)
+        server.signal(SIGTERM)
+        _ = await server.finished()
+
+        let file = { (name: String) in deployment.directory.appendingPathComponent(name).path }
+        let signed = try await deployment.audit([
+            "checkpoint", "--key-file", file("log.key"), "--origin", "e2e.test/audit", "--output", file("checkpoint"),
+        ])
+        #expect(signed.status == 0, "\(signed.output)")
+        let vkey = try #require(signed.stderr.components(separatedBy: "its verifier key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(vkey.hasPrefix("e2e.test/audit+"), "\(signed.output)")
+        let mode = try FileManager.default.attributesOfItem(atPath: file("log.key"))[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the signing key file must be the owner's alone")
+        #expect(!signed.output.contains("PRIVATE+KEY"), "the signing key must never be printed")
+
+        let exported = try await deployment.audit(["export", "--output", file("export.jsonl")])
+        #expect(exported.status == 0, "\(exported.output)")
+        let lines = try String(contentsOfFile: file("export.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count >= 4, "gate opened, two votes, decided")
+        #expect(exported.stderr.contains("exported \(lines.count) event(s)"))
+
+        let offline = try await RunningCommand([
+            "audit", "verify", "--export", file("export.jsonl"), "--checkpoint", file("checkpoint"), "--key", vkey,
+        ]).finished()
+        #expect(offline.status == 0, "\(offline.output)")
+        #expect(offline.stdout.contains("are the ones the checkpoint of e2e.test/audit signed"), "\(offline.output)")
+        let online = try await deployment.audit(["verify", "--checkpoint", file("checkpoint"), "--key", vkey])
+        #expect(online.status == 0, "\(online.output)")
+        #expect(online.stdout.contains("Merkle root at \(lines.count) event(s) is the one the checkpoint"), "\(online.output)")
+        let independent = try Self.python(["--key", vkey, "--checkpoint", file("checkpoint"), "--leaves", file("export.jsonl")])
+        #expect(independent.status == 0, "\(independent.output)")
+
+        let wrongKey = try await RunningCommand([
+            "audit", "verify", "--export", file("export.jsonl"), "--checkpoint", file("checkpoint"), "--key", "e2e.test/audit+00000000+AQ==",
+        ]).finished()
+        #expect(wrongKey.status != 0, "\(wrongKey.output)")
+
+        // Rewrite the log as its operator could: the first vote's actor changed, and every hash after it recomputed,
+        // the head too. The chain alone now says "intact"; the checkpoint does not.
+        _ = try Self.rewrite(deployment.database, actorOfSequence: 2, to: "mallory")
+        let chain = try await deployment.audit(["verify"])
+        #expect(chain.status == 0 && chain.stdout.contains("audit log intact"), "the rewrite must fool the chain: \(chain.output)")
+        let caught = try await deployment.audit(["verify", "--checkpoint", file("checkpoint"), "--key", vkey])
+        #expect(caught.status == 1, "\(caught.output)")
+        #expect(caught.stderr.contains("the log was rewritten"), "\(caught.output)")
+
+        let rewritten = try await deployment.audit(["export", "--output", file("rewritten.jsonl")])
+        #expect(rewritten.status == 0)
+        let offlineCaught = try await RunningCommand([
+            "audit", "verify", "--export", file("rewritten.jsonl"), "--checkpoint", file("checkpoint"), "--key", vkey,
+        ]).finished()
+        #expect(offlineCaught.status == 1, "\(offlineCaught.output)")
+        #expect(offlineCaught.stderr.contains("the log was rewritten"), "\(offlineCaught.output)")
+        #expect(try Self.python(["--key", vkey, "--checkpoint", file("checkpoint"), "--leaves", file("rewritten.jsonl")]).status == 1)
+
+        // An export edited by hand, its hashes left alone, is named at the edited line.
+        let aliceLine = try #require(lines.firstIndex { $0.contains(#""actor":"alice""#) }) + 1
+        var text = try String(contentsOfFile: file("export.jsonl"), encoding: .utf8)
+        text = text.replacingOccurrences(of: #""actor":"alice""#, with: #""actor":"carol""#)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file("edited.jsonl")))
+        let named = try await RunningCommand(["audit", "verify", "--export", file("edited.jsonl")]).finished()
+        #expect(named.status == 1, "\(named.output)")
+        #expect(named.stderr.contains("line \(aliceLine): event \(aliceLine) does not match its hash"), "\(named.output)")
+        // Two lines swapped.
+        var swapped = lines.map(String.init)
+        swapped.swapAt(1, 2)
+        try Data((swapped.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file("swapped.jsonl")))
+        let reordered = try await RunningCommand(["audit", "verify", "--export", file("swapped.jsonl")]).finished()
+        #expect(reordered.status == 1)
+        #expect(reordered.stderr.contains("export broken at line 2"), "\(reordered.output)")
+    }
+
+    @Test("export as CSV quotes what needs quoting; flags that contradict each other are refused")
+    func csvAndUsage() async throws {
+        let deployment = try await Deployment()
+        let server = try await deployment.start()
+        _ = try await deployment.open(environment: "production")
+        server.signal(SIGTERM)
+        _ = await server.finished()
+        let csv = try await deployment.audit(["export", "--format", "csv"])
+        #expect(csv.status == 0, "\(csv.output)")
+        let rows = csv.stdout.split(separator: "\n")
+        #expect(rows.first == "sequence,at,actor,action,gate_id,service,environment,artifact,details,previous_hash,hash")
+        #expect(rows.dropFirst().allSatisfy { $0.first?.isNumber == true })
+        #expect(csv.stdout.contains(#""{"#), "details, a JSON object with commas, are quoted")
+
+        let noKey = try await deployment.audit(["verify", "--checkpoint", "/nonexistent"])
+        #expect(noKey.status == 64, "\(noKey.output)")
+        #expect(noKey.stderr.contains("--checkpoint needs --key"))
+        let both = try await RunningCommand(["audit", "verify", "--export", "x", "--database", deployment.database]).finished()
+        #expect(both.status == 64)
+    }
+
+    /// Changes the actor of event `sequence` and recomputes every hash from it on, and the head: what someone who can
+    /// write the database can do to the hash chain. Returns `sequence`.
+    static func rewrite(_ database: String, actorOfSequence sequence: Int64, to actor: String) throws -> Int64 {
+        let queue = try DatabaseQueue(path: database)
+        try queue.write { db in
+            var previous =
+                try String.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE sequence = ?", arguments: [sequence - 1]) ?? AuditChain.genesisHash
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE sequence >= ? ORDER BY sequence", arguments: [sequence]) {
+                let details = try JSONDecoder().decode([String: String].self, from: Data((row["details"] as String).utf8))
+                var event = AuditEvent(
+                    sequence: row["sequence"], at: Date(timeIntervalSince1970: Double(row["at"] as Int64) / 1000), actor: row["actor"],
+                    action: row["action"], gateID: row["gate_id"], service: row["service"], environment: row["environment"],
+                    artifact: row["artifact"], details: details, previousHash: previous, hash: "")
+                if event.sequence == sequence { event.actor = actor }
+                event.hash = AuditChain.hash(of: event)
+                try db.execute(
+                    sql: "UPDATE audit_event SET actor = ?, previous_hash = ?, hash = ? WHERE sequence = ?",
+                    arguments: [event.actor, event.previousHash, event.hash, event.sequence])
+                try db.execute(sql: "UPDATE audit_head SET hash = ? WHERE sequence = ?", arguments: [event.hash, event.sequence])
+                previous = event.hash
+            }
+        }
+        return sequence
+    }
+
+    /// scripts/verify-checkpoint.py, the independent verifier.
+    static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/verify-checkpoint.py")
+        process.arguments = ["python3", script.path] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+    }
+}
