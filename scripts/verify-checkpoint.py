@@ -14,6 +14,7 @@ import argparse
 import base64
 import binascii
 import hashlib
+import re
 import sys
 
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +39,8 @@ def parse_vkey(text):
 def open_note(note, name, key_id, key):
     if not note.endswith("\n") or "\n\n" not in note:
         raise Refused("not a signed note")
+    if any(ord(c) < 0x20 and c != "\n" for c in note):
+        raise Refused("the note holds a control character")
     split = note.rindex("\n\n")
     text, signatures = note[: split + 1], note[split + 2 :]
     verified = False
@@ -91,7 +94,13 @@ def main():
         lines = text[:-1].split("\n")
         if len(lines) < 3 or not lines[0]:
             raise Refused("the checkpoint has no origin, size and root")
+        if not re.fullmatch(r"0|[1-9][0-9]{0,19}", lines[1], flags=re.ASCII) or int(lines[1]) >= 2**64:
+            raise Refused(f"the tree size {lines[1]!r} is not a decimal number")
         origin, size, stated = lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
+        if len(stated) != 32 or base64.b64encode(stated).decode() != lines[2]:
+            raise Refused("the root is not base64 of 32 bytes")
+        if origin != name:
+            raise Refused(f"the checkpoint is of {origin!r}, the key of {name!r}")
         if args.leaves:
             with open(args.leaves, "rb") as handle:
                 leaves = handle.read().split(b"\n")

@@ -87,6 +87,11 @@ public struct AuditTreeBuilder: Sendable {
         range.append(AuditLeaves.leafHash(of: event))
     }
 
+    /// Adds the next leaf's hash, its sequence checked by the caller.
+    mutating func append(leafHash: TreeHash) {
+        range.append(leafHash)
+    }
+
     public var size: UInt64 { range.size }
     public var root: TreeHash { range.root }
 }

@@ -33,7 +33,7 @@ public struct NoteVerifierKey: Sendable, Hashable, CustomStringConvertible {
         guard id.utf8.count == 8, id.utf8.allSatisfy(\.isLowercaseHexDigit), let declared = UInt32(id, radix: 16) else {
             throw .badKey("the key ID '\(id.prefix(20))' of \(name) is not 8 lowercase hexadecimal digits")
         }
-        guard let blob = Data(base64Encoded: encoded) else { throw .badKey("the key of \(name) is not base64") }
+        guard let blob = StrictBase64.decode(encoded) else { throw .badKey("the key of \(name) is not base64") }
         guard blob.first == Self.ed25519Type, blob.count == 33 else {
             throw .badKey("the key of \(name) is not an Ed25519 key (type 0x01 and 32 bytes)")
         }
@@ -53,7 +53,8 @@ public struct NoteVerifierKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `signature` is this key's over `text`.
     public func isValidSignature(_ signature: NoteSignature, for text: String) -> Bool {
-        signature.keyName == name && signature.keyID == keyID && publicKey.isValidSignature(signature.signature, for: Array(text.utf8))
+        signature.keyName.utf8.elementsEqual(name.utf8) && signature.keyID == keyID
+            && publicKey.isValidSignature(signature.signature, for: Array(text.utf8))
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.name == rhs.name && lhs.rawKey == rhs.rawKey }
@@ -105,7 +106,7 @@ public struct NoteSignerKey: Sendable, CustomStringConvertible {
         guard id.utf8.count == 8, id.utf8.allSatisfy(\.isLowercaseHexDigit), let declared = UInt32(id, radix: 16) else {
             throw .badKey("the key ID of signing key \(name) is not 8 lowercase hexadecimal digits")
         }
-        guard let blob = Data(base64Encoded: String(parts[2])), blob.first == NoteVerifierKey.ed25519Type, blob.count == 33,
+        guard let blob = StrictBase64.decode(parts[2]), blob.first == NoteVerifierKey.ed25519Type, blob.count == 33,
             let privateKey = try? Curve25519.Signing.PrivateKey(rawRepresentation: blob.dropFirst())
         else { throw .badKey("signing key \(name) is not base64 of type 0x01 and a 32-byte Ed25519 seed") }
         self.privateKey = privateKey
@@ -137,5 +138,15 @@ public struct NoteSignerKey: Sendable, CustomStringConvertible {
 extension UInt8 {
     fileprivate var isLowercaseHexDigit: Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+    }
+}
+
+/// Standard base64 (RFC 4648 §4) as Go's `StdEncoding` reads it: padded, and only in its one canonical spelling —
+/// no extra padding, no stray bits — whatever the installed Foundation tolerates.
+enum StrictBase64 {
+    static func decode(_ text: some StringProtocol) -> Data? {
+        let text = String(text)
+        guard let data = Data(base64Encoded: text), data.base64EncodedString() == text else { return nil }
+        return data
     }
 }

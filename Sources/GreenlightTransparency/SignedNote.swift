@@ -33,7 +33,7 @@ public struct SignedNote: Sendable, Equatable {
             throw .malformed("the note holds the control character U+\(String(format: "%04X", control.value))")
         }
         // The signatures follow the last blank line.
-        guard note.hasSuffix("\n"), let blank = note.range(of: "\n\n", options: .backwards) else {
+        guard note.utf8.last == 0x0A, let blank = note.range(of: "\n\n", options: [.backwards, .literal]) else {
             throw .malformed("no blank line separates the text from the signatures")
         }
         text = String(note[..<blank.lowerBound]) + "\n"
@@ -51,7 +51,10 @@ public struct SignedNote: Sendable, Equatable {
     public func open(with verifiers: [NoteVerifierKey]) throws(NoteError) -> [NoteVerifierKey] {
         var verified: [NoteVerifierKey] = []
         for signature in signatures {
-            guard let key = verifiers.first(where: { $0.name == signature.keyName && $0.keyID == signature.keyID }) else { continue }
+            // Names compare as bytes, as Go's note package compares them: not by Unicode equivalence.
+            guard let key = verifiers.first(where: { $0.name.utf8.elementsEqual(signature.keyName.utf8) && $0.keyID == signature.keyID }) else {
+                continue
+            }
             guard key.isValidSignature(signature, for: text) else { throw .badSignature(keyName: key.name) }
             if !verified.contains(key) { verified.append(key) }
         }
@@ -87,7 +90,7 @@ public struct NoteSignature: Sendable, Equatable {
         guard words.count == 2, NoteVerifierKey.isValidName(words[0]) else {
             throw .malformed("signature line \(number) is not '— <key name> <base64 signature>'")
         }
-        guard let blob = Data(base64Encoded: String(words[1])), blob.count > 4 else {
+        guard let blob = StrictBase64.decode(words[1]), blob.count > 4 else {
             throw .malformed("the signature on line \(number) is not base64 of a key ID and a signature")
         }
         keyName = String(words[0])

@@ -19,11 +19,16 @@ public struct TreeHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The hash written as 64 hexadecimal digits (either case), as the test vectors of RFC 6962 implementations are.
     public init?(hex: String) {
-        guard hex.utf8.count == 64 else { return nil }
+        self.init(hexBytes: hex.utf8)
+    }
+
+    /// ``init(hex:)`` from the digits' bytes.
+    public init?(hexBytes: some Collection<UInt8>) {
+        guard hexBytes.count == 64 else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32)
         var high: UInt8?
-        for character in hex.utf8 {
+        for character in hexBytes {
             guard let nibble = Self.nibble(character) else { return nil }
             if let first = high {
                 bytes.append(first << 4 | nibble)
@@ -37,7 +42,7 @@ public struct TreeHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The hash in standard base64 (RFC 4648 §4, padded), as a checkpoint's root line and a proof's lines hold it.
     public init?(base64: some StringProtocol) {
-        guard base64.utf8.count == 44, let data = Data(base64Encoded: String(base64)) else { return nil }
+        guard base64.utf8.count == 44, let data = StrictBase64.decode(base64) else { return nil }
         self.init(bytes: data)
     }
 

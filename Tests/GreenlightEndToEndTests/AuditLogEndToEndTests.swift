@@ -69,6 +69,13 @@ struct AuditLogEndToEndTests {
         #expect(offlineCaught.stderr.contains("the log was rewritten"), "\(offlineCaught.output)")
         #expect(try Self.python(["--key", vkey, "--checkpoint", file("checkpoint"), "--leaves", file("rewritten.jsonl")]).status == 1)
 
+        // A log that fails its own check is not signed.
+        try await DatabaseQueue(path: deployment.database).write { db in try db.execute(sql: "UPDATE audit_event SET actor = 'x' WHERE sequence = 1")
+        }
+        let refusedToSign = try await deployment.audit(["checkpoint", "--key-file", file("log.key")])
+        #expect(refusedToSign.status == 1, "\(refusedToSign.output)")
+        #expect(refusedToSign.stderr.contains("not signing it"), "\(refusedToSign.output)")
+
         // An export edited by hand, its hashes left alone, is named at the edited line.
         let aliceLine = try #require(lines.firstIndex { $0.contains(#""actor":"alice""#) }) + 1
         var text = try String(contentsOfFile: file("export.jsonl"), encoding: .utf8)
@@ -105,6 +112,16 @@ struct AuditLogEndToEndTests {
         #expect(noKey.stderr.contains("--checkpoint needs --key"))
         let both = try await RunningCommand(["audit", "verify", "--export", "x", "--database", deployment.database]).finished()
         #expect(both.status == 64)
+
+        // A mangled GREENLIGHT_SIGNING_KEY is refused without being quoted back: it may be the key itself.
+        for mangled in ["\"PRIVATE+KEY+sekrit+00000000+AQ==\"", "sekritvalue"] {
+            let refused = try await RunningCommand(
+                ["audit", "checkpoint", "--database", deployment.database], environment: ["GREENLIGHT_SIGNING_KEY": mangled]
+            ).finished()
+            #expect(refused.status == 64, "\(refused.output)")
+            #expect(refused.stderr.contains("GREENLIGHT_SIGNING_KEY"), "\(refused.output)")
+            #expect(!refused.output.contains("sekrit"), "the value must not be printed: \(refused.output)")
+        }
     }
 
     /// Changes the actor of event `sequence` and recomputes every hash from it on, and the head: what someone who can

@@ -139,4 +139,24 @@ struct SignedNoteTests {
     func badCheckpoints(text: String) {
         #expect(throws: NoteError.self, "\(text.debugDescription)") { try Checkpoint(text: text) }
     }
+
+    @Test("base64 is read in its one canonical spelling only")
+    func strictBase64() {
+        #expect(throws: NoteError.self) { try NoteVerifierKey(Self.goVerifier + "=") }
+        #expect(throws: NoteError.self) { try SignedNote(parsing: Self.goNote.replacingOccurrences(of: "AM=\n", with: "AM==\n")) }
+        #expect(TreeHash(base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=") == nil, "stray bits after the last byte")
+        #expect(TreeHash(base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") != nil)
+    }
+
+    @Test("key names compare as bytes: another Unicode spelling of a known name is an unknown key")
+    func namesAsBytes() throws {
+        let signer = try NoteSignerKey(generatingFor: "caf\u{E9}.example")
+        let signature = try signer.signature(for: "text\n")
+        let respelled = NoteSignature(keyName: "cafe\u{301}.example", keyID: signature.keyID, signature: signature.signature)
+        #expect(respelled.keyName == signer.verifier.name, "Swift's String equality would call them equal")
+        let note = SignedNote(text: "text\n", signatures: [respelled])
+        #expect(throws: NoteError.noKnownSignature(names: ["cafe\u{301}.example"], known: ["caf\u{E9}.example"])) {
+            try note.open(with: [signer.verifier])
+        }
+    }
 }

@@ -119,9 +119,18 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
 
         func run() async throws {
-            let key = try signing.load()
             let store = try await database.openExistingStore()
-            let tree = try await store.whileRunning { try await AuditEvents.tree(of: store, upTo: nil) }
+            let key = try signing.load()
+            // A log that fails its own check is not signed: a checkpoint would vouch for the damage.
+            let (verdict, tree) = try await store.whileRunning {
+                let verdict = try await store.verifyAudit()
+                guard verdict.isIntact else { return (verdict, AuditTreeBuilder()) }
+                return (verdict, try await AuditEvents.tree(of: store, upTo: nil))
+            }
+            guard verdict.isIntact else {
+                printError("\(verdict.description); not signing it")
+                throw ExitCode(1)
+            }
             let note = try key.sign(GreenlightTransparency.Checkpoint(origin: key.verifier.name, size: tree.size, root: tree.root).text)
             let sink = try OutputFile(output, replacing: true)
             try sink.write(Array(note.encoded.utf8))

@@ -10,25 +10,46 @@ struct SignedCheckpoint {
     let checkpoint: Checkpoint
     let key: NoteVerifierKey
 
-    /// Reads `path` and checks its signature with `key` (the `vkey` text, or a file holding it).
+    /// Reads `path` and checks its signature with `key`: the `vkey` text, or else a file holding it. The text is
+    /// tried first, so that a file that happens to be named like the key (a vkey is a valid relative path) cannot
+    /// stand in for it.
     static func read(_ path: String, key: String) throws -> SignedCheckpoint {
-        let keyText =
-            FileManager.default.fileExists(atPath: key) ? String(decoding: FileManager.default.contents(atPath: key) ?? Data(), as: UTF8.self) : key
         let verifier: NoteVerifierKey
         do {
-            verifier = try NoteVerifierKey(keyText)
-        } catch {
+            if let given = try? NoteVerifierKey(key) {
+                verifier = given
+            } else if FileManager.default.fileExists(atPath: key) {
+                verifier = try NoteVerifierKey(try Self.text(of: key, limit: 4096, what: "--key"))
+            } else {
+                verifier = try NoteVerifierKey(key)
+            }
+        } catch let error as NoteError {
             throw Exit.fail("--key: \(error.description)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw Exit.fail("--checkpoint: cannot read \(path)") }
+        let text = try Self.text(of: path, limit: SignedNote.sizeLimit, what: "--checkpoint")
         do {
-            let note = try SignedNote(parsing: String(decoding: data, as: UTF8.self))
+            let note = try SignedNote(parsing: text)
             _ = try note.open(with: [verifier])
-            return SignedCheckpoint(checkpoint: try Checkpoint(text: note.text), key: verifier)
+            let checkpoint = try Checkpoint(text: note.text)
+            guard checkpoint.origin == verifier.name else {
+                throw NoteError.badCheckpoint("it is of the log '\(checkpoint.origin)', and the key is of '\(verifier.name)'")
+            }
+            return SignedCheckpoint(checkpoint: checkpoint, key: verifier)
         } catch {
-            printError("\(path): \(error.description)")
+            printError("\(path): \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// The file's text: refused when it is larger than `limit` or not UTF-8 (a note must be; repairing it would
+    /// verify something else than the file).
+    static func text(of path: String, limit: Int, what: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw Exit.fail("\(what): cannot read \(path)") }
+        defer { try? handle.close() }
+        guard let data = try handle.read(upToCount: limit + 1) else { return "" }
+        guard data.count <= limit else { throw Exit.fail("\(what): \(path) is over \(limit) bytes") }
+        guard let text = String(validating: data, as: UTF8.self) else { throw Exit.fail("\(what): \(path) is not UTF-8") }
+        return text
     }
 
     /// The line saying the stored log's tree at the checkpoint's size is the checkpoint's; exits 1 if it is not.
@@ -42,7 +63,7 @@ struct SignedCheckpoint {
                 "the log's first \(checkpoint.size) event(s) have root \(tree.root), the checkpoint signed \(checkpoint.root): the log was rewritten")
             throw ExitCode(1)
         }
-        return "Merkle root at \(checkpoint.size) event(s) is the one the checkpoint of \(checkpoint.origin) signed (\(key.name))"
+        return "Merkle root at \(checkpoint.size) event(s) is the one the checkpoint of \(checkpoint.origin) signed (key \(key))"
     }
 }
 
@@ -81,20 +102,31 @@ enum AuditEvents {
 
 /// `audit verify --export`: the file, line by line.
 enum ExportVerifier {
+    /// Far beyond an event (the request's fields are bounded, docs/api.md), so that a file with no newline cannot
+    /// take the memory.
+    static let lineLimit = 4 << 20
+
     static func verify(path: String, against signed: SignedCheckpoint?) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw Exit.fail("--export: cannot read \(path)") }
         defer { try? handle.close() }
         var verifier = AuditExportVerifier(checkpoint: signed?.checkpoint)
         var pending: [UInt8] = []
         do {
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            // A few megabytes at a time, their lines checked together (the hashing spread over the cores).
+            while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
                 pending += chunk
+                var lines: [ArraySlice<UInt8>] = []
                 var start = pending.startIndex
                 while let newline = pending[start...].firstIndex(of: 0x0A) {
-                    try verifier.check(line: pending[start..<newline])
+                    lines.append(pending[start..<newline])
                     start = newline + 1
                 }
+                try verifier.check(lines: lines)
                 pending.removeSubrange(..<start)
+                guard pending.count <= Self.lineLimit else {
+                    printError("export broken after line \(lines.count): a line of over \(Self.lineLimit) bytes is no audit event")
+                    throw ExitCode(1)
+                }
             }
             if !pending.isEmpty { try verifier.check(line: pending) }
             return try verifier.finish()
@@ -102,25 +134,6 @@ enum ExportVerifier {
             printError(problem.description)
             throw ExitCode(1)
         }
-    }
-}
-
-/// `audit export --format csv`.
-enum AuditCSV {
-    static let header = "sequence,at,actor,action,gate_id,service,environment,artifact,details,previous_hash,hash"
-
-    static func row(_ event: AuditEvent) -> String {
-        let details = AuditChain.detailsJSON(event.details)
-        return [
-            String(event.sequence), Timestamp.format(milliseconds: Timestamp.milliseconds(event.at)), event.actor, event.action,
-            event.gateID ?? "", event.service ?? "", event.environment ?? "", event.artifact ?? "", details, event.previousHash, event.hash,
-        ].map(field).joined(separator: ",")
-    }
-
-    /// RFC 4180: quoted when it holds a comma, a quote or a line break, its quotes doubled.
-    static func field(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 

@@ -20,8 +20,14 @@ struct SigningKeyOptions: ParsableArguments {
 
     /// The key, read or made; says on standard error when it made one, with the verifier key to hand out.
     func load() throws -> NoteSignerKey {
-        if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"], !given.isEmpty {
-            if given.hasPrefix(NoteSignerKeyPrefix.text) { return try Self.parse(given, from: "GREENLIGHT_SIGNING_KEY") }
+        if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !given.isEmpty
+        {
+            // Never quoted back in a message: it may be the key, mangled (quotes kept by an env file, another case).
+            if given.uppercased().contains(NoteSignerKeyPrefix.text) { return try Self.parse(given, from: "GREENLIGHT_SIGNING_KEY") }
+            guard FileManager.default.fileExists(atPath: given) else {
+                throw Exit.fail("GREENLIGHT_SIGNING_KEY is neither a signing key (PRIVATE+KEY+…) nor the path of a file holding one")
+            }
             return try Self.read(given, what: "the file GREENLIGHT_SIGNING_KEY names")
         }
         if FileManager.default.fileExists(atPath: keyFile) { return try Self.read(keyFile, what: "--key-file") }
@@ -37,14 +43,21 @@ struct SigningKeyOptions: ParsableArguments {
         return key
     }
 
+    /// Reads a key file: a regular file of this account's, not a symbolic link, that nobody else may read.
     private static func read(_ path: String, what: String) throws -> NoteSignerKey {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Exit.fail("\(what): cannot read \(path): \(String(cString: strerror(errno)))") }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         var status = stat()
-        guard stat(path, &status) == 0 else { throw Exit.fail("\(what): cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { throw Exit.fail("\(what): \(path) is not a regular file") }
+        guard status.st_uid == geteuid() else { throw Exit.fail("\(what): \(path) belongs to another account") }
         if status.st_mode & 0o077 != 0 {
             throw Exit.fail("\(what): \(path) may be read by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
         }
-        guard let text = FileManager.default.contents(atPath: path) else { throw Exit.fail("\(what): cannot read \(path)") }
-        return try parse(String(decoding: text, as: UTF8.self), from: path)
+        guard let data = try handle.read(upToCount: 4096), let text = String(validating: data, as: UTF8.self) else {
+            throw Exit.fail("\(what): \(path) is not a signing key")
+        }
+        return try parse(text, from: path)
     }
 
     private static func parse(_ text: String, from source: String) throws -> NoteSignerKey {
