@@ -34,7 +34,7 @@ public struct AuditExportVerifier: Sendable {
         }
         for (line, digest) in zip(lines, digests) {
             let expected = Int64(clamping: tree.size) + 1
-            if let digest, digest.chainHolds, digest.sequence == expected, digest.previousHash.utf8.elementsEqual(previousHash.utf8) {
+            if let digest, digest.chainHolds, digest.sequence == expected, digest.previousHash == previousHash {
                 tree.append(leafHash: digest.leafHash)
                 previousHash = digest.hash
                 if tree.size == checkpoint?.size { rootAtCheckpoint = tree.root }
@@ -123,44 +123,85 @@ struct DigestedLine: Sendable {
     private static let opening = Array(#"{"action":""#.utf8)
 
     init?(_ line: ArraySlice<UInt8>) {
-        guard line.starts(with: Self.opening), line.last == UInt8(ascii: "}"), let at = Self.lastIndex(of: Self.hashKey, in: line) else { return nil }
-        let hashStart = at + Self.hashKey.count
-        let previousStart = hashStart + 64 + Self.previousKey.count
-        let afterPrevious = previousStart + 64
-        let digitsStart = afterPrevious + Self.sequenceKey.count
-        guard digitsStart < line.endIndex,
-            line[(hashStart + 64)..<previousStart].elementsEqual(Self.previousKey),
-            line[afterPrevious..<digitsStart].elementsEqual(Self.sequenceKey)
+        // On the bytes themselves: a million lines are read this way, and generic collection code costs more than
+        // the hashing.
+        guard let digested = line.withUnsafeBufferPointer({ Self.digest($0) }) else { return nil }
+        self = digested
+    }
+
+    private init(sequence: Int64, previousHash: String, hash: String, leafHash: TreeHash, chainHolds: Bool) {
+        self.sequence = sequence
+        self.previousHash = previousHash
+        self.hash = hash
+        self.leafHash = leafHash
+        self.chainHolds = chainHolds
+    }
+
+    private static func digest(_ line: UnsafeBufferPointer<UInt8>) -> DigestedLine? {
+        let count = line.count
+        guard count > opening.count, matches(opening, in: line, at: 0), line[count - 1] == UInt8(ascii: "}"),
+            let at = lastIndex(of: hashKey, in: line)
         else { return nil }
-        let hashText = line[hashStart..<(hashStart + 64)]
-        let previousText = line[previousStart..<afterPrevious]
-        guard let stated = TreeHash(hexBytes: hashText), TreeHash(hexBytes: previousText) != nil else { return nil }
+        let hashStart = at + hashKey.count
+        let previousStart = hashStart + 64 + previousKey.count
+        let afterPrevious = previousStart + 64
+        let digitsStart = afterPrevious + sequenceKey.count
+        guard digitsStart < count, matches(previousKey, in: line, at: hashStart + 64), matches(sequenceKey, in: line, at: afterPrevious),
+            let stated = hexDigest(line, at: hashStart), hexDigest(line, at: previousStart) != nil
+        else { return nil }
         var digitsEnd = digitsStart
         var sequence: Int64 = 0
-        while digitsEnd < line.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[digitsEnd]), digitsEnd - digitsStart < 18 {
-            sequence = sequence * 10 + Int64(line[digitsEnd] - UInt8(ascii: "0"))
+        while digitsEnd < count, line[digitsEnd] &- UInt8(ascii: "0") < 10, digitsEnd - digitsStart < 18 {
+            sequence = sequence * 10 + Int64(line[digitsEnd] &- UInt8(ascii: "0"))
             digitsEnd += 1
         }
-        guard digitsEnd > digitsStart, line[digitsStart] != UInt8(ascii: "0"), line[digitsEnd...].starts(with: Self.serviceKey) else { return nil }
+        guard digitsEnd > digitsStart, line[digitsStart] != UInt8(ascii: "0"), matches(serviceKey, in: line, at: digitsEnd) else { return nil }
 
+        let raw = UnsafeRawBufferPointer(line)
         var chain = SHA256()
-        chain.update(data: previousText)
-        chain.update(data: [0x0A])
-        chain.update(data: line[..<at])
+        chain.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[previousStart..<afterPrevious]))
+        withUnsafeBytes(of: UInt8(0x0A)) { chain.update(bufferPointer: $0) }
+        chain.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[..<at]))
         // The canonical form goes on with `,"sequence":`: the byte after the previous hash's closing quote.
-        chain.update(data: line[(afterPrevious + 1)...])
-        chainHolds = Array(chain.finalize()) == stated.bytes
-        self.sequence = sequence
-        previousHash = String(decoding: previousText, as: UTF8.self)
-        hash = String(decoding: hashText, as: UTF8.self)
-        leafHash = MerkleTree.leafHash(line)
+        chain.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[(afterPrevious + 1)...]))
+        let chainHolds = chain.finalize().withUnsafeBytes { computed in computed.elementsEqual(stated) }
+        var leaf = SHA256()
+        withUnsafeBytes(of: UInt8(0x00)) { leaf.update(bufferPointer: $0) }
+        leaf.update(bufferPointer: raw)
+        return DigestedLine(
+            sequence: sequence, previousHash: String(decoding: line[previousStart..<afterPrevious], as: UTF8.self),
+            hash: String(decoding: line[hashStart..<(hashStart + 64)], as: UTF8.self), leafHash: TreeHash(digest: leaf.finalize()),
+            chainHolds: chainHolds)
+    }
+
+    private static func matches(_ pattern: [UInt8], in line: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
+        guard start >= 0, start + pattern.count <= line.count else { return false }
+        for offset in 0..<pattern.count where line[start + offset] != pattern[offset] { return false }
+        return true
+    }
+
+    /// The 32 bytes of the 64 lowercase hexadecimal digits at `start`.
+    private static func hexDigest(_ line: UnsafeBufferPointer<UInt8>, at start: Int) -> [UInt8]? {
+        guard start + 64 <= line.count else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for index in 0..<32 {
+            guard let high = nibble(line[start + 2 * index]), let low = nibble(line[start + 2 * index + 1]) else { return nil }
+            bytes[index] = high << 4 | low
+        }
+        return bytes
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        if digit &- UInt8(ascii: "0") < 10 { return digit &- UInt8(ascii: "0") }
+        if digit &- UInt8(ascii: "a") < 6 { return digit &- UInt8(ascii: "a") + 10 }
+        return nil
     }
 
     /// The start of the last occurrence of `pattern` in `line`.
-    private static func lastIndex(of pattern: [UInt8], in line: ArraySlice<UInt8>) -> Int? {
-        var start = line.endIndex - pattern.count
-        while start >= line.startIndex {
-            if line[start] == pattern[0], line[start..<(start + pattern.count)].elementsEqual(pattern) { return start }
+    private static func lastIndex(of pattern: [UInt8], in line: UnsafeBufferPointer<UInt8>) -> Int? {
+        var start = line.count - pattern.count
+        while start >= 0 {
+            if line[start] == pattern[0], matches(pattern, in: line, at: start) { return start }
             start -= 1
         }
         return nil

@@ -13,7 +13,7 @@ public struct TreeHash: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    init(digest: SHA256.Digest) {
+    public init(digest: SHA256.Digest) {
         bytes = Array(digest)
     }
 

@@ -106,6 +106,21 @@ enum ExportVerifier {
     /// take the memory.
     static let lineLimit = 4 << 20
 
+    /// The offsets of `bytes`' newlines, found with `memchr`.
+    static func newlines(in bytes: [UInt8]) -> [Int] {
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return [] }
+            var offsets: [Int] = []
+            var offset = 0
+            while offset < buffer.count, let found = memchr(base + offset, 0x0A, buffer.count - offset) {
+                let position = base.distance(to: UnsafeRawPointer(found))
+                offsets.append(position)
+                offset = position + 1
+            }
+            return offsets
+        }
+    }
+
     static func verify(path: String, against signed: SignedCheckpoint?) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw Exit.fail("--export: cannot read \(path)") }
         defer { try? handle.close() }
@@ -117,7 +132,7 @@ enum ExportVerifier {
                 pending += chunk
                 var lines: [ArraySlice<UInt8>] = []
                 var start = pending.startIndex
-                while let newline = pending[start...].firstIndex(of: 0x0A) {
+                for newline in Self.newlines(in: pending) {
                     lines.append(pending[start..<newline])
                     start = newline + 1
                 }
