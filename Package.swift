@@ -223,7 +223,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightTransparencyTests",
-            dependencies: ["GreenlightTransparency"],
+            dependencies: ["GreenlightTransparency", "GreenlightTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightSlackTests",
@@ -269,7 +269,7 @@ let package = Package(
             dependencies: [
                 "GreenlightAPI", "GreenlightAudit", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightSQLite",
                 "GreenlightStore",
-                "GreenlightSlackSimulator",
+                "GreenlightSlackSimulator", "GreenlightTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

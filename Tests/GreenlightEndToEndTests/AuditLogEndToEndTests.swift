@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GreenlightAudit
+import GreenlightTestSupport
 import Testing
 
 /// The audit log as a Merkle log, with the real binary: `audit checkpoint` signs its root, `audit export` writes its
@@ -151,18 +152,6 @@ struct AuditLogEndToEndTests {
 
     /// scripts/verify-checkpoint.py, the independent verifier.
     static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/verify-checkpoint.py")
-        process.arguments = ["python3", script.path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+        try RepositoryScript.python("verify-checkpoint.py", arguments)
     }
 }

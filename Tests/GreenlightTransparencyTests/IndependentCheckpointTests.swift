@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightTestSupport
 import Testing
 
 @testable import GreenlightTransparency
@@ -36,32 +37,14 @@ struct IndependentCheckpointTests {
         }
 
         func verify(key: String? = nil) throws -> (line: String, status: Int32) {
-            let python = try #require(Self.python, "python3 is on PATH (scripts/test installs it)")
-            let process = Process()
-            process.executableURL = python
-            process.arguments = [
-                Self.script.path, "--key", key ?? signer.verifier.description,
-                "--checkpoint", directory.appendingPathComponent("checkpoint").path,
-                "--leaves", directory.appendingPathComponent("leaves").path,
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let printed = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .newlines), process.terminationStatus)
+            let (status, output) = try RepositoryScript.python(
+                "verify-checkpoint.py",
+                [
+                    "--key", key ?? signer.verifier.description, "--checkpoint", directory.appendingPathComponent("checkpoint").path,
+                    "--leaves", directory.appendingPathComponent("leaves").path,
+                ])
+            return (output, status)
         }
-
-        static let python: URL? = {
-            let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-            return directories.map { URL(fileURLWithPath: String($0)).appendingPathComponent("python3") }
-                .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-        }()
-
-        static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/verify-checkpoint.py")
     }
 
     @Test("a checkpoint of 1,000 leaves, and of every size up to 20, verifies")
