@@ -29,6 +29,9 @@ struct AuditLogEndToEndTests {
         let mode = try FileManager.default.attributesOfItem(atPath: file("log.key"))[.posixPermissions] as? Int
         #expect(mode == 0o600, "the signing key file must be the owner's alone")
         #expect(!signed.output.contains("PRIVATE+KEY"), "the signing key must never be printed")
+        let again = try await deployment.audit(["checkpoint", "--key-file", file("log.key")])
+        #expect(again.status == 0, "the same log signed again extends the last checkpoint: \(again.output)")
+        #expect(again.stdout == (try String(contentsOfFile: file("log.key.checkpoint"), encoding: .utf8)))
 
         let exported = try await deployment.audit(["export", "--output", file("export.jsonl")])
         #expect(exported.status == 0, "\(exported.output)")
@@ -57,6 +60,9 @@ struct AuditLogEndToEndTests {
         _ = try Self.rewrite(deployment.database, actorOfSequence: 2, to: "mallory")
         let chain = try await deployment.audit(["verify"])
         #expect(chain.status == 0 && chain.stdout.contains("audit log intact"), "the rewrite must fool the chain: \(chain.output)")
+        let resigned = try await deployment.audit(["checkpoint", "--key-file", file("log.key")])
+        #expect(resigned.status == 1, "the key must not sign a second history: \(resigned.output)")
+        #expect(resigned.stderr.contains("are not the ones this key signed before"), "\(resigned.output)")
         let caught = try await deployment.audit(["verify", "--checkpoint", file("checkpoint"), "--key", vkey])
         #expect(caught.status == 1, "\(caught.output)")
         #expect(caught.stderr.contains("the log was rewritten"), "\(caught.output)")

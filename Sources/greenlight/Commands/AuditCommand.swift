@@ -110,7 +110,8 @@ struct AuditCommand: AsyncParsableCommand {
             discussion: """
                 Publish it somewhere the database's operators cannot rewrite (another system, a ticket, a witness): \
                 'audit verify --checkpoint FILE --key VKEY' then proves that the log still begins with the events it \
-                signed. The verifier key is printed on standard error when the key is made.
+                signed. The verifier key is printed on standard error when the key is made. The last checkpoint signed \
+                is kept beside the key (KEY-FILE.checkpoint), and a log that no longer begins with it is not signed.
                 """
         )
 
@@ -121,17 +122,30 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try await database.openExistingStore()
             let key = try signing.load()
+            // The last checkpoint this key signed: the log must still begin with it. Signing a tree that does not
+            // extend it would put two histories under one key (tlog-checkpoint forbids it), and hide a rewrite.
+            let lastPath = signing.lastCheckpointPath
+            let last =
+                FileManager.default.fileExists(atPath: lastPath) ? try SignedCheckpoint.read(lastPath, key: key.verifier.description) : nil
             // A log that fails its own check is not signed: a checkpoint would vouch for the damage.
-            let (verdict, tree) = try await store.whileRunning {
+            let (verdict, tree, rootAtLast) = try await store.whileRunning {
                 let verdict = try await store.verifyAudit()
-                guard verdict.isIntact else { return (verdict, AuditTreeBuilder()) }
-                return (verdict, try await AuditEvents.tree(of: store, upTo: nil))
+                guard verdict.isIntact else { return (verdict, AuditTreeBuilder(), TreeHash?.none) }
+                let (tree, root) = try await AuditEvents.tree(of: store, upTo: nil, rootAt: last?.checkpoint.size)
+                return (verdict, tree, root)
             }
             guard verdict.isIntact else {
                 printError("\(verdict.description); not signing it")
                 throw ExitCode(1)
             }
+            if let last, rootAtLast != last.checkpoint.root {
+                printError(
+                    "the log's first \(last.checkpoint.size) event(s) are not the ones this key signed before (\(lastPath)): the log was rewritten or cut; not signing it"
+                )
+                throw ExitCode(1)
+            }
             let note = try key.sign(GreenlightTransparency.Checkpoint(origin: key.verifier.name, size: tree.size, root: tree.root).text)
+            try OutputFile.replace(lastPath, with: Array(note.encoded.utf8))
             let sink = try OutputFile(output, replacing: true)
             try sink.write(Array(note.encoded.utf8))
             try sink.close()

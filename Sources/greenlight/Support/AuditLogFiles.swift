@@ -87,16 +87,25 @@ enum AuditEvents {
 
     /// The tree of the log's first `size` events (all of them when `nil`); exits 1 naming an event out of sequence.
     static func tree(of store: any GateStore, upTo size: UInt64?) async throws -> AuditTreeBuilder {
+        try await tree(of: store, upTo: size, rootAt: nil).tree
+    }
+
+    /// ``tree(of:upTo:)``, with the root the tree had at `rootAt` events on the way (`nil` if it never had that many).
+    static func tree(of store: any GateStore, upTo size: UInt64?, rootAt: UInt64?) async throws -> (tree: AuditTreeBuilder, rootAt: TreeHash?) {
         var tree = AuditTreeBuilder()
+        var root = rootAt == 0 ? MerkleTree.emptyRoot : nil
         do {
             try await forEach(in: store) { events in
-                for event in events where size.map({ tree.size < $0 }) ?? true { try tree.append(event) }
+                for event in events where size.map({ tree.size < $0 }) ?? true {
+                    try tree.append(event)
+                    if tree.size == rootAt { root = tree.root }
+                }
             }
         } catch let error as AuditTreeError {
             printError("audit log broken: \(error.description)")
             throw ExitCode(1)
         }
-        return tree
+        return (tree, root)
     }
 }
 
@@ -170,6 +179,17 @@ struct OutputFile {
         guard descriptor >= 0 else { throw Exit.fail("--output: cannot create \(path): \(String(cString: strerror(errno)))") }
         handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         isFile = true
+    }
+
+    /// Replaces the file at `path` with `bytes` as one step: a new file (0600) renamed over it, so that a crash leaves
+    /// the old contents or the new, never a part.
+    static func replace(_ path: String, with bytes: [UInt8]) throws {
+        let temporary = path + ".new"
+        unlink(temporary)
+        let file = try OutputFile(temporary)
+        try file.write(bytes)
+        try file.close()
+        guard rename(temporary, path) == 0 else { throw Exit.fail("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     func write(_ bytes: [UInt8]) throws {

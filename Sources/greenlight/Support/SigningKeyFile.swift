@@ -18,6 +18,9 @@ struct SigningKeyOptions: ParsableArguments {
             valueName: "name"))
     var origin: String?
 
+    /// Where the last checkpoint signed with the key is kept.
+    var lastCheckpointPath: String { keyFile + ".checkpoint" }
+
     /// The key, read or made; says on standard error when it made one, with the verifier key to hand out.
     func load() throws -> NoteSignerKey {
         if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines),
