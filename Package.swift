@@ -147,6 +147,7 @@ let package = Package(
                 "GreenlightAudit",
                 "GreenlightSlack",
                 "GreenlightStore",
+                "GreenlightTransparency",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -33,7 +33,7 @@ public enum GreenlightApplication {
     ///   - store: the store `gatekeeper` was made with; each route is given the role of it that it uses.
     public static func router(
         store: any GateStore, gatekeeper: Gatekeeper, publicURL: PublicURL, slack: SlackIntegration? = nil,
-        logger: Logger = Logger(label: "greenlight")
+        checkpoints: AuditCheckpoints? = nil, logger: Logger = Logger(label: "greenlight")
     ) -> Router<GreenlightRequestContext> {
         let router = Router(context: GreenlightRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
@@ -52,7 +52,7 @@ public enum GreenlightApplication {
         }
         let api = router.group("v1").add(middleware: BearerAuthentication(store: store))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
-        AuditRoutes(store: store, authorizer: gatekeeper.authorizer, clock: gatekeeper.clock).register(on: api)
+        AuditRoutes(store: store, authorizer: gatekeeper.authorizer, clock: gatekeeper.clock, checkpoints: checkpoints).register(on: api)
         return router
     }
 
@@ -62,6 +62,7 @@ public enum GreenlightApplication {
     ///   - store: the store `gatekeeper` was made with, run as a service beside the server.
     ///   - slack: Slack, when configured: cards and messages are then delivered from the store's outbox, user groups
     ///     are read, and interactions acted on.
+    ///   - checkpoints: signs the audit log's checkpoints, when the server has a signing key.
     ///   - onListening: called with the base URL once the server accepts connections.
     public static func services(
         store: any GateStore,
@@ -69,13 +70,14 @@ public enum GreenlightApplication {
         settings: ServerSettings,
         slack: SlackIntegration? = nil,
         policyFile: String? = nil,
+        checkpoints: AuditCheckpoints? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> ServiceGroup {
         let publicURL = PublicURL(settings.publicURL ?? "http://\(settings.host):\(settings.port)")
         let configured = settings.publicURL != nil
         let app = Application(
-            router: router(store: store, gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, logger: logger),
+            router: router(store: store, gatekeeper: gatekeeper, publicURL: publicURL, slack: slack, checkpoints: checkpoints, logger: logger),
             server: settings.connections.server(parking: LongPollParking(gatekeeper: gatekeeper, tokens: store)),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "greenlight",
@@ -90,6 +92,7 @@ public enum GreenlightApplication {
         )
         // The store first, so that it stops last: after everything that writes to it.
         var services: [any Service] = [store, app, DeadlineTimer(gatekeeper: gatekeeper, logger: logger)]
+        if let checkpoints { services.append(checkpoints) }
         if let policyFile {
             services.append(
                 PolicyReloader(

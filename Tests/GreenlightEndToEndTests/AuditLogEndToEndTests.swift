@@ -131,6 +131,50 @@ struct AuditLogEndToEndTests {
         }
     }
 
+    @Test("the server signs a checkpoint of the log as events arrive, served to auditors and verifiable offline")
+    func serverCheckpoints() async throws {
+        let deployment = try await Deployment()
+        let auditor = try await RunningCommand(["token", "create", "--name", "audit", "--kind", "auditor", "--database", deployment.database])
+            .finished()
+        let auditorToken = auditor.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let keyFile = deployment.directory.appendingPathComponent("server.key").path
+        let server = try RunningCommand(
+            [
+                "serve", "--config", deployment.config, "--database", deployment.database, "--port", "\(deployment.port)", "--log-level", "warning",
+                "--signing-key-file", keyFile, "--log-origin", "e2e.test/server",
+            ])
+        deployment.server = server
+        let banner = try #require(await server.line(containing: "verifier key "), "the server printed no verifier key")
+        let vkey = try #require(banner.components(separatedBy: "verifier key ").last)
+        #expect(vkey.hasPrefix("e2e.test/server+"))
+        #expect((try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int) == 0o600)
+
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["approve", gate.id], as: "bob").status == 0)
+        let events = try await HTTP.get("\(deployment.url)/v1/audit", token: auditorToken)
+        let count = try #require(try JSONSerialization.jsonObject(with: Data(events.body.utf8)) as? [String: Any])["events"] as? [Any]
+        // Signed within about a second of the last event: asked for again until then, for at most 10 s.
+        var note = ""
+        for _ in 0..<100 {
+            let answer = try await HTTP.get("\(deployment.url)/v1/audit/log/checkpoint", token: auditorToken)
+            if answer.status == 200, answer.body.split(separator: "\n").dropFirst().first == "\(count?.count ?? -1)" {
+                note = answer.body
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(!note.isEmpty, "no checkpoint of the \(count?.count ?? -1) events within 10 s")
+        #expect(try await HTTP.get("\(deployment.url)/v1/audit/log/checkpoint", token: deployment.tokens["alice"]).status == 403)
+        server.signal(SIGTERM)
+        _ = await server.finished()
+
+        let file = deployment.directory.appendingPathComponent("served-checkpoint").path
+        try Data(note.utf8).write(to: URL(fileURLWithPath: file))
+        let verified = try await deployment.audit(["verify", "--checkpoint", file, "--key", vkey])
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
     /// Changes the actor of event `sequence` and recomputes every hash from it on, and the head: what someone who can
     /// write the database can do to the hash chain. Returns `sequence`.
     static func rewrite(_ database: String, actorOfSequence sequence: Int64, to actor: String) throws -> Int64 {

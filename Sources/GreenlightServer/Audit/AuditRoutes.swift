@@ -2,6 +2,7 @@ import Foundation
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
+import GreenlightTransparency
 import Hummingbird
 
 /// `GET /v1/audit`: the evidence, for auditor tokens.
@@ -9,6 +10,8 @@ struct AuditRoutes {
     let store: any AuditLog
     let authorizer: Authorizer
     let clock: any WallClock
+    /// Signs the log's checkpoints, when the server has a signing key.
+    let checkpoints: AuditCheckpoints?
 
     /// A page of events. `next_after` is the `after` to ask for the next page, present when this page is full.
     struct Page: Encodable {
@@ -23,6 +26,28 @@ struct AuditRoutes {
 
     func register(on group: RouterGroup<GreenlightRequestContext>) {
         group.get("audit", use: query)
+        group.get("audit/log/checkpoint", use: checkpoint)
+    }
+
+    /// `GET /v1/audit/log/checkpoint`: the latest signed checkpoint, as the C2SP note it is (text/plain).
+    @Sendable func checkpoint(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
+            try await store.record(AuditDraft(AuditReadRefused(error), by: principal.actor, at: clock.now()))
+            throw APIError(error)
+        }
+        guard let checkpoints else {
+            throw APIError(
+                .notFound, code: "checkpoints_off",
+                message: "this server signs no checkpoints: give it a key with --signing-key-file or GREENLIGHT_SIGNING_KEY")
+        }
+        guard let note = checkpoints.latest else {
+            throw APIError(.serviceUnavailable, code: "no_checkpoint_yet", message: "the first checkpoint is not signed yet; ask again in a second")
+        }
+        var response = Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: note.encoded)))
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     @Sendable func query(_ request: Request, context: GreenlightRequestContext) async throws -> Response {

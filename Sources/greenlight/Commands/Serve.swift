@@ -63,6 +63,15 @@ struct Serve: AsyncParsableCommand {
             valueName: "count"))
     var maxConnections: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Sign a checkpoint of the audit log every second with the key in this file (made, mode 0600, if there is none). GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
+            valueName: "path"))
+    var signingKeyFile: String?
+
+    @Option(help: ArgumentHelp("The log's name, for a signing key made now (the checkpoints' origin).", valueName: "name"))
+    var logOrigin: String?
+
     func validate() throws {
         guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...3_600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
@@ -129,8 +138,14 @@ struct Serve: AsyncParsableCommand {
             logger.warning("SLACK_BOT_TOKEN is set but the policy names no channel: no card will be posted")
         }
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
+        var checkpoints: AuditCheckpoints?
+        if signingKeyFile != nil || SigningKeyOptions.givenByEnvironment {
+            let key = try SigningKeyOptions.load(keyFile: signingKeyFile ?? "greenlight-signing.key", origin: logOrigin)
+            checkpoints = AuditCheckpoints(store: store, key: key, clock: clock, logger: logger)
+        }
+        let checkpointLine = checkpoints.map { "\n  audit:    checkpoints signed every second, verifier key \($0.verifierKey)" } ?? ""
         let group = GreenlightApplication.services(
-            store: store, gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, logger: logger
+            store: store, gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, checkpoints: checkpoints, logger: logger
         ) { url in
             // Written straight to the descriptor: stdout may be a pipe, and whoever reads it needs the address now.
             FileHandle.standardOutput.write(
@@ -138,7 +153,7 @@ struct Serve: AsyncParsableCommand {
                     """
                     Greenlight is listening on \(url)
                       database: \(location)
-                      policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")\(slackLine)
+                      policy:   \(policy.source) (sha256 \(policy.hash.prefix(12)))\(policy.source == "built-in" ? ": every environment needs 1 approval from group 'admins' (member: admin)" : "")\(slackLine)\(checkpointLine)
                     Create tokens (each printed once, stored hashed):
                       greenlight token create --name ci --kind pipeline\(databaseArgument)
                       greenlight token create --name admin --kind approver --user admin\(databaseArgument)

@@ -23,6 +23,16 @@ struct SigningKeyOptions: ParsableArguments {
 
     /// The key, read or made; says on standard error when it made one, with the verifier key to hand out.
     func load() throws -> NoteSignerKey {
+        try Self.load(keyFile: keyFile, origin: origin)
+    }
+
+    /// Whether `GREENLIGHT_SIGNING_KEY` gives a key.
+    static var givenByEnvironment: Bool {
+        ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == false
+    }
+
+    /// The key from `GREENLIGHT_SIGNING_KEY`, else from `keyFile`, made there (for `origin`) if there is none.
+    static func load(keyFile: String, origin: String?) throws -> NoteSignerKey {
         if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines),
             !given.isEmpty
         {
