@@ -253,7 +253,7 @@ let package = Package(
             dependencies: [
                 "GreenlightAPI", "GreenlightCore", "GreenlightPolicyFile", "GreenlightSQLite", "GreenlightStore", "GreenlightServer",
                 "GreenlightSlack",
-                "GreenlightSlackSimulator", "GreenlightTestSupport",
+                "GreenlightSlackSimulator", "GreenlightTestSupport", "GreenlightTransparency",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -270,7 +270,7 @@ let package = Package(
             dependencies: [
                 "GreenlightAPI", "GreenlightAudit", "GreenlightCore", "GreenlightClient", "GreenlightPolicyFile", "GreenlightSQLite",
                 "GreenlightStore",
-                "GreenlightSlackSimulator", "GreenlightTestSupport",
+                "GreenlightSlackSimulator", "GreenlightTestSupport", "GreenlightTransparency",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GreenlightAudit
 import GreenlightTestSupport
+import GreenlightTransparency
 import Testing
 
 /// The audit log as a Merkle log, with the real binary: `audit checkpoint` signs its root, `audit export` writes its
@@ -166,6 +167,32 @@ struct AuditLogEndToEndTests {
         }
         #expect(!note.isEmpty, "no checkpoint of the \(count?.count ?? -1) events within 10 s")
         #expect(try await HTTP.get("\(deployment.url)/v1/audit/log/checkpoint", token: deployment.tokens["alice"]).status == 403)
+
+        // Proofs from the server, checked here against the signed root and the export's leaves.
+        let lines = note.split(separator: "\n")
+        let (size, root) = (try #require(UInt64(lines[1])), try #require(TreeHash(base64: lines[2])))
+        let export = try await deployment.audit(["export"])
+        let leaves = export.stdout.split(separator: "\n").map { MerkleTree.leafHash(Array($0.utf8)) }
+        #expect(UInt64(leaves.count) >= size)
+        for index in [0, size - 1] {
+            let answer = try await HTTP.get("\(deployment.url)/v1/audit/proof/inclusion?index=\(index)&size=\(size)", token: auditorToken)
+            #expect(answer.status == 200, "\(answer.body)")
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
+            let path = try #require(body["audit_path"] as? [String]).compactMap { TreeHash(base64: $0) }
+            try MerkleTree.verifyInclusion(index: index, size: size, leafHash: leaves[Int(index)], proof: path, root: root)
+        }
+        let consistency = try await HTTP.get("\(deployment.url)/v1/audit/proof/consistency?from=1&to=\(size)", token: auditorToken)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(consistency.body.utf8)) as? [String: Any])
+        let proof = try #require(body["consistency"] as? [String]).compactMap { TreeHash(base64: $0) }
+        try MerkleTree.verifyConsistency(from: 1, to: size, proof: proof, fromRoot: leaves[0], toRoot: root)
+        for (query, status) in [
+            ("inclusion?index=\(size)&size=\(size)", 400), ("inclusion?index=0&size=\(size + 1000)", 404), ("inclusion?index=0", 400),
+            ("inclusion?index=0&size=1&extra=1", 400), ("inclusion?index=-1&size=1", 400), ("consistency?from=3&to=2", 400),
+            ("inclusion?index=0&size=99999999999999999999", 400),
+        ] {
+            let answer = try await HTTP.get("\(deployment.url)/v1/audit/proof/\(query)", token: auditorToken)
+            #expect(answer.status == status, "\(query): \(answer.body)")
+        }
         server.signal(SIGTERM)
         _ = await server.finished()
 

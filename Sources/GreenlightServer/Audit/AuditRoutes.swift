@@ -27,6 +27,107 @@ struct AuditRoutes {
     func register(on group: RouterGroup<GreenlightRequestContext>) {
         group.get("audit", use: query)
         group.get("audit/log/checkpoint", use: checkpoint)
+        group.get("audit/proof/inclusion", use: inclusionProof)
+        group.get("audit/proof/consistency", use: consistencyProof)
+    }
+
+    /// RFC 6962's names for the proofs (`get-proof-by-hash`, `get-sth-consistency`), the hashes in base64.
+    struct InclusionProof: Encodable {
+        var leafIndex: UInt64
+        var treeSize: UInt64
+        var auditPath: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case leafIndex = "leaf_index"
+            case treeSize = "tree_size"
+            case auditPath = "audit_path"
+        }
+    }
+
+    struct ConsistencyProof: Encodable {
+        var first: UInt64
+        var second: UInt64
+        var consistency: [String]
+    }
+
+    /// `GET /v1/audit/proof/inclusion?index=N&size=M`: that event N (leaf N, the event of sequence N + 1) is in the
+    /// tree of the first M, to check against a checkpoint of size M.
+    @Sendable func inclusionProof(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        try await requireAuditor(context)
+        let parameters = try ProofParameters(request, names: ["index", "size"])
+        let (index, size) = (try parameters.number("index"), try parameters.number("size"))
+        guard index < size else {
+            throw APIError.badRequest("index must be below size (leaf \(index) is not in a tree of \(size))", code: "invalid_parameter")
+        }
+        let leaves = try await leafHashes(upTo: size)
+        let proof = try MerkleTree.inclusionProof(index: index, size: size, leafHashes: leaves)
+        return JSONResponse.make(InclusionProof(leafIndex: index, treeSize: size, auditPath: proof.map(\.base64)))
+    }
+
+    /// `GET /v1/audit/proof/consistency?from=A&to=B`: that the tree of the first A events is the beginning of the
+    /// tree of the first B, to check one checkpoint against a later one.
+    @Sendable func consistencyProof(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        try await requireAuditor(context)
+        let parameters = try ProofParameters(request, names: ["from", "to"])
+        let (from, to) = (try parameters.number("from"), try parameters.number("to"))
+        guard from <= to else { throw APIError.badRequest("from must not be above to", code: "invalid_parameter") }
+        let leaves = try await leafHashes(upTo: to)
+        let proof = try MerkleTree.consistencyProof(from: from, to: to, leafHashes: leaves)
+        return JSONResponse.make(ConsistencyProof(first: from, second: to, consistency: proof.map(\.base64)))
+    }
+
+    /// The first `size` events' leaf hashes, read from the store: a proof costs a read of the log up to its size
+    /// until the log is kept as tiles. A size beyond the log is the client's mistake (404, as RFC 6962 logs answer).
+    private func leafHashes(upTo size: UInt64) async throws -> [TreeHash] {
+        var hashes: [TreeHash] = []
+        while UInt64(hashes.count) < size {
+            let page = try await store.auditEvents(AuditQuery(after: Int64(hashes.count), limit: 5_000))
+            guard !page.isEmpty else { break }
+            for event in page where UInt64(hashes.count) < size {
+                guard event.sequence == Int64(hashes.count) + 1 else {
+                    throw APIError(.internalServerError, code: "audit_log_broken", message: "the audit log is missing event \(hashes.count + 1)")
+                }
+                hashes.append(AuditLeaves.leafHash(of: event))
+            }
+        }
+        guard UInt64(hashes.count) == size else {
+            throw APIError(.notFound, code: "tree_too_large", message: "the log holds \(hashes.count) event(s), fewer than \(size)")
+        }
+        return hashes
+    }
+
+    private func requireAuditor(_ context: GreenlightRequestContext) async throws {
+        let principal = try context.requirePrincipal()
+        do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
+            try await store.record(AuditDraft(AuditReadRefused(error), by: principal.actor, at: clock.now()))
+            throw APIError(error)
+        }
+    }
+
+    /// A proof's two numbers: each required, a whole number from 0 to 2^63 − 1, and nothing else in the query.
+    private struct ProofParameters {
+        let parameters: [String: String]
+
+        init(_ request: Request, names: Set<String>) throws {
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters {
+                guard names.contains(String(key)) else {
+                    throw APIError.badRequest(
+                        "unknown parameter '\(key)'; a proof takes \(names.sorted().joined(separator: " and "))", code: "unknown_parameter")
+                }
+                parameters[String(key)] = String(value)
+            }
+            self.parameters = parameters
+        }
+
+        func number(_ name: String) throws -> UInt64 {
+            guard let text = parameters[name] else { throw APIError.badRequest("\(name) is required", code: "missing_parameter") }
+            guard let number = UInt64(text), number <= UInt64(Int64.max) else {
+                throw APIError.badRequest(
+                    "\(name) must be a whole number from 0 to \(Int64.max), not '\(text.prefix(40))'", code: "invalid_parameter")
+            }
+            return number
+        }
     }
 
     /// `GET /v1/audit/log/checkpoint`: the latest signed checkpoint, as the C2SP note it is (text/plain).
