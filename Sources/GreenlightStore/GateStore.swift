@@ -110,6 +110,20 @@ public enum GateChange: Sendable, Equatable {
     case refused(VoteRefusal, Gate)
 }
 
+extension AuditLog {
+    /// The events after sequence `after`, oldest first, a page of `pageSize` at a time: `body` gets each page and says
+    /// whether to read on. How the tools, the checkpoint signer and the proofs read the whole log in bounded memory.
+    public func forEachAuditPage(after: Int64 = 0, pageSize: Int = 5_000, _ body: ([AuditEvent]) throws -> Bool) async throws {
+        var last = after
+        while true {
+            let page = try await auditEvents(AuditQuery(after: last, limit: pageSize))
+            guard let final = page.last else { return }
+            guard try body(page), page.count == pageSize else { return }
+            last = final.sequence
+        }
+    }
+}
+
 /// Filters for reading the audit log. Every filter is optional; `after` pages through a long log.
 public struct AuditQuery: Sendable, Equatable {
     public var service: String?

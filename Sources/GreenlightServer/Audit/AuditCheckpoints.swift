@@ -61,10 +61,9 @@ public final class AuditCheckpoints: Service, Sendable {
             var failing = false
             while !Task.isCancelled {
                 do {
-                    while true {
-                        let events = try await self.store.auditEvents(AuditQuery(after: Int64(clamping: tree.size), limit: 5_000))
+                    try await self.store.forEachAuditPage(after: Int64(clamping: tree.size)) { events in
                         for event in events { try tree.append(event) }
-                        if events.count < 5_000 { break }
+                        return true
                     }
                     if signed != tree.size {
                         try self.publish(try self.key.sign(Checkpoint(origin: self.key.verifier.name, size: tree.size, root: tree.root).text))

@@ -80,15 +80,19 @@ struct AuditRoutes {
     /// until the log is kept as tiles. A size beyond the log is the client's mistake (404, as RFC 6962 logs answer).
     private func leafHashes(upTo size: UInt64) async throws -> [TreeHash] {
         var hashes: [TreeHash] = []
-        while UInt64(hashes.count) < size {
-            let page = try await store.auditEvents(AuditQuery(after: Int64(hashes.count), limit: 5_000))
-            guard !page.isEmpty else { break }
+        var gap = false
+        try await store.forEachAuditPage { page in
             for event in page where UInt64(hashes.count) < size {
                 guard event.sequence == Int64(hashes.count) + 1 else {
-                    throw APIError(.internalServerError, code: "audit_log_broken", message: "the audit log is missing event \(hashes.count + 1)")
+                    gap = true
+                    return false
                 }
                 hashes.append(AuditLeaves.leafHash(of: event))
             }
+            return UInt64(hashes.count) < size
+        }
+        if gap {
+            throw APIError(.internalServerError, code: "audit_log_broken", message: "the audit log is missing event \(hashes.count + 1)")
         }
         guard UInt64(hashes.count) == size else {
             throw APIError(.notFound, code: "tree_too_large", message: "the log holds \(hashes.count) event(s), fewer than \(size)")
@@ -96,6 +100,7 @@ struct AuditRoutes {
         return hashes
     }
 
+    /// Lets an auditor through; audits and answers the refusal of anyone else.
     private func requireAuditor(_ context: GreenlightRequestContext) async throws {
         let principal = try context.requirePrincipal()
         do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
@@ -132,11 +137,7 @@ struct AuditRoutes {
 
     /// `GET /v1/audit/log/checkpoint`: the latest signed checkpoint, as the C2SP note it is (text/plain).
     @Sendable func checkpoint(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let principal = try context.requirePrincipal()
-        do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
-            try await store.record(AuditDraft(AuditReadRefused(error), by: principal.actor, at: clock.now()))
-            throw APIError(error)
-        }
+        try await requireAuditor(context)
         guard let checkpoints else {
             throw APIError(
                 .notFound, code: "checkpoints_off",
@@ -152,11 +153,7 @@ struct AuditRoutes {
     }
 
     @Sendable func query(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
-        let principal = try context.requirePrincipal()
-        do throws(AccessRefusal) { try authorizer.auditReader(principal) } catch {
-            try await store.record(AuditDraft(AuditReadRefused(error), by: principal.actor, at: clock.now()))
-            throw APIError(error)
-        }
+        try await requireAuditor(context)
         let parameters = request.uri.queryParameters
         let known: Set<String> = ["service", "environment", "actor", "gate", "action", "since", "until", "after", "limit"]
         if let unknown = parameters.map({ String($0.key) }).first(where: { !known.contains($0) }) {

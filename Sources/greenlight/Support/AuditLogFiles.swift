@@ -69,20 +69,16 @@ struct SignedCheckpoint {
 
 /// Reading the whole log from a store, a page at a time.
 enum AuditEvents {
-    static let page = 5_000
-
     /// Calls `body` with each page of events, oldest first; returns how many there were.
     @discardableResult
     static func forEach(in store: any GateStore, _ body: ([AuditEvent]) throws -> Void) async throws -> Int {
-        var after: Int64 = 0
         var count = 0
-        while true {
-            let events = try await store.auditEvents(AuditQuery(after: after, limit: page))
-            guard let last = events.last else { return count }
+        try await store.forEachAuditPage { events in
             try body(events)
             count += events.count
-            after = last.sequence
+            return true
         }
+        return count
     }
 
     /// The tree of the log's first `size` events (all of them when `nil`); exits 1 naming an event out of sequence.

@@ -81,17 +81,11 @@ struct SigningKeyOptions: ParsableArguments {
         }
     }
 
-    /// Writes `text` to a new file at `path`, created 0600 (never over an existing one).
+    /// Writes `text` to a new file at `path`, created 0600 (never over an existing one) and synced.
     private static func create(_ path: String, holding text: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Exit.fail("cannot create the key file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(descriptor) == 0 else {
-            unlink(path)
-            throw Exit.fail("cannot write the key file \(path): \(String(cString: strerror(errno)))")
-        }
+        let file = try OutputFile(path)
+        try file.write(Array(text.utf8))
+        try file.close()
     }
 }
 
