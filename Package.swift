@@ -71,6 +71,17 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: librarySettings
         ),
+        // A C2SP tlog-witness (add-checkpoint, cosignature v1, its state in a file): for the tests, and for a small
+        // deployment with no witness of its own (`greenlight witness`).
+        .target(
+            name: "GreenlightWitness",
+            dependencies: [
+                "GreenlightTransparency",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: librarySettings
+        ),
         // Durable state, store-neutral: the role protocols a store implements, the transitions every change of a gate is
         // computed as (GateLedger), the stored record format, the outbox's shapes and the change feed.
         .target(
@@ -148,11 +159,13 @@ let package = Package(
                 "GreenlightSlack",
                 "GreenlightStore",
                 "GreenlightTransparency",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -183,7 +196,9 @@ let package = Package(
                 "GreenlightServer",
                 "GreenlightClient",
                 "GreenlightTransparency",
+                "GreenlightWitness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -224,7 +239,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightTransparencyTests",
-            dependencies: ["GreenlightTransparency", "GreenlightTestSupport"],
+            dependencies: [
+                "GreenlightTransparency", "GreenlightTestSupport", "GreenlightWitness",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GreenlightSlackTests",

@@ -40,4 +40,7 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     /// A break-glass attempt was refused: not allowed, no reason, over the daily limit, gate decided, not a person
     /// (``BreakGlassRefused``).
     case breakGlassRefused = "break_glass.refused"
+    /// A witness refused a checkpoint of the log as inconsistent with the tree it saw: a fork alarm
+    /// (``WitnessConflict``).
+    case witnessConflict = "audit.witness_conflict"
 }

@@ -191,3 +191,40 @@ public struct PolicyRefused: AuditRecord {
         }
     }
 }
+
+/// `audit.witness_conflict`: a witness refused a checkpoint of this log because it has seen another tree — larger
+/// than this log, or different at the same size, or not one this log's tree extends. Either the log was rewound or
+/// rewritten (the database edited, restored from an old backup), or the witness was given another log's checkpoints
+/// under this origin: a fork alarm, until an operator has looked.
+public struct WitnessConflict: AuditRecord {
+    public enum Key: String, CaseIterable, Sendable {
+        case witness, reason, message
+        case logSize = "log_size"
+        case witnessSize = "witness_size"
+    }
+
+    public static let action = AuditAction.witnessConflict
+
+    /// The witness's key name.
+    public var witness: String
+    /// `larger_tree` (it saw more events than the log has), `different_root` (same size, another root),
+    /// `inconsistent` (the log's tree does not extend the one it saw).
+    public var reason: String
+    public var logSize: UInt64
+    public var witnessSize: UInt64?
+    public var message: String
+
+    public init(witness: String, reason: String, logSize: UInt64, witnessSize: UInt64?, message: String) {
+        self.witness = witness
+        self.reason = reason
+        self.logSize = logSize
+        self.witnessSize = witnessSize
+        self.message = message
+    }
+
+    public var fields: [Key: String] {
+        var fields: [Key: String] = [.witness: witness, .reason: reason, .logSize: String(logSize), .message: message]
+        fields[.witnessSize] = witnessSize.map(String.init)
+        return fields
+    }
+}

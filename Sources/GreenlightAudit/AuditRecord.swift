@@ -48,6 +48,7 @@ extension AuditAction {
         case .policyRefused: PolicyRefused.self
         case .breakGlass: BreakGlassUsed.self
         case .breakGlassRefused: BreakGlassRefused.self
+        case .witnessConflict: WitnessConflict.self
         }
     }
 

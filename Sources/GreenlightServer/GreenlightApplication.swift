@@ -37,7 +37,7 @@ public enum GreenlightApplication {
     ) -> Router<GreenlightRequestContext> {
         let router = Router(context: GreenlightRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        HealthRoutes(store: store).register(on: router)
+        HealthRoutes(store: store, checkpoints: checkpoints).register(on: router)
         if let slack, let verifier = slack.verifier {
             SlackInteractionRoutes(
                 verifier: verifier, approvals: slack.approvals(gatekeeper: gatekeeper, store: store, logger: logger), store: store,

@@ -81,6 +81,55 @@ public enum MerkleTree {
         return split
     }
 
+    static func largestPowerOfTwo(below count: UInt64) -> UInt64 {
+        UInt64(1) << (63 - (count - 1).leadingZeroBitCount)
+    }
+
+    // MARK: Proofs as ranges of leaves
+
+    /// The leaf ranges whose subtree roots make up the inclusion proof of leaf `index` in the tree of `size`, in proof
+    /// order: the same recursion as ``inclusionProof(index:size:leafHashes:)``, for a tree kept as tiles
+    /// (``TiledTree``) rather than as all its leaves.
+    public static func inclusionProofRanges(index: UInt64, size: UInt64) -> [Range<UInt64>] {
+        guard index < size else { return [] }
+        var ranges: [Range<UInt64>] = []
+        var (low, high, index) = (UInt64(0), size, index)
+        // From the root down: each step keeps the half holding the leaf and records the other.
+        while high - low > 1 {
+            let split = low + largestPowerOfTwo(below: high - low)
+            if low + index < split {
+                ranges.append(split..<high)
+                high = split
+            } else {
+                ranges.append(low..<split)
+                index -= split - low
+                low = split
+            }
+        }
+        return ranges.reversed()
+    }
+
+    /// The leaf ranges of the consistency proof from `from` to `to` (RFC 9162 §2.1.4.1's `SUBPROOF`), in order.
+    public static func consistencyProofRanges(from: UInt64, to: UInt64) -> [Range<UInt64>] {
+        guard from > 0, from < to else { return [] }
+        var ranges: [Range<UInt64>] = []
+        var (low, high, count, complete) = (UInt64(0), to, from, true)
+        while count != high - low {
+            let split = low + largestPowerOfTwo(below: high - low)
+            if low + count <= split {
+                ranges.append(split..<high)
+                high = split
+            } else {
+                ranges.append(low..<split)
+                count -= split - low
+                low = split
+                complete = false
+            }
+        }
+        if !complete { ranges.append(low..<high) }
+        return ranges.reversed()
+    }
+
     // MARK: Checking proofs
 
     /// The root that `proof` leads to from the leaf with `leafHash` at `index` in a tree of `size` (RFC 9162

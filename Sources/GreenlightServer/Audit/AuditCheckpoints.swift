@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import GreenlightAudit
 import GreenlightCore
@@ -7,12 +8,17 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Signs a checkpoint of the audit log (its size and Merkle root, a C2SP signed note) every ``interval`` while events
-/// arrive, and keeps the latest for `GET /v1/audit/log/checkpoint`.
+/// The audit log as a transparency log: signs a checkpoint (its size and Merkle root, a C2SP signed note) every
+/// ``interval`` while events arrive, has the configured witnesses cosign it, and keeps the tree as tiles for
+/// `GET /v1/audit/log/…` and the proofs.
 ///
-/// The tree is kept as a ``CompactRange`` and grown from the events appended since the last pass, so a pass costs the
-/// new events, not the log: the log is read whole once, at start. Every replica signs its own: the tree is a function
-/// of the log, so replicas with the same key sign the same checkpoint for the same size.
+/// The tree is a ``TiledTree`` grown from the events appended since the last pass, so a pass costs the new events, not
+/// the log: the log is read whole once, at start. Every replica keeps its own: the tree is a function of the log, so
+/// replicas with the same key sign the same checkpoint for the same size, and a witness cosigns either.
+///
+/// A checkpoint is *published* when the witness policy's quorum has cosigned it (at once, with no witnesses). A witness
+/// that has seen another tree — larger, or different — answers 409 or 422: a fork alarm, logged, audited
+/// (`audit.witness_conflict`), and shown on `/readyz` until the server restarts.
 public final class AuditCheckpoints: Service, Sendable {
     public static let defaultInterval: TimeInterval = 1
 
@@ -20,33 +26,49 @@ public final class AuditCheckpoints: Service, Sendable {
     private let key: NoteSignerKey
     private let clock: any WallClock
     private let interval: TimeInterval
+    private let witnesses: WitnessSettings?
     private let logger: Logger
     private let state = Mutex(State())
 
     private struct State {
-        var latest: SignedNote?
+        var tree = TiledTree()
+        /// The latest checkpoint signed by the log alone.
+        var signed: SignedNote?
+        /// The latest checkpoint the quorum cosigned (with no witnesses, the latest signed).
+        var published: SignedNote?
+        /// The size each witness last cosigned, as far as this replica knows.
+        var witnessSizes: [String: UInt64] = [:]
+        /// Why the log is in doubt, once a witness has refused it as a fork.
+        var forkAlarm: String?
         var waiters: [(size: UInt64, continuation: CheckedContinuation<SignedNote, Never>)] = []
     }
 
-    public init(store: any AuditLog, key: NoteSignerKey, clock: any WallClock, interval: TimeInterval = defaultInterval, logger: Logger) {
+    public init(
+        store: any AuditLog, key: NoteSignerKey, clock: any WallClock, interval: TimeInterval = defaultInterval, witnesses: WitnessSettings? = nil,
+        logger: Logger
+    ) {
         self.store = store
         self.key = key
         self.clock = clock
         self.interval = interval
+        self.witnesses = witnesses
         self.logger = logger
     }
 
     /// The verifier key of the checkpoints, for whoever checks them.
     public var verifierKey: NoteVerifierKey { key.verifier }
 
-    /// The latest checkpoint signed, if one is.
-    public var latest: SignedNote? { state.withLock { $0.latest } }
+    /// The latest published checkpoint (cosigned by the quorum, when there are witnesses), if there is one.
+    public var latest: SignedNote? { state.withLock { $0.published } }
 
-    /// Returns the first checkpoint of at least `size` events: how a test waits for one, without sleeping.
+    /// Why a witness refused the log, if one has: shown on `/readyz`.
+    public var forkAlarm: String? { state.withLock { $0.forkAlarm } }
+
+    /// Returns the first published checkpoint of at least `size` events: how a test waits for one, without sleeping.
     public func checkpoint(atLeast size: UInt64) async -> SignedNote {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> SignedNote? in
-                if let latest = state.latest, Self.size(of: latest) >= size { return latest }
+                if let latest = state.published, Self.size(of: latest) >= size { return latest }
                 state.waiters.append((size, continuation))
                 return nil
             }
@@ -56,19 +78,10 @@ public final class AuditCheckpoints: Service, Sendable {
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
-            var tree = AuditTreeBuilder()
-            var signed: UInt64?
             var failing = false
             while !Task.isCancelled {
                 do {
-                    try await self.store.forEachAuditPage(after: Int64(clamping: tree.size)) { events in
-                        for event in events { try tree.append(event) }
-                        return true
-                    }
-                    if signed != tree.size {
-                        try self.publish(try self.key.sign(Checkpoint(origin: self.key.verifier.name, size: tree.size, root: tree.root).text))
-                        signed = tree.size
-                    }
+                    try await self.pass()
                     failing = false
                 } catch is CancellationError {
                     return
@@ -82,10 +95,132 @@ public final class AuditCheckpoints: Service, Sendable {
         }
     }
 
+    /// Reads the new events, signs a checkpoint if there are any, and asks the witnesses until the quorum cosigns.
+    private func pass() async throws {
+        var appended = state.withLock { $0.tree.size }
+        try await store.forEachAuditPage(after: Int64(clamping: appended)) { events in
+            var hashes: [TreeHash] = []
+            hashes.reserveCapacity(events.count)
+            for event in events {
+                guard event.sequence == Int64(clamping: appended) + 1 else {
+                    throw AuditTreeError.outOfSequence(expected: Int64(clamping: appended) + 1, found: event.sequence)
+                }
+                hashes.append(AuditLeaves.leafHash(of: event))
+                appended += 1
+            }
+            self.state.withLock { state in
+                for hash in hashes { state.tree.append(hash) }
+            }
+            return true
+        }
+        let (tree, signed, published) = state.withLock { ($0.tree, $0.signed, $0.published) }
+        var note = signed
+        if signed.map(Self.size(of:)) != tree.size || signed == nil {
+            let checkpoint = Checkpoint(origin: key.verifier.name, size: tree.size, root: tree.root)
+            let new = try key.sign(checkpoint.text)
+            state.withLock { $0.signed = new }
+            note = new
+        }
+        guard let note, published.map({ $0.text }) != note.text else { return }
+        guard let witnesses else { return publish(note) }
+        if let cosigned = await cosign(note, size: tree.size, witnesses: witnesses) {
+            publish(cosigned)
+            if let directory = witnesses.directory { write(cosigned, into: directory) }
+        }
+    }
+
+    // MARK: Witnesses
+
+    /// `note` with the cosignatures of the witnesses that gave one, if they meet the quorum.
+    private func cosign(_ note: SignedNote, size: UInt64, witnesses: WitnessSettings) async -> SignedNote? {
+        let client = WitnessClient(http: HTTPClient.shared)
+        let cosignatures = await withTaskGroup(of: [NoteSignature].self) { group in
+            for witness in witnesses.endpoints {
+                group.addTask { await self.submit(note, size: size, to: witness, client: client, timeout: witnesses.timeout) }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        var cosigned = note
+        cosigned.signatures += cosignatures
+        guard let names = try? witnesses.policy.cosigners(of: cosigned), witnesses.policy.isSatisfied(byWitnessesNamed: names) else {
+            return nil
+        }
+        return cosigned
+    }
+
+    /// Asks one witness to cosign; its valid cosignature lines, or none. Learns the witness's size from a 409 and
+    /// asks once more with the proof from it.
+    private func submit(
+        _ note: SignedNote, size: UInt64, to witness: WitnessEndpoint, client: WitnessClient, timeout: TimeInterval
+    ) async -> [NoteSignature] {
+        for _ in 0..<2 {
+            let old = state.withLock { $0.witnessSizes[witness.name] } ?? 0
+            do {
+                guard old <= size else {
+                    await alarm(witness, reason: "larger_tree", logSize: size, witnessSize: old)
+                    return []
+                }
+                let proof = try await consistencyProof(from: old, to: size)
+                let answer = try await client.add(AddCheckpointRequest(oldSize: old, proof: proof, checkpoint: note), to: witness, timeout: timeout)
+                switch answer {
+                case .cosigned(let signatures):
+                    state.withLock { $0.witnessSizes[witness.name] = size }
+                    return signatures.filter { witness.key.isValidSignature($0, for: note.text) }
+                case .conflict(let theirs?) where theirs > size:
+                    await alarm(witness, reason: "larger_tree", logSize: size, witnessSize: theirs)
+                    return []
+                case .conflict(let theirs?) where theirs != old:
+                    state.withLock { $0.witnessSizes[witness.name] = theirs }
+                    continue
+                case .conflict(let theirs):
+                    await alarm(witness, reason: "different_root", logSize: size, witnessSize: theirs ?? old)
+                    return []
+                case .refused(422, _):
+                    await alarm(witness, reason: "inconsistent", logSize: size, witnessSize: old)
+                    return []
+                case .refused(let status, let message):
+                    logger.warning(
+                        "a witness refused the audit log's checkpoint",
+                        metadata: ["witness": "\(witness.name)", "status": "\(status)", "answer": "\(message)"])
+                    return []
+                }
+            } catch {
+                logger.warning("a witness could not be asked to cosign", metadata: ["witness": "\(witness.name)", "error": "\(error)"])
+                return []
+            }
+        }
+        return []
+    }
+
+    /// Raises the fork alarm: logged and audited the first time for each witness and reason, shown on `/readyz`.
+    private func alarm(_ witness: WitnessEndpoint, reason: String, logSize: UInt64, witnessSize: UInt64?) async {
+        let message =
+            switch reason {
+            case "larger_tree":
+                "witness \(witness.name) has cosigned a tree of \(witnessSize ?? 0) events, but this log holds \(logSize): the log was rewound, or another log signs under its name"
+            case "different_root":
+                "witness \(witness.name) has cosigned another tree of \(witnessSize ?? logSize) events than this log's: the log was rewritten"
+            default:
+                "this log's tree of \(logSize) events does not extend the tree of \(witnessSize ?? 0) witness \(witness.name) cosigned: the log was rewritten"
+            }
+        let first = state.withLock { state -> Bool in
+            defer { state.forkAlarm = message }
+            return state.forkAlarm != message
+        }
+        guard first else { return }
+        logger.critical("fork alarm: \(message)", metadata: ["witness": "\(witness.name)", "reason": "\(reason)"])
+        let record = WitnessConflict(witness: witness.name, reason: reason, logSize: logSize, witnessSize: witnessSize, message: message)
+        do {
+            try await store.record(AuditDraft(record, by: .greenlight, at: clock.now()))
+        } catch {
+            logger.error("the fork alarm could not be audited", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func publish(_ note: SignedNote) {
         let size = Self.size(of: note)
         let ready = state.withLock { state in
-            state.latest = note
+            state.published = note
             let ready = state.waiters.filter { $0.size <= size }
             state.waiters.removeAll { $0.size <= size }
             return ready
@@ -93,7 +228,62 @@ public final class AuditCheckpoints: Service, Sendable {
         for waiter in ready { waiter.continuation.resume(returning: note) }
     }
 
+    /// Writes `note` to `directory/checkpoint` through a temporary file and a rename, so a mirror never reads half.
+    private func write(_ note: SignedNote, into directory: String) {
+        let target = URL(fileURLWithPath: directory).appendingPathComponent("checkpoint")
+        do {
+            try Data(note.encoded.utf8).write(to: target, options: .atomic)
+        } catch {
+            logger.warning("the checkpoint could not be published to the directory", metadata: ["directory": "\(directory)", "error": "\(error)"])
+        }
+    }
+
     private static func size(of note: SignedNote) -> UInt64 {
         (try? Checkpoint(text: note.text))?.size ?? 0
+    }
+
+    // MARK: Tiles and proofs
+
+    /// The size of the tree kept so far.
+    public var size: UInt64 { state.withLock { $0.tree.size } }
+
+    /// The hashes of a tile above level 0, if the tree holds it yet.
+    func tile(level: Int, index: UInt64, width: Int) -> [TreeHash]? {
+        state.withLock { $0.tree.tile(level: level, index: index, width: width) }
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size`, reading at most two level-0 tiles of the log.
+    public func inclusionProof(index: UInt64, size: UInt64) async throws -> [TreeHash] {
+        let tree = state.withLock { $0.tree }
+        guard size <= tree.size else { throw ProofError.treeTooSmall(size: size, have: tree.size) }
+        let tiles = try await leafTiles(tree.leafTilesForInclusion(index: index, size: size))
+        return try tree.inclusionProof(index: index, size: size, leafTiles: tiles)
+    }
+
+    public func consistencyProof(from: UInt64, to: UInt64) async throws -> [TreeHash] {
+        let tree = state.withLock { $0.tree }
+        guard to <= tree.size else { throw ProofError.treeTooSmall(size: to, have: tree.size) }
+        let tiles = try await leafTiles(tree.leafTilesForConsistency(from: from, to: to))
+        return try tree.consistencyProof(from: from, to: to, leafTiles: tiles)
+    }
+
+    /// The events of the level-0 tile `index` (up to 256, from leaf index × 256).
+    func events(ofTile index: UInt64) async throws -> [AuditEvent] {
+        let (first, overflow) = index.multipliedReportingOverflow(by: UInt64(TilePath.fullWidth))
+        guard !overflow, first <= UInt64(Int64.max) else { return [] }
+        let events = try await store.auditEvents(AuditQuery(after: Int64(first), limit: TilePath.fullWidth))
+        // Only the events in sequence from the tile's first: a gap is a broken log, not a shorter tile.
+        var expected = Int64(first) + 1
+        return Array(
+            events.prefix { event in
+                defer { expected += 1 }
+                return event.sequence == expected
+            })
+    }
+
+    private func leafTiles(_ indexes: Set<UInt64>) async throws -> [UInt64: [TreeHash]] {
+        var tiles: [UInt64: [TreeHash]] = [:]
+        for index in indexes { tiles[index] = try await events(ofTile: index).map(AuditLeaves.leafHash(of:)) }
+        return tiles
     }
 }

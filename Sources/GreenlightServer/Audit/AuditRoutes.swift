@@ -27,6 +27,7 @@ struct AuditRoutes {
     func register(on group: RouterGroup<GreenlightRequestContext>) {
         group.get("audit", use: query)
         group.get("audit/log/checkpoint", use: checkpoint)
+        group.get("audit/log/tile/**", use: tile)
         group.get("audit/proof/inclusion", use: inclusionProof)
         group.get("audit/proof/consistency", use: consistencyProof)
     }
@@ -59,8 +60,7 @@ struct AuditRoutes {
         guard index < size else {
             throw APIError.badRequest("index must be below size (leaf \(index) is not in a tree of \(size))", code: "invalid_parameter")
         }
-        let leaves = try await leafHashes(upTo: size)
-        let proof = try MerkleTree.inclusionProof(index: index, size: size, leafHashes: leaves)
+        let proof = try await proving { checkpoints in try await checkpoints.inclusionProof(index: index, size: size) }
         return JSONResponse.make(InclusionProof(leafIndex: index, treeSize: size, auditPath: proof.map(\.base64)))
     }
 
@@ -71,33 +71,75 @@ struct AuditRoutes {
         let parameters = try ProofParameters(request, names: ["from", "to"])
         let (from, to) = (try parameters.number("from"), try parameters.number("to"))
         guard from <= to else { throw APIError.badRequest("from must not be above to", code: "invalid_parameter") }
-        let leaves = try await leafHashes(upTo: to)
-        let proof = try MerkleTree.consistencyProof(from: from, to: to, leafHashes: leaves)
+        let proof = try await proving { checkpoints in try await checkpoints.consistencyProof(from: from, to: to) }
         return JSONResponse.make(ConsistencyProof(first: from, second: to, consistency: proof.map(\.base64)))
     }
 
-    /// The first `size` events' leaf hashes, read from the store: a proof costs a read of the log up to its size
-    /// until the log is kept as tiles. A size beyond the log is the client's mistake (404, as RFC 6962 logs answer).
-    private func leafHashes(upTo size: UInt64) async throws -> [TreeHash] {
-        var hashes: [TreeHash] = []
-        var gap = false
-        try await store.forEachAuditPage { page in
-            for event in page where UInt64(hashes.count) < size {
-                guard event.sequence == Int64(hashes.count) + 1 else {
-                    gap = true
-                    return false
-                }
-                hashes.append(AuditLeaves.leafHash(of: event))
+    /// A proof from the tree the checkpoint signer keeps. A size beyond it is the client's mistake (404, as RFC 6962
+    /// logs answer).
+    private func proving(_ body: (AuditCheckpoints) async throws -> [TreeHash]) async throws -> [TreeHash] {
+        let checkpoints = try requireCheckpoints()
+        do {
+            return try await body(checkpoints)
+        } catch let error as ProofError {
+            if case .treeTooSmall(let size, let have) = error {
+                throw APIError(.notFound, code: "tree_too_large", message: "the log's tree holds \(have) event(s), fewer than \(size)")
             }
-            return UInt64(hashes.count) < size
+            throw APIError(.internalServerError, code: "audit_log_broken", message: "no proof could be made: \(error)")
         }
-        if gap {
-            throw APIError(.internalServerError, code: "audit_log_broken", message: "the audit log is missing event \(hashes.count + 1)")
+    }
+
+    private func requireCheckpoints() throws -> AuditCheckpoints {
+        guard let checkpoints else {
+            throw APIError(
+                .notFound, code: "checkpoints_off",
+                message: "this server keeps no transparency log: give it a key with --signing-key-file or GREENLIGHT_SIGNING_KEY")
         }
-        guard UInt64(hashes.count) == size else {
-            throw APIError(.notFound, code: "tree_too_large", message: "the log holds \(hashes.count) event(s), fewer than \(size)")
+        return checkpoints
+    }
+
+    /// `GET /v1/audit/log/tile/<L>/<N>[.p/<W>]` and `…/tile/entries/<N>[.p/<W>]`: the log in C2SP `tlog-tiles` form,
+    /// so that tile-reading tools and file mirrors can fetch and check it. Immutable once served: a tile not (yet)
+    /// in the tree is 404, never a shorter one.
+    @Sendable func tile(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        try await requireAuditor(context)
+        let checkpoints = try requireCheckpoints()
+        let elements = context.parameters.getCatchAll()
+        guard let path = TilePath(elements: elements) else {
+            throw APIError(
+                .notFound, code: "no_such_tile",
+                message:
+                    "'tile/\(elements.joined(separator: "/").prefix(80))' is not a tile: tile/<level>/<index>[.p/<width>] or tile/entries/<index>[.p/<width>], the index in x-prefixed groups of three digits"
+            )
         }
-        return hashes
+        let body: [UInt8]
+        switch path.content {
+        case .hashes(let level) where level >= 1:
+            guard let hashes = checkpoints.tile(level: level, index: path.index, width: path.width) else { throw Self.noTile(path) }
+            body = hashes.flatMap(\.bytes)
+        case .hashes:
+            let events = try await checkpoints.events(ofTile: path.index)
+            guard events.count >= path.width else { throw Self.noTile(path) }
+            body = events.prefix(path.width).flatMap { AuditLeaves.leafHash(of: $0).bytes }
+        case .entries:
+            let events = try await checkpoints.events(ofTile: path.index)
+            guard events.count >= path.width else { throw Self.noTile(path) }
+            guard let bundle = EntryBundle.encode(events.prefix(path.width).map(AuditLeaves.leaf(of:))) else {
+                throw APIError(
+                    .internalServerError, code: "entry_too_large",
+                    message: "an event of \(path) is over \(EntryBundle.entryLimit) bytes, more than an entry bundle holds")
+            }
+            body = bundle
+        }
+        var response = Response(
+            status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        // Behind a token: a shared cache must not keep it, the client may for good.
+        response.headers[.cacheControl] = "private, max-age=31536000, immutable"
+        return response
+    }
+
+    private static func noTile(_ path: TilePath) -> APIError {
+        APIError(.notFound, code: "no_such_tile", message: "the log holds no \(path.isPartial ? "partial " : "")\(path) yet")
     }
 
     /// Lets an auditor through; audits and answers the refusal of anyone else.
@@ -138,11 +180,7 @@ struct AuditRoutes {
     /// `GET /v1/audit/log/checkpoint`: the latest signed checkpoint, as the C2SP note it is (text/plain).
     @Sendable func checkpoint(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
         try await requireAuditor(context)
-        guard let checkpoints else {
-            throw APIError(
-                .notFound, code: "checkpoints_off",
-                message: "this server signs no checkpoints: give it a key with --signing-key-file or GREENLIGHT_SIGNING_KEY")
-        }
+        let checkpoints = try requireCheckpoints()
         guard let note = checkpoints.latest else {
             throw APIError(.serviceUnavailable, code: "no_checkpoint_yet", message: "the first checkpoint is not signed yet; ask again in a second")
         }

@@ -32,8 +32,10 @@ struct SigningKeyOptions: ParsableArguments {
     }
 
     /// The key from `GREENLIGHT_SIGNING_KEY`, else from `keyFile`, made there (for `origin`) if there is none.
-    static func load(keyFile: String, origin: String?) throws -> NoteSignerKey {
-        if let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+    /// A witness's key (`type` cosignature) is never taken from `GREENLIGHT_SIGNING_KEY`, the log's.
+    static func load(keyFile: String, origin: String?, type: NoteKeyType = .ed25519) throws -> NoteSignerKey {
+        if type == .ed25519,
+            let given = ProcessInfo.processInfo.environment["GREENLIGHT_SIGNING_KEY"]?.trimmingCharacters(in: .whitespacesAndNewlines),
             !given.isEmpty
         {
             // Never quoted back in a message: it may be the key, mangled (quotes kept by an env file, another case).
@@ -43,11 +45,11 @@ struct SigningKeyOptions: ParsableArguments {
             }
             return try Self.read(given, what: "the file GREENLIGHT_SIGNING_KEY names")
         }
-        if FileManager.default.fileExists(atPath: keyFile) { return try Self.read(keyFile, what: "--key-file") }
+        if FileManager.default.fileExists(atPath: keyFile) { return try Self.read(keyFile, what: "--key-file", type: type) }
         let name = origin ?? "\(ProcessInfo.processInfo.hostName)/greenlight"
         let key: NoteSignerKey
         do {
-            key = try NoteSignerKey(generatingFor: name)
+            key = try NoteSignerKey(generatingFor: name, type: type)
         } catch {
             throw ValidationError("--origin: \(error.description)")
         }
@@ -57,7 +59,7 @@ struct SigningKeyOptions: ParsableArguments {
     }
 
     /// Reads a key file: a regular file of this account's, not a symbolic link, that nobody else may read.
-    private static func read(_ path: String, what: String) throws -> NoteSignerKey {
+    private static func read(_ path: String, what: String, type: NoteKeyType = .ed25519) throws -> NoteSignerKey {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else { throw Exit.fail("\(what): cannot read \(path): \(String(cString: strerror(errno)))") }
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
@@ -70,7 +72,13 @@ struct SigningKeyOptions: ParsableArguments {
         guard let data = try handle.read(upToCount: 4096), let text = String(validating: data, as: UTF8.self) else {
             throw Exit.fail("\(what): \(path) is not a signing key")
         }
-        return try parse(text, from: path)
+        let key = try parse(text, from: path)
+        guard key.verifier.type == type else {
+            throw Exit.fail(
+                "\(what): \(path) holds a \(key.verifier.type == .ed25519 ? "log's" : "witness's") key, not a \(type == .ed25519 ? "log's" : "witness's")"
+            )
+        }
+        return key
     }
 
     private static func parse(_ text: String, from source: String) throws -> NoteSignerKey {
