@@ -3,11 +3,12 @@
 C2SP formats (signed-note, tlog-checkpoint) and of the RFC 6962 Merkle tree, written from the specifications, with
 Python's `cryptography` for Ed25519 (Debian: python3-cryptography).
 
-    scripts/verify-checkpoint.py --key VKEY --checkpoint FILE [--leaves FILE]
+    scripts/verify-checkpoint.py --key VKEY --checkpoint FILE [--leaves FILE] [--witness VKEY ...]
 
 VKEY is the log's verifier key, `<name>+<8 hex digits>+<base64(0x01 || Ed25519 public key)>`. FILE holds the signed
 note. With --leaves (one leaf a line, the line's bytes without its newline), the tree's root is recomputed from them
-and must be the checkpoint's, at its size. Prints one line and exits 0 when everything checks, 1 otherwise.
+and must be the checkpoint's, at its size. Each --witness (a C2SP tlog-cosignature v1 key: `<name>+<id>+<base64(0x04 ||
+key)>`) must have cosigned it. Prints one line and exits 0 when everything checks, 1 otherwise.
 """
 
 import argparse
@@ -25,11 +26,11 @@ class Refused(Exception):
     pass
 
 
-def parse_vkey(text):
+def parse_vkey(text, kind=0x01):
     name, key_id, encoded = text.strip().split("+", 2)
     raw = base64.b64decode(encoded, validate=True)
-    if len(raw) != 33 or raw[0] != 0x01:
-        raise Refused("the verifier key is not an Ed25519 key")
+    if len(raw) != 33 or raw[0] != kind:
+        raise Refused(f"the verifier key of {name} is not an Ed25519 key of type {kind:#04x}")
     computed = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
     if computed.hex() != key_id:
         raise Refused(f"the verifier key's ID {key_id} is not its key's ({computed.hex()})")
@@ -61,6 +62,25 @@ def open_note(note, name, key_id, key):
     return text
 
 
+def check_cosignature(note, text, name, key_id, key):
+    """tlog-cosignature v1: base64(key ID || 8-byte big-endian time || Ed25519 signature) over
+    "cosignature/v1\ntime <time>\n" followed by the checkpoint's text."""
+    for line in note[note.rindex("\n\n") + 2 : -1].split("\n"):
+        signer, blob = line[2:].split(" ")
+        raw = base64.b64decode(blob, validate=True)
+        if signer != name or raw[:4] != key_id:
+            continue
+        if len(raw) != 4 + 8 + 64:
+            raise Refused(f"the cosignature of {name} is not a timestamped Ed25519 signature")
+        time = int.from_bytes(raw[4:12], "big")
+        try:
+            key.verify(raw[12:], f"cosignature/v1\ntime {time}\n".encode() + text.encode())
+        except InvalidSignature:
+            raise Refused(f"the cosignature of {name} does not verify")
+        return time
+    raise Refused(f"the checkpoint is not cosigned by {name}")
+
+
 def leaf_hash(leaf):
     return hashlib.sha256(b"\x00" + leaf).digest()
 
@@ -86,11 +106,14 @@ def main():
     parser.add_argument("--key", required=True)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--leaves")
+    parser.add_argument("--witness", action="append", default=[])
     args = parser.parse_args()
     try:
         name, key_id, key = parse_vkey(args.key)
         with open(args.checkpoint, encoding="utf-8", newline="") as handle:
-            text = open_note(handle.read(), name, key_id, key)
+            note = handle.read()
+        text = open_note(note, name, key_id, key)
+        cosigned = [(parse_vkey(witness, 0x04)[0], check_cosignature(note, text, *parse_vkey(witness, 0x04))) for witness in args.witness]
         lines = text[:-1].split("\n")
         if len(lines) < 3 or not lines[0]:
             raise Refused("the checkpoint has no origin, size and root")
@@ -111,7 +134,8 @@ def main():
             computed = root([leaf_hash(leaf) for leaf in leaves[:size]])
             if computed != stated:
                 raise Refused(f"the root of the first {size} leaves is {computed.hex()}, the checkpoint says {stated.hex()}")
-        print(f"checkpoint of {origin} verified: size {size}, root {stated.hex()}")
+        witnesses = "".join(f", cosigned by {witness} at {time}" for witness, time in cosigned)
+        print(f"checkpoint of {origin} verified: size {size}, root {stated.hex()}{witnesses}")
         return 0
     except (Refused, ValueError, binascii.Error) as error:
         print(f"checkpoint refused: {error}", file=sys.stderr)

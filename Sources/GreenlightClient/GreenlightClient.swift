@@ -144,9 +144,38 @@ public struct GreenlightClient: Sendable {
         timeout: TimeAmount = .seconds(30),
         as type: T.Type
     ) async throws(ClientError) -> T {
+        let data = try await fetch(method, path, body: body, headers: headers, timeout: timeout)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw .invalidResponse("\(error)")
+        }
+    }
+
+    /// The decided gate's C2SP `tlog-proof` (`GET /v1/gates/{id}/proof`), as its text. 503 while the decision is not
+    /// yet in a published checkpoint.
+    public func gateProof(_ id: String) async throws(ClientError) -> String {
+        let data = try await fetch(.GET, "/v1/gates/\(Self.pathComponent(id))/proof", accept: "text/plain")
+        guard let text = String(validating: data, as: UTF8.self) else { throw .invalidResponse("the proof is not UTF-8 text") }
+        return text
+    }
+
+    private static func pathComponent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? text
+    }
+
+    /// A request's answer body, once its status is a success; the API's error otherwise.
+    private func fetch(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: ByteBuffer? = nil,
+        headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(30),
+        accept: String = "application/json"
+    ) async throws(ClientError) -> Data {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept", value: accept)
         request.headers.add(name: "User-Agent", value: "greenlight-cli")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -175,11 +204,7 @@ public struct GreenlightClient: Sendable {
             default: throw .refused(status: status, code: code, message: message)
             }
         }
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch {
-            throw .invalidResponse("\(error)")
-        }
+        return data
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -52,7 +52,7 @@ public enum GreenlightApplication {
         }
         let api = router.group("v1").add(middleware: BearerAuthentication(store: store))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
-        AuditRoutes(store: store, authorizer: gatekeeper.authorizer, clock: gatekeeper.clock, checkpoints: checkpoints).register(on: api)
+        AuditRoutes(store: store, gatekeeper: gatekeeper, clock: gatekeeper.clock, checkpoints: checkpoints).register(on: api)
         return router
     }
 

@@ -36,13 +36,13 @@ struct IndependentCheckpointTests {
             return try signer.sign(Checkpoint(origin: origin, size: UInt64(size), root: range.root).text).encoded
         }
 
-        func verify(key: String? = nil) throws -> (line: String, status: Int32) {
+        func verify(key: String? = nil, witnesses: [NoteVerifierKey] = []) throws -> (line: String, status: Int32) {
             let (status, output) = try RepositoryScript.python(
                 "verify-checkpoint.py",
                 [
                     "--key", key ?? signer.verifier.description, "--checkpoint", directory.appendingPathComponent("checkpoint").path,
                     "--leaves", directory.appendingPathComponent("leaves").path,
-                ])
+                ] + witnesses.flatMap { ["--witness", $0.description] })
             return (output, status)
         }
     }
@@ -81,5 +81,28 @@ struct IndependentCheckpointTests {
             #expect(status == 1, "\(what): \(line)")
             #expect(line.hasPrefix("checkpoint refused: "), "\(what): \(line)")
         }
+    }
+
+    @Test("cosignatures (tlog-cosignature v1) made here verify there; one on another text, or by another key, does not")
+    func cosignatures() throws {
+        let fixture = try Fixture(size: 30)
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let w1 = try NoteSignerKey(generatingFor: "witness.test/w1", type: .cosignatureV1)
+        let w2 = try NoteSignerKey(generatingFor: "witness.test/w2", type: .cosignatureV1)
+        var note = try SignedNote(parsing: try fixture.signedCheckpoint(size: 30))
+        note.signatures += [try w1.cosignature(for: note.text, at: 1_700_000_001), try w2.cosignature(for: note.text, at: 1_700_000_002)]
+        try fixture.write(leaves: fixture.leaves, checkpoint: note.encoded)
+        let (line, status) = try fixture.verify(witnesses: [w1.verifier, w2.verifier])
+        #expect(status == 0, "\(line)")
+        #expect(line.hasSuffix("cosigned by witness.test/w1 at 1700000001, cosigned by witness.test/w2 at 1700000002"), "\(line)")
+
+        var forged = note
+        forged.signatures[2] = try w2.cosignature(for: note.text.replacingOccurrences(of: "\n30\n", with: "\n31\n"), at: 1_700_000_002)
+        try fixture.write(leaves: fixture.leaves, checkpoint: forged.encoded)
+        #expect(try fixture.verify(witnesses: [w1.verifier, w2.verifier]).status == 1)
+        let stranger = try NoteSignerKey(generatingFor: "witness.test/w2", type: .cosignatureV1)
+        try fixture.write(leaves: fixture.leaves, checkpoint: note.encoded)
+        let refused = try fixture.verify(witnesses: [stranger.verifier])
+        #expect(refused.status == 1 && refused.line.contains("not cosigned by witness.test/w2"), "\(refused.line)")
     }
 }

@@ -134,12 +134,14 @@ public final class AuditCheckpoints: Service, Sendable {
     /// `note` with the cosignatures of the witnesses that gave one, if they meet the quorum.
     private func cosign(_ note: SignedNote, size: UInt64, witnesses: WitnessSettings) async -> SignedNote? {
         let client = WitnessClient(http: HTTPClient.shared)
-        let cosignatures = await withTaskGroup(of: [NoteSignature].self) { group in
-            for witness in witnesses.endpoints {
-                group.addTask { await self.submit(note, size: size, to: witness, client: client, timeout: witnesses.timeout) }
+        // Asked at once; the cosignatures attached in the policy's order, whichever answered first.
+        let answers = await withTaskGroup(of: (Int, [NoteSignature]).self) { group in
+            for (position, witness) in witnesses.endpoints.enumerated() {
+                group.addTask { (position, await self.submit(note, size: size, to: witness, client: client, timeout: witnesses.timeout)) }
             }
-            return await group.reduce(into: []) { $0 += $1 }
+            return await group.reduce(into: [(Int, [NoteSignature])]()) { $0.append($1) }
         }
+        let cosignatures = answers.sorted { $0.0 < $1.0 }.flatMap(\.1)
         var cosigned = note
         cosigned.signatures += cosignatures
         guard let names = try? witnesses.policy.cosigners(of: cosigned), witnesses.policy.isSatisfied(byWitnessesNamed: names) else {

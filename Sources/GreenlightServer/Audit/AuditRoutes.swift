@@ -1,4 +1,5 @@
 import Foundation
+import GreenlightAPI
 import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
@@ -8,8 +9,9 @@ import Hummingbird
 /// `GET /v1/audit`: the evidence, for auditor tokens.
 struct AuditRoutes {
     let store: any AuditLog
-    let authorizer: Authorizer
+    let gatekeeper: Gatekeeper
     let clock: any WallClock
+    var authorizer: Authorizer { gatekeeper.authorizer }
     /// Signs the log's checkpoints, when the server has a signing key.
     let checkpoints: AuditCheckpoints?
 
@@ -30,6 +32,7 @@ struct AuditRoutes {
         group.get("audit/log/tile/**", use: tile)
         group.get("audit/proof/inclusion", use: inclusionProof)
         group.get("audit/proof/consistency", use: consistencyProof)
+        group.get("gates/:id/proof", use: gateProof)
     }
 
     /// RFC 6962's names for the proofs (`get-proof-by-hash`, `get-sth-consistency`), the hashes in base64.
@@ -73,6 +76,36 @@ struct AuditRoutes {
         guard from <= to else { throw APIError.badRequest("from must not be above to", code: "invalid_parameter") }
         let proof = try await proving { checkpoints in try await checkpoints.consistencyProof(from: from, to: to) }
         return JSONResponse.make(ConsistencyProof(first: from, second: to, consistency: proof.map(\.base64)))
+    }
+
+    /// `GET /v1/gates/{id}/proof`: the decided gate's C2SP `tlog-proof` — its `gate.decided` event's index, the
+    /// inclusion proof, and the latest published checkpoint — with the event itself as the proof's extra data, so that
+    /// `greenlight audit verify --proof` checks the decision with no server. For whoever may read the gate.
+    @Sendable func gateProof(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let raw = context.parameters.get("id") ?? ""
+        guard let id = GateID(raw) else { throw APIError.notFound("no gate \(raw): gate ids look like g_ followed by 20 characters") }
+        let gate = try await gatekeeper.gate(id, for: principal)
+        guard gate.state.isDecided else {
+            throw APIError(.conflict, code: "gate_pending", message: "gate \(id) is pending: there is no decision to prove yet")
+        }
+        let checkpoints = try requireCheckpoints()
+        let query = AuditQuery(gateID: id.description, action: AuditAction.gateDecided.rawValue, limit: 1)
+        guard let decided = try await store.auditEvents(query).first, decided.sequence >= 1 else {
+            throw APIError(.internalServerError, code: "audit_log_broken", message: "gate \(id) is decided but its gate.decided event is missing")
+        }
+        let index = UInt64(decided.sequence - 1)
+        guard let note = checkpoints.latest, let size = try? GreenlightTransparency.Checkpoint(text: note.text).size, size > index else {
+            let message = "the decision is not in a published checkpoint yet (one is signed, and cosigned, about every second); ask again"
+            return JSONResponse.make(
+                status: .serviceUnavailable, ErrorBody(error: "proof_not_ready", message: message), headers: [.retryAfter: "1"])
+        }
+        let path = try await proving { checkpoints in try await checkpoints.inclusionProof(index: index, size: size) }
+        let proof = TransparencyProof(extra: AuditLeaves.leaf(of: decided), index: index, proof: path, checkpoint: note)
+        var response = Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: proof.encoded)))
+        response.headers[.contentDisposition] = "attachment; filename=\"\(id).tlog-proof\""
+        return response
     }
 
     /// A proof from the tree the checkpoint signer keeps. A size beyond it is the client's mistake (404, as RFC 6962

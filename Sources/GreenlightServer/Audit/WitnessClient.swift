@@ -32,17 +32,21 @@ public struct WitnessSettings: Sendable {
     public var timeout: TimeInterval
 
     /// Reads a `tlog-policy` whose witnesses all carry their URL; throws saying which lacks one.
-    public init(policy: WitnessPolicy, directory: String? = nil, timeout: TimeInterval = 5) throws(NoteError) {
+    public init(policy: WitnessPolicy, directory: String? = nil, timeout: TimeInterval = 5) throws(WitnessSettingsError) {
         self.policy = policy
-        endpoints = try policy.witnesses.map { witness throws(NoteError) in
+        endpoints = try policy.witnesses.map { witness throws(WitnessSettingsError) in
             guard let url = witness.url, url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                throw .malformed("witness \(witness.name) has no http(s) URL: the log needs its submission prefix to ask it")
+                throw WitnessSettingsError(description: "witness \(witness.name) has no http(s) URL: the log needs its submission prefix to ask it")
             }
             return WitnessEndpoint(name: witness.name, key: witness.key, submissionPrefix: url)
         }
         self.directory = directory
         self.timeout = timeout
     }
+}
+
+public struct WitnessSettingsError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// Speaks `tlog-witness`'s `add-checkpoint` to one witness.

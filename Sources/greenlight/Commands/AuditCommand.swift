@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreenlightAudit
+import GreenlightClient
 import GreenlightCore
 import GreenlightStore
 import GreenlightTransparency
@@ -9,7 +10,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Verify, export, sign and read the audit log, straight from the store.",
-        subcommands: [Verify.self, Export.self, Checkpoint.self, Query.self]
+        subcommands: [Verify.self, Export.self, Checkpoint.self, Proof.self, Query.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -21,6 +22,10 @@ struct AuditCommand: AsyncParsableCommand {
                 --key VKEY also check that the log's first events are the ones the checkpoint signed (nothing edited, \
                 removed, reordered or cut off since). Exits 0 when everything checks; 1 naming the first event that \
                 does not.
+
+                With --proof FILE (a gate's .tlog-proof, from 'audit proof'): checks that gate's decision with no \
+                database and no server: the log's signature (--key), the witnesses' cosignatures (each --witness, or \
+                the quorum of --witness-policy), and the decision event's inclusion in the checkpoint's tree.
                 """
         )
 
@@ -31,8 +36,26 @@ struct AuditCommand: AsyncParsableCommand {
         var checkpoint: String?
         @Option(help: ArgumentHelp("The log's verifier key, or a file holding it: required with --checkpoint.", valueName: "vkey"))
         var key: String?
+        @Option(help: ArgumentHelp("A gate's decision proof (.tlog-proof, from 'audit proof') to check offline.", valueName: "file"))
+        var proof: String?
+        @Option(
+            name: .customLong("witness"),
+            help: ArgumentHelp(
+                "A witness's verifier key (or its file) that must have cosigned the proof's checkpoint; repeat for several.", valueName: "vkey"))
+        var witnesses: [String] = []
+        @Option(help: ArgumentHelp("A C2SP tlog-policy file: the witnesses and the quorum the proof's checkpoint must meet.", valueName: "file"))
+        var witnessPolicy: String?
 
         func validate() throws {
+            if proof != nil {
+                guard key != nil else { throw ValidationError("--proof needs --key: the log's verifier key") }
+                guard checkpoint == nil, export == nil, database.database == nil else {
+                    throw ValidationError("--proof is checked on its own: leave out --checkpoint, --export and --database")
+                }
+                if !witnesses.isEmpty, witnessPolicy != nil { throw ValidationError("give --witness keys or a --witness-policy, not both") }
+                return
+            }
+            if !witnesses.isEmpty || witnessPolicy != nil { throw ValidationError("--witness and --witness-policy are for checking a --proof") }
             if checkpoint != nil, key == nil {
                 throw ValidationError("--checkpoint needs --key: a checkpoint proves nothing unless its signature is checked")
             }
@@ -41,6 +64,7 @@ struct AuditCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            if let proof { return try verify(proof: proof) }
             let signed = try checkpoint.map { try SignedCheckpoint.read($0, key: key ?? "") }
             if let export {
                 let verdict = try ExportVerifier.verify(path: export, against: signed)
@@ -49,17 +73,59 @@ struct AuditCommand: AsyncParsableCommand {
             }
             let store = try await database.openExistingStore()
             let size = signed?.checkpoint.size
-            let (verdict, tree) = try await store.whileRunning {
+            let (verdict, tree, alarm) = try await store.whileRunning {
                 let verdict = try await store.verifyAudit()
-                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none) }
-                return (verdict, try await AuditEvents.tree(of: store, upTo: size))
+                // A witness's refusal recorded in the log: the chain may be whole and still not the one witnessed.
+                let alarm = try await store.auditEvents(AuditQuery(action: AuditAction.witnessConflict.rawValue, limit: 1)).first
+                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, alarm) }
+                return (verdict, try await AuditEvents.tree(of: store, upTo: size), alarm)
             }
             guard verdict.isIntact else {
                 printError(verdict.description)
                 throw ExitCode(1)
             }
+            if let alarm {
+                printError(
+                    "fork alarm: event \(alarm.sequence) (\(Timestamp.format(alarm.at))) records that a witness refused this log: \(alarm.details["message"] ?? "")"
+                )
+                throw ExitCode(1)
+            }
             print(verdict.description)
             if let signed, let tree { print(try signed.matches(tree)) }
+        }
+    }
+
+    struct Proof: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch a decided gate's proof (.tlog-proof) from the server, for 'audit verify --proof' anywhere.",
+            discussion: """
+                The proof is a C2SP tlog-proof: the gate's gate.decided event, its inclusion proof, and the latest \
+                checkpoint the log signed and its witnesses cosigned. Keep it with the deploy's record: it shows who \
+                decided, with no server and no database. Waits up to 30 seconds for a just-decided gate's event to be \
+                in a published checkpoint.
+                """
+        )
+
+        @Argument(help: "The gate's id (g_…).") var gate: String
+        @OptionGroup var server: ServerOptions
+        @Option(help: ArgumentHelp("Write to this file (created 0600, not over an existing one) instead of standard output.", valueName: "file"))
+        var output: String?
+
+        func run() async throws {
+            let client = try server.client()
+            let deadline = ContinuousClock.now + .seconds(30)
+            var proof: String?
+            while proof == nil {
+                do throws(ClientError) {
+                    proof = try await client.gateProof(gate)
+                } catch {
+                    guard case .server(503, _) = error, ContinuousClock.now < deadline else { throw Exit.fail(error, server: server.resolvedServer) }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            let sink = try OutputFile(output)
+            try sink.write(Array((proof ?? "").utf8))
+            try sink.close()
         }
     }
 
@@ -121,10 +187,12 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await database.openExistingStore()
-            let key = try signing.load()
+            let location = try database.location()
+            let key = try signing.load(for: location)
             // The last checkpoint this key signed: the log must still begin with it. Signing a tree that does not
             // extend it would put two histories under one key (tlog-checkpoint forbids it), and hide a rewrite.
-            let lastPath = signing.lastCheckpointPath
+            let lastPath =
+                (SigningKeyOptions.keyFile(given: signing.keyFile, for: location) ?? SigningKeyOptions.defaultName) + ".checkpoint"
             let last =
                 FileManager.default.fileExists(atPath: lastPath) ? try SignedCheckpoint.read(lastPath, key: key.verifier.description) : nil
             // A log that fails its own check is not signed: a checkpoint would vouch for the damage.
@@ -192,6 +260,40 @@ struct AuditCommand: AsyncParsableCommand {
             for event in try await store.whileRunning({ try await store.auditEvents(query) }) {
                 print(String(decoding: try encoder.encode(event), as: UTF8.self))
             }
+        }
+    }
+}
+
+extension AuditCommand.Verify {
+    /// `--proof`: a gate's decision checked against the log's key and the witnesses, offline.
+    func verify(proof path: String) throws {
+        let log = try SignedCheckpoint.verifier(key ?? "", what: "--key")
+        let policy: WitnessPolicy
+        if let witnessPolicy {
+            do {
+                policy = try WitnessPolicy(parsing: try SignedCheckpoint.text(of: witnessPolicy, limit: 1 << 20, what: "--witness-policy"))
+            } catch let error as NoteError {
+                throw Exit.fail("--witness-policy \(witnessPolicy): \(error.description)")
+            }
+        } else {
+            let keys = try witnesses.map { try SignedCheckpoint.verifier($0, what: "--witness") }
+            if let log = keys.first(where: { $0.type != .cosignatureV1 }) {
+                throw Exit.fail("--witness \(log.name): a witness's key has type 0x04 (tlog-cosignature); this one is a log's")
+            }
+            policy = .all(of: keys)
+        }
+        let text = try SignedCheckpoint.text(of: path, limit: SignedNote.sizeLimit * 2, what: "--proof")
+        do {
+            let verified = try DecisionProof.check(text, log: log, witnesses: policy)
+            let event = verified.event
+            let decision = event.details["state"].map { $0 == "timed_out" ? "timed out" : $0 } ?? "decided"
+            let witnessed = verified.cosigners.isEmpty ? "" : ", cosigned by \(verified.cosigners.sorted().joined(separator: ", "))"
+            print(
+                "gate \(event.gateID ?? "?") \(decision) (event \(event.sequence), \(Timestamp.format(event.at)), by \(event.actor)): in the log \(verified.checkpoint.origin) at size \(verified.checkpoint.size)\(witnessed)"
+            )
+        } catch {
+            printError("\(path): \(error.description)")
+            throw ExitCode(1)
         }
     }
 }

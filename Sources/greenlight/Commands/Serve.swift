@@ -7,6 +7,7 @@ import GreenlightSQLite
 import GreenlightServer
 import GreenlightSlack
 import GreenlightStore
+import GreenlightTransparency
 import Logging
 
 struct Serve: AsyncParsableCommand {
@@ -65,12 +66,21 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Sign a checkpoint of the audit log every second with the key in this file (made, mode 0600, if there is none). GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
+            "The audit log's signing key file, made (mode 0600) on first start if there is none. Default: greenlight-signing.key beside a SQLite database; with PostgreSQL, give one file to every replica. GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
             valueName: "path"))
     var signingKeyFile: String?
 
     @Option(help: ArgumentHelp("The log's name, for a signing key made now (the checkpoints' origin).", valueName: "name"))
     var logOrigin: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A C2SP tlog-policy file naming the witnesses (each with its URL) that cosign the log's checkpoints, and their quorum.",
+            valueName: "file"))
+    var witnessPolicy: String?
+
+    @Option(help: ArgumentHelp("A directory to write each published checkpoint to (its file 'checkpoint'), for mirrors.", valueName: "path"))
+    var checkpointDirectory: String?
 
     func validate() throws {
         guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
@@ -139,11 +149,17 @@ struct Serve: AsyncParsableCommand {
         }
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
         var checkpoints: AuditCheckpoints?
-        if signingKeyFile != nil || SigningKeyOptions.givenByEnvironment {
-            let key = try SigningKeyOptions.load(keyFile: signingKeyFile ?? "greenlight-signing.key", origin: logOrigin)
-            checkpoints = AuditCheckpoints(store: store, key: key, clock: clock, logger: logger)
+        var signingLine = "\n  audit:    checkpoints NOT signed: give every replica the same --signing-key-file or GREENLIGHT_SIGNING_KEY"
+        if SigningKeyOptions.givenByEnvironment || SigningKeyOptions.keyFile(given: signingKeyFile, for: location) != nil {
+            let key = try SigningKeyOptions.load(keyFile: SigningKeyOptions.keyFile(given: signingKeyFile, for: location) ?? "", origin: logOrigin)
+            let witnesses = try witnessSettings()
+            checkpoints = AuditCheckpoints(store: store, key: key, clock: clock, witnesses: witnesses, logger: logger)
+            let cosigned = witnesses.map { " (published when \($0.endpoints.count) witness(es) of the policy cosign)" } ?? ""
+            signingLine = "\n  audit:    checkpoints signed every second\(cosigned), verifier key \(key.verifier)"
+        } else {
+            logger.warning("the audit log's checkpoints are not signed: give every replica the same --signing-key-file or GREENLIGHT_SIGNING_KEY")
         }
-        let checkpointLine = checkpoints.map { "\n  audit:    checkpoints signed every second, verifier key \($0.verifierKey)" } ?? ""
+        let checkpointLine = signingLine
         let group = GreenlightApplication.services(
             store: store, gatekeeper: gatekeeper, settings: settings, slack: slack, policyFile: config, checkpoints: checkpoints, logger: logger
         ) { url in
@@ -170,6 +186,37 @@ struct Serve: AsyncParsableCommand {
             throw Exit.fail("the server on \(host):\(port) stopped: \(error)", code: Exit.unavailable)
         }
         try await slackHTTP?.shutdown()
+    }
+}
+
+extension Serve {
+    /// The witnesses of `--witness-policy`, with `--checkpoint-directory`; nil with neither.
+    func witnessSettings() throws -> WitnessSettings? {
+        guard witnessPolicy != nil || checkpointDirectory != nil else { return nil }
+        let policy: WitnessPolicy
+        if let witnessPolicy {
+            guard let data = FileManager.default.contents(atPath: witnessPolicy), data.count <= 1 << 20,
+                let text = String(validating: data, as: UTF8.self)
+            else { throw ValidationError("--witness-policy: cannot read \(witnessPolicy) (a UTF-8 text file of at most 1 MiB)") }
+            do {
+                policy = try WitnessPolicy(parsing: text)
+            } catch {
+                throw ValidationError("--witness-policy \(witnessPolicy): \(error.description)")
+            }
+        } else {
+            policy = WitnessPolicy(witnesses: [], quorum: .none)
+        }
+        if let checkpointDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: checkpointDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--checkpoint-directory: \(checkpointDirectory) is not a directory")
+            }
+        }
+        do {
+            return try WitnessSettings(policy: policy, directory: checkpointDirectory)
+        } catch {
+            throw ValidationError("--witness-policy \(witnessPolicy ?? ""): \(error.description)")
+        }
     }
 }
 

@@ -14,18 +14,7 @@ struct SignedCheckpoint {
     /// tried first, so that a file that happens to be named like the key (a vkey is a valid relative path) cannot
     /// stand in for it.
     static func read(_ path: String, key: String) throws -> SignedCheckpoint {
-        let verifier: NoteVerifierKey
-        do {
-            if let given = try? NoteVerifierKey(key) {
-                verifier = given
-            } else if FileManager.default.fileExists(atPath: key) {
-                verifier = try NoteVerifierKey(try Self.text(of: key, limit: 4096, what: "--key"))
-            } else {
-                verifier = try NoteVerifierKey(key)
-            }
-        } catch let error as NoteError {
-            throw Exit.fail("--key: \(error.description)")
-        }
+        let verifier = try Self.verifier(key, what: "--key")
         let text = try Self.text(of: path, limit: SignedNote.sizeLimit, what: "--checkpoint")
         do {
             let note = try SignedNote(parsing: text)
@@ -38,6 +27,17 @@ struct SignedCheckpoint {
         } catch {
             printError("\(path): \(error)")
             throw ExitCode(1)
+        }
+    }
+
+    /// A verifier key given as its `vkey` text, or else as a file holding it.
+    static func verifier(_ key: String, what: String) throws -> NoteVerifierKey {
+        do {
+            if let given = try? NoteVerifierKey(key) { return given }
+            if FileManager.default.fileExists(atPath: key) { return try NoteVerifierKey(try Self.text(of: key, limit: 4096, what: what)) }
+            return try NoteVerifierKey(key)
+        } catch let error as NoteError {
+            throw Exit.fail("\(what): \(error.description)")
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GreenlightStore
 import GreenlightTransparency
 
 /// Where the audit log's signing key comes from: `GREENLIGHT_SIGNING_KEY` (the key itself, or the path of a file
@@ -8,9 +9,9 @@ struct SigningKeyOptions: ParsableArguments {
     @Option(
         name: .customLong("key-file"),
         help: ArgumentHelp(
-            "The log's signing key file, made (mode 0600) if there is none. GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
+            "The log's signing key file, made (mode 0600) if there is none (default: greenlight-signing.key beside a SQLite database). GREENLIGHT_SIGNING_KEY (the key, or its file) comes first.",
             valueName: "path"))
-    var keyFile = "greenlight-signing.key"
+    var keyFile: String?
 
     @Option(
         help: ArgumentHelp(
@@ -18,12 +19,29 @@ struct SigningKeyOptions: ParsableArguments {
             valueName: "name"))
     var origin: String?
 
-    /// Where the last checkpoint signed with the key is kept.
-    var lastCheckpointPath: String { keyFile + ".checkpoint" }
+    /// The key file's name when none is given.
+    static let defaultName = "greenlight-signing.key"
+
+    /// The key file: the one given, else `greenlight-signing.key` in a SQLite database's directory — where the server
+    /// makes it on first start. A PostgreSQL store has no directory of its own, and its replicas must share one key:
+    /// it is given (nil here).
+    static func keyFile(given: String?, for location: DatabaseLocation) -> String? {
+        if let given { return given }
+        guard case .sqlite(let path) = location else { return nil }
+        return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(defaultName).path
+    }
+
+    /// The key file for `location`; throws when there is none to use.
+    func keyFile(for location: DatabaseLocation) throws -> String {
+        guard let file = Self.keyFile(given: keyFile, for: location) else {
+            throw ValidationError("give --key-file (or GREENLIGHT_SIGNING_KEY): a PostgreSQL store has no directory to keep its key in")
+        }
+        return file
+    }
 
     /// The key, read or made; says on standard error when it made one, with the verifier key to hand out.
-    func load() throws -> NoteSignerKey {
-        try Self.load(keyFile: keyFile, origin: origin)
+    func load(for location: DatabaseLocation) throws -> NoteSignerKey {
+        try Self.load(keyFile: Self.givenByEnvironment ? "" : keyFile(for: location), origin: origin)
     }
 
     /// Whether `GREENLIGHT_SIGNING_KEY` gives a key.
