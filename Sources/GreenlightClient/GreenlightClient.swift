@@ -160,6 +160,11 @@ public struct GreenlightClient: Sendable {
         return text
     }
 
+    /// The approved gate's DSSE envelope (`GET /v1/gates/{id}/attestation`), as its JSON bytes.
+    public func attestation(_ id: String) async throws(ClientError) -> Data {
+        try await fetch(.GET, "/v1/gates/\(Self.pathComponent(id))/attestation")
+    }
+
     private static func pathComponent(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? text
     }

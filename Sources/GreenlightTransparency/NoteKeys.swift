@@ -115,6 +115,7 @@ public struct NoteSignerKey: Sendable, CustomStringConvertible {
 
     public let verifier: NoteVerifierKey
     private let privateKey: Curve25519.Signing.PrivateKey
+    var privateKeyForSigning: Curve25519.Signing.PrivateKey { privateKey }
 
     /// A new key, for a log (``NoteKeyType/ed25519``) or a witness (``NoteKeyType/cosignatureV1``) named `name`
     /// (a schema-less URL, such as `greenlight.example.com/audit`).

@@ -16,7 +16,7 @@ struct Greenlight: AsyncParsableCommand {
         subcommands: [
             Serve.self, RequestCommand.self, WaitCommand.self, ApproveCommand.self, RejectCommand.self, CancelCommand.self,
             BreakGlassCommand.self,
-            TokenCommand.self, PolicyCommand.self, AuditCommand.self, MigrateCommand.self, WitnessCommand.self,
+            TokenCommand.self, PolicyCommand.self, AuditCommand.self, MigrateCommand.self, AttestCommand.self, WitnessCommand.self,
         ]
     )
 }

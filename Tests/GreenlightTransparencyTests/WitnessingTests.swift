@@ -130,4 +130,22 @@ struct WitnessingTests {
         note.signatures.append(try w2.cosignature(for: note.text + "x\n", at: 5))
         #expect(throws: NoteError.badSignature(keyName: "w2.example")) { try policy.cosigners(of: note) }
     }
+
+    @Test("DSSE: the pre-authentication encoding of the specification's example; a signature binds the type and the payload")
+    func dsse() throws {
+        let encoding = DSSEEnvelope.preAuthenticationEncoding(type: "http://example.com/HelloWorld", payload: Array("hello world".utf8))
+        #expect(String(decoding: encoding, as: UTF8.self) == "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+        let key = try NoteSignerKey(generatingFor: "greenlight.test/log")
+        let envelope = try DSSEEnvelope(payload: Array("{}".utf8), type: "application/vnd.in-toto+json", signedBy: key)
+        #expect(envelope.signatures.map(\.keyid) == ["greenlight.test/log+\(NoteVerifierKey.hex(key.verifier.keyID))"])
+        #expect(try envelope.verifiedPayload(key: key.verifier) == Array("{}".utf8))
+        var retyped = envelope
+        retyped.payloadType = "application/json"
+        #expect(throws: NoteError.badSignature(keyName: "greenlight.test/log")) { try retyped.verifiedPayload(key: key.verifier) }
+        let other = try NoteSignerKey(generatingFor: "greenlight.test/other")
+        #expect(throws: NoteError.self) { try envelope.verifiedPayload(key: other.verifier) }
+        #expect(throws: NoteError.self) {
+            try DSSEEnvelope(payload: [], type: "x", signedBy: try NoteSignerKey(generatingFor: "w", type: .cosignatureV1))
+        }
+    }
 }

@@ -58,6 +58,11 @@ public final class AuditCheckpoints: Service, Sendable {
     /// The verifier key of the checkpoints, for whoever checks them.
     public var verifierKey: NoteVerifierKey { key.verifier }
 
+    /// `payload` of `type` in a DSSE envelope signed with the log's key: how approvals become attestations.
+    public func envelope(payload: [UInt8], type: String) throws -> DSSEEnvelope {
+        try DSSEEnvelope(payload: payload, type: type, signedBy: key)
+    }
+
     /// The latest published checkpoint (cosigned by the quorum, when there are witnesses), if there is one.
     public var latest: SignedNote? { state.withLock { $0.published } }
 

@@ -33,6 +33,7 @@ struct AuditRoutes {
         group.get("audit/proof/inclusion", use: inclusionProof)
         group.get("audit/proof/consistency", use: consistencyProof)
         group.get("gates/:id/proof", use: gateProof)
+        group.get("gates/:id/attestation", use: attestation)
     }
 
     /// RFC 6962's names for the proofs (`get-proof-by-hash`, `get-sth-consistency`), the hashes in base64.
@@ -82,6 +83,37 @@ struct AuditRoutes {
     /// inclusion proof, and the latest published checkpoint — with the event itself as the proof's extra data, so that
     /// `greenlight audit verify --proof` checks the decision with no server. For whoever may read the gate.
     @Sendable func gateProof(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let (gate, checkpoints) = try await decidedGate(context)
+        guard let (_, proof) = try await decisionProof(of: gate, checkpoints: checkpoints) else { return Self.proofNotReady() }
+        var response = Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: proof.encoded)))
+        response.headers[.contentDisposition] = "attachment; filename=\"\(gate.id).tlog-proof\""
+        return response
+    }
+
+    /// `GET /v1/gates/{id}/attestation`: an approved gate's DSSE envelope (``DeploymentAttestation``), for whoever
+    /// may read the gate. 409 for a gate not approved, or whose artifact is not named by digest.
+    @Sendable func attestation(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        let (gate, checkpoints) = try await decidedGate(context)
+        guard let (decided, proof) = try await decisionProof(of: gate, checkpoints: checkpoints) else { return Self.proofNotReady() }
+        let statement: [UInt8]
+        do {
+            statement = try DeploymentAttestation.statement(for: gate, decided: decided, proof: proof)
+        } catch {
+            switch error {
+            case .notApproved: throw APIError(.conflict, code: "not_approved", message: error.description)
+            case .noDigest: throw APIError(.conflict, code: "no_digest", message: error.description)
+            default: throw APIError(.internalServerError, code: "attestation_failed", message: error.description)
+            }
+        }
+        let envelope = try checkpoints.envelope(payload: statement, type: DeploymentAttestation.payloadType)
+        var response = JSONResponse.make(envelope)
+        response.headers[.contentDisposition] = "attachment; filename=\"\(gate.id).intoto.json\""
+        return response
+    }
+
+    /// The gate of the `:id` parameter, decided, as its reader may see it; and the transparency log.
+    private func decidedGate(_ context: GreenlightRequestContext) async throws -> (Gate, AuditCheckpoints) {
         let principal = try context.requirePrincipal()
         let raw = context.parameters.get("id") ?? ""
         guard let id = GateID(raw) else { throw APIError.notFound("no gate \(raw): gate ids look like g_ followed by 20 characters") }
@@ -89,23 +121,28 @@ struct AuditRoutes {
         guard gate.state.isDecided else {
             throw APIError(.conflict, code: "gate_pending", message: "gate \(id) is pending: there is no decision to prove yet")
         }
-        let checkpoints = try requireCheckpoints()
-        let query = AuditQuery(gateID: id.description, action: AuditAction.gateDecided.rawValue, limit: 1)
+        return (gate, try requireCheckpoints())
+    }
+
+    /// The gate's `gate.decided` event and its C2SP `tlog-proof` in the latest published checkpoint, the event as the
+    /// proof's extra data; nil until a published checkpoint holds it.
+    private func decisionProof(of gate: Gate, checkpoints: AuditCheckpoints) async throws -> (AuditEvent, TransparencyProof)? {
+        let query = AuditQuery(gateID: gate.id.description, action: AuditAction.gateDecided.rawValue, limit: 1)
         guard let decided = try await store.auditEvents(query).first, decided.sequence >= 1 else {
-            throw APIError(.internalServerError, code: "audit_log_broken", message: "gate \(id) is decided but its gate.decided event is missing")
+            throw APIError(
+                .internalServerError, code: "audit_log_broken", message: "gate \(gate.id) is decided but its gate.decided event is missing")
         }
         let index = UInt64(decided.sequence - 1)
         guard let note = checkpoints.latest, let size = try? GreenlightTransparency.Checkpoint(text: note.text).size, size > index else {
-            let message = "the decision is not in a published checkpoint yet (one is signed, and cosigned, about every second); ask again"
-            return JSONResponse.make(
-                status: .serviceUnavailable, ErrorBody(error: "proof_not_ready", message: message), headers: [.retryAfter: "1"])
+            return nil
         }
         let path = try await proving { checkpoints in try await checkpoints.inclusionProof(index: index, size: size) }
-        let proof = TransparencyProof(extra: AuditLeaves.leaf(of: decided), index: index, proof: path, checkpoint: note)
-        var response = Response(
-            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: proof.encoded)))
-        response.headers[.contentDisposition] = "attachment; filename=\"\(id).tlog-proof\""
-        return response
+        return (decided, TransparencyProof(extra: AuditLeaves.leaf(of: decided), index: index, proof: path, checkpoint: note))
+    }
+
+    private static func proofNotReady() -> Response {
+        let message = "the decision is not in a published checkpoint yet (one is signed, and cosigned, about every second); ask again"
+        return JSONResponse.make(status: .serviceUnavailable, ErrorBody(error: "proof_not_ready", message: message), headers: [.retryAfter: "1"])
     }
 
     /// A proof from the tree the checkpoint signer keeps. A size beyond it is the client's mistake (404, as RFC 6962
