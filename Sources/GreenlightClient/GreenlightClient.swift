@@ -165,6 +165,11 @@ public struct GreenlightClient: Sendable {
         try await fetch(.GET, "/v1/gates/\(Self.pathComponent(id))/attestation")
     }
 
+    /// The deploy record of a gate (`GET /v1/gates/{id}/evidence`, auditor tokens), as its JSON bytes.
+    public func evidence(_ id: String) async throws(ClientError) -> Data {
+        try await fetch(.GET, "/v1/gates/\(Self.pathComponent(id))/evidence")
+    }
+
     private static func pathComponent(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? text
     }

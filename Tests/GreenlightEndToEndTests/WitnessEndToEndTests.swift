@@ -127,6 +127,18 @@ struct WitnessEndToEndTests {
             #expect(try await HTTP.get("\(deployment.url)/v1/audit/log/\(path)", token: auditorToken).status == status, "\(path)")
         }
         #expect(try await HTTP.get("\(deployment.url)/v1/audit/log/tile/0/000.p/1", token: deployment.tokens["alice"]).status == 403)
+        // The deploy record, from the log, with the same proof.
+        let evidence = try await deployment.run(["audit", "evidence", gate.id], as: auditorToken)
+        #expect(evidence.status == 0, "\(evidence.output)")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(evidence.stdout.utf8)) as? [String: Any])
+        #expect(record["service"] as? String == "shop" && record["environment"] as? String == "production")
+        #expect((record["approvals"] as? [[String: Any]])?.compactMap { $0["by"] as? String } == ["alice", "bob"])
+        #expect((record["decision"] as? [String: Any])?["state"] as? String == "approved")
+        #expect((record["separation_of_duties"] as? [String: Any])?["held"] as? Bool == true)
+        let recordProof = try #require(record["proof"] as? [String: Any], "no proof in \(evidence.stdout)")
+        #expect(recordProof["signed_by"] as? [String] == ["e2e.test/log", "e2e.test/w1", "e2e.test/w2"])
+        #expect(try await deployment.run(["audit", "evidence", gate.id], as: "alice").status == 77)
+
         #expect(try await HTTP.get("\(deployment.url)/readyz").status == 200)
 
         // The database rewritten with the server stopped: the chain verifies, but the witnesses saw another tree.

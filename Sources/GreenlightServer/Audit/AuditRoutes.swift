@@ -34,6 +34,7 @@ struct AuditRoutes {
         group.get("audit/proof/consistency", use: consistencyProof)
         group.get("gates/:id/proof", use: gateProof)
         group.get("gates/:id/attestation", use: attestation)
+        group.get("gates/:id/evidence", use: evidence)
     }
 
     /// RFC 6962's names for the proofs (`get-proof-by-hash`, `get-sth-consistency`), the hashes in base64.
@@ -84,7 +85,7 @@ struct AuditRoutes {
     /// `greenlight audit verify --proof` checks the decision with no server. For whoever may read the gate.
     @Sendable func gateProof(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
         let (gate, checkpoints) = try await decidedGate(context)
-        guard let (_, proof) = try await decisionProof(of: gate, checkpoints: checkpoints) else { return Self.proofNotReady() }
+        guard let (_, proof) = try await decisionProof(of: gate.id, checkpoints: checkpoints) else { return Self.proofNotReady() }
         var response = Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: proof.encoded)))
         response.headers[.contentDisposition] = "attachment; filename=\"\(gate.id).tlog-proof\""
@@ -95,7 +96,7 @@ struct AuditRoutes {
     /// may read the gate. 409 for a gate not approved, or whose artifact is not named by digest.
     @Sendable func attestation(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
         let (gate, checkpoints) = try await decidedGate(context)
-        guard let (decided, proof) = try await decisionProof(of: gate, checkpoints: checkpoints) else { return Self.proofNotReady() }
+        guard let (decided, proof) = try await decisionProof(of: gate.id, checkpoints: checkpoints) else { return Self.proofNotReady() }
         let statement: [UInt8]
         do {
             statement = try DeploymentAttestation.statement(for: gate, decided: decided, proof: proof)
@@ -126,11 +127,11 @@ struct AuditRoutes {
 
     /// The gate's `gate.decided` event and its C2SP `tlog-proof` in the latest published checkpoint, the event as the
     /// proof's extra data; nil until a published checkpoint holds it.
-    private func decisionProof(of gate: Gate, checkpoints: AuditCheckpoints) async throws -> (AuditEvent, TransparencyProof)? {
-        let query = AuditQuery(gateID: gate.id.description, action: AuditAction.gateDecided.rawValue, limit: 1)
+    private func decisionProof(of gate: GateID, checkpoints: AuditCheckpoints) async throws -> (AuditEvent, TransparencyProof)? {
+        let query = AuditQuery(gateID: gate.description, action: AuditAction.gateDecided.rawValue, limit: 1)
         guard let decided = try await store.auditEvents(query).first, decided.sequence >= 1 else {
             throw APIError(
-                .internalServerError, code: "audit_log_broken", message: "gate \(gate.id) is decided but its gate.decided event is missing")
+                .internalServerError, code: "audit_log_broken", message: "gate \(gate) is decided but its gate.decided event is missing")
         }
         let index = UInt64(decided.sequence - 1)
         guard let note = checkpoints.latest, let size = try? GreenlightTransparency.Checkpoint(text: note.text).size, size > index else {
@@ -138,6 +139,23 @@ struct AuditRoutes {
         }
         let path = try await proving { checkpoints in try await checkpoints.inclusionProof(index: index, size: size) }
         return (decided, TransparencyProof(extra: AuditLeaves.leaf(of: decided), index: index, proof: path, checkpoint: note))
+    }
+
+    /// `GET /v1/gates/{id}/evidence`: the deploy record (``DeployEvidence``), from the gate's audit events and its
+    /// decision's proof, for auditor tokens.
+    @Sendable func evidence(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
+        try await requireAuditor(context)
+        let raw = context.parameters.get("id") ?? ""
+        guard let id = GateID(raw) else { throw APIError.notFound("no gate \(raw): gate ids look like g_ followed by 20 characters") }
+        let events = try await store.auditEvents(AuditQuery(gateID: id.description, limit: 1_000))
+        guard !events.isEmpty else { throw APIError.notFound("the audit log has no events of gate \(id)") }
+        var proof: TransparencyProof?
+        if events.contains(where: { $0.action == AuditAction.gateDecided.rawValue }), let checkpoints {
+            proof = try await decisionProof(of: id, checkpoints: checkpoints)?.1
+        }
+        let document = DeployEvidence.document(gateID: id.description, events: events, proof: proof)
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private static func proofNotReady() -> Response {

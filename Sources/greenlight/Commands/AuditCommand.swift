@@ -10,7 +10,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Verify, export, sign and read the audit log, straight from the store.",
-        subcommands: [Verify.self, Export.self, Checkpoint.self, Proof.self, Query.self]
+        subcommands: [Verify.self, Export.self, Checkpoint.self, Proof.self, Evidence.self, Query.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -126,6 +126,31 @@ struct AuditCommand: AsyncParsableCommand {
             let sink = try OutputFile(output)
             try sink.write(Array((proof ?? "").utf8))
             try sink.close()
+        }
+    }
+
+    struct Evidence: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a gate's deploy record as one JSON document, from the server (an auditor token).",
+            discussion: """
+                Who triggered it, what (service, environment, artifact, commit), when, who approved or rejected under \
+                which policy hash, tier and rule, whether separation of duties held, every event's sequence, and the \
+                decision's tlog-proof (checked with 'audit verify --proof'). Built from the audit log, not the gate's \
+                row. The proof is null until the decision is in a published checkpoint.
+                """
+        )
+
+        @Argument(help: "The gate's id (g_…).") var gate: String
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            let client = try server.client()
+            do throws(ClientError) {
+                let document = try await client.evidence(gate)
+                FileHandle.standardOutput.write(document + Data("\n".utf8))
+            } catch {
+                throw Exit.fail(error, server: server.resolvedServer)
+            }
         }
     }
 
