@@ -43,4 +43,6 @@ public enum AuditAction: String, Sendable, Codable, CaseIterable {
     /// A witness refused a checkpoint of the log as inconsistent with the tree it saw: a fork alarm
     /// (``WitnessConflict``).
     case witnessConflict = "audit.witness_conflict"
+    /// A stored gate or token disagreed with the log, and the server refused to act on it (``StateMismatch``).
+    case stateMismatch = "audit.state_mismatch"
 }

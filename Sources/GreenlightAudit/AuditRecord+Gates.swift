@@ -10,6 +10,7 @@ public struct GateOpened: AuditRecord {
         case policyHash = "policy_hash"
         case onTimeout = "on_timeout"
         case triggeredBy = "triggered_by"
+        case planHash = "plan_hash"
     }
 
     public static let action = AuditAction.gateOpened
@@ -27,6 +28,8 @@ public struct GateOpened: AuditRecord {
     public var authors: [String]
     /// Who separation of duties bars, and why.
     public var excluded: [Exclusion]
+    /// The frozen plan's hash (``LogAgreement/planHash(_:)``): binds who may approve, and how many, to the log.
+    public var planHash: String
 
     public init(_ gate: Gate) {
         commit = gate.request.commit
@@ -39,11 +42,13 @@ public struct GateOpened: AuditRecord {
         triggeredBy = gate.request.triggeredBy
         authors = gate.request.authors
         excluded = gate.plan.exclusions
+        planHash = LogAgreement.planHash(gate.plan)
     }
 
     public var fields: [Key: String] {
         var fields: [Key: String] = [
             .commit: commit, .rule: rule, .tier: tier, .policyHash: policyHash, .requirements: requirements, .onTimeout: onTimeout.rawValue,
+            .planHash: planHash,
         ]
         fields[.deadline] = deadline.map(Timestamp.format)
         fields[.triggeredBy] = triggeredBy

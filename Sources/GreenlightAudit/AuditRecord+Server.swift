@@ -228,3 +228,29 @@ public struct WitnessConflict: AuditRecord {
         return fields
     }
 }
+
+/// `audit.state_mismatch`: the server refused to act on a stored row that disagrees with the audit log — a gate
+/// whose decision, plan or votes are not the ones the log recorded (told to its pipeline as a 500, never as the
+/// decision), or a token the log never recorded creating. Someone wrote the database behind the server's back.
+public struct StateMismatch: AuditRecord {
+    public enum Key: String, CaseIterable, Sendable {
+        case message, token
+    }
+
+    public static let action = AuditAction.stateMismatch
+
+    public var message: String
+    /// The token's name, when the row is a token's.
+    public var token: String?
+
+    public init(message: String, token: String? = nil) {
+        self.message = message
+        self.token = token
+    }
+
+    public var fields: [Key: String] {
+        var fields: [Key: String] = [.message: message]
+        fields[.token] = token
+        return fields
+    }
+}

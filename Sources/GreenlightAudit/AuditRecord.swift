@@ -49,6 +49,7 @@ extension AuditAction {
         case .breakGlass: BreakGlassUsed.self
         case .breakGlassRefused: BreakGlassRefused.self
         case .witnessConflict: WitnessConflict.self
+        case .stateMismatch: StateMismatch.self
         }
     }
 

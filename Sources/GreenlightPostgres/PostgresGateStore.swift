@@ -346,6 +346,17 @@ public final class PostgresGateStore: GateStore {
         ).first.map(PostgresRows.token)
     }
 
+    public func gateIDs(after: GateID?, limit: Int) async throws -> [GateID] {
+        let after = after?.description ?? ""
+        return try await rows("SELECT id FROM gate WHERE id > \(after) ORDER BY id LIMIT \(limit)").map { row in
+            GateID(unchecked: try row.decode(String.self))
+        }
+    }
+
+    public func allTokens() async throws -> [AccessToken] {
+        try await rows(#"SELECT name, kind, "user", services, environments, created_at FROM token ORDER BY name"#).map(PostgresRows.token)
+    }
+
     // MARK: Audit
 
     public func record(_ draft: AuditDraft) async throws {

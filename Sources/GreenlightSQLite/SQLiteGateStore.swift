@@ -218,6 +218,17 @@ public final class SQLiteGateStore: GateStore {
         }
     }
 
+    public func gateIDs(after: GateID?, limit: Int) async throws -> [GateID] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM gate WHERE id > ? ORDER BY id LIMIT ?", arguments: [after?.description ?? "", limit])
+                .map { GateID(unchecked: $0) }
+        }
+    }
+
+    public func allTokens() async throws -> [AccessToken] {
+        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY name").map(SQLiteRows.token) }
+    }
+
     // MARK: Audit
 
     public func record(_ draft: AuditDraft) async throws {

@@ -60,6 +60,14 @@ public protocol TokenRecords: Sendable {
 }
 
 /// The tamper-evident audit log.
+/// Every gate and token row, for `audit verify` to hold each against the log.
+public protocol RecordListing: Sendable {
+    /// Up to `limit` gate ids after `after` (in id order; nil: from the first).
+    func gateIDs(after: GateID?, limit: Int) async throws -> [GateID]
+    /// Every token (never its secret).
+    func allTokens() async throws -> [AccessToken]
+}
+
 public protocol AuditLog: Sendable {
     /// Appends an audit event that records no change of state: a refused attempt, a policy load.
     func record(_ draft: AuditDraft) async throws
@@ -74,7 +82,7 @@ public protocol AuditLog: Sendable {
 /// One database behind every role, opened before the server starts and run as a service beside it: an async driver
 /// (a connection pool that must run) runs in ``run()``; a store that needs nothing running waits there for shutdown.
 /// The server's service group stops it last, after everything that writes to it.
-public protocol GateStore: GateRecords, TimerRecords, TokenRecords, AuditLog, GateOutbox, Service {
+public protocol GateStore: GateRecords, TimerRecords, TokenRecords, RecordListing, AuditLog, GateOutbox, Service {
     /// Throws if the database cannot be read (the readiness probe).
     func checkReachable() async throws
 }

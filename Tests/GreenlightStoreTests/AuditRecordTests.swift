@@ -65,13 +65,18 @@ struct AuditRecordTests {
                 "policy_hash": String(repeating: "a", count: 64),
                 "requirements": "2 of leads", "on_timeout": "reject", "deadline": Timestamp.format(gate.deadline!), "triggered_by": "dave",
                 "authors": "erin, erin-gh", "excluded": "erin (author), dave (triggerer)",
+                // The plan's canonical hash, pinned: a change of its form would make every stored gate disagree.
+                "plan_hash": "7a9a57d61c151ea32f1c42bf872d510397ba563b397a1d0ec7e71dedc40dbb8c",
             ])
+        var swapped = gate
+        swapped.plan.stages[0].requirements[0].eligible[2] = "mallory"
+        #expect(LogAgreement.planHash(swapped.plan) != LogAgreement.planHash(gate.plan))
         var ungated = gate
         ungated.deadline = nil
         ungated.request.triggeredBy = nil
         ungated.request.authors = []
         ungated.plan.exclusions = []
-        #expect(Set(GateOpened(ungated).details.keys) == ["commit", "rule", "tier", "policy_hash", "requirements", "on_timeout"])
+        #expect(Set(GateOpened(ungated).details.keys) == ["commit", "rule", "tier", "policy_hash", "requirements", "on_timeout", "plan_hash"])
 
         var decided = gate
         decided.state = .timedOut

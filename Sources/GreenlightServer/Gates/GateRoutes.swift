@@ -23,6 +23,7 @@ struct GateRoutes {
         let principal = try context.requirePrincipal()
         let body = try await StrictJSONBody.decode(GateRequest.self, fields: GateRequest.fieldNames, from: request, context: context)
         let opened = try await gatekeeper.open(body, by: principal, idempotencyKey: request.headers[.idempotencyKey])
+        try await gatekeeper.checkAgainstLog(opened.gate, for: principal)
         let resource = GateResource(opened.gate, baseURL: publicURL.value)
         switch opened {
         case .created:
@@ -45,6 +46,7 @@ struct GateRoutes {
         } else {
             gate = try await gatekeeper.gate(id, for: principal)
         }
+        try await gatekeeper.checkAgainstLog(gate, for: principal)
         return JSONResponse.make(GateResource(gate, baseURL: publicURL.value))
     }
 

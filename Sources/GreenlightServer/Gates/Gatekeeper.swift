@@ -110,6 +110,21 @@ public struct Gatekeeper: Sendable {
         return gate
     }
 
+    /// Refuses, loudly and audited, to tell a pipeline a decision that its row and the audit log disagree on: a row
+    /// edited behind the server's back (a rejection flipped to an approval, a vote deleted, a person swapped into the
+    /// plan) must not deploy anything.
+    public func checkAgainstLog(_ gate: Gate, for principal: Principal) async throws {
+        guard case .pipeline = principal, gate.state.isDecided else { return }
+        let events = try await store.auditEvents(AuditQuery(gateID: gate.id.description, limit: 1_000))
+        guard let why = LogAgreement.disagreement(of: gate, with: events) else { return }
+        try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
+        throw APIError(
+            .internalServerError, code: "state_disagrees_with_log",
+            message:
+                "the stored gate disagrees with the audit log, so its decision is not given: \(why). An operator must look: the database was written behind the server's back"
+        )
+    }
+
     /// The gate once it is decided, or as it is when `seconds` have passed (or the server begins shutting down).
     public func waitForDecision(_ id: GateID, for principal: Principal, seconds: Double) async throws -> Gate {
         // Subscribed before the gate is read, so that a decision committed in between is not missed.

@@ -1,7 +1,11 @@
+import Foundation
+import GreenlightAudit
 import GreenlightCore
 import GreenlightStore
 import HTTPTypes
 import Hummingbird
+import Logging
+import Synchronization
 
 /// Authenticates `Authorization: Bearer <token>` against the store, which keeps only SHA-256 hashes of tokens, and
 /// turns the token into the ``Principal`` the routes act for (what it may do is the ``Authorizer``'s to say).
@@ -10,12 +14,19 @@ import Hummingbird
 /// token is 401 and is logged without the token itself.
 struct BearerAuthentication: RouterMiddleware {
     typealias Context = GreenlightRequestContext
-    let store: any TokenRecords
+    let store: any TokenRecords & AuditLog
+    let recorded: RecordedTokens
+
+    init(store: any TokenRecords & AuditLog) {
+        self.store = store
+        recorded = RecordedTokens(store: store)
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let (token, principal) = try await Self.authenticate(request.headers, store: store) {
             context.logger.notice("refused an unknown bearer token", metadata: ["path": "\(request.uri.path)"])
         }
+        try await recorded.require(token, logger: context.logger)
         var context = context
         context.principal = principal
         context.logger[metadataKey: "token"] = "\(token.name)"
@@ -48,6 +59,35 @@ extension BearerAuthentication {
                 "the approver token '\(token.name)' names no person; create one with 'greenlight token create --kind approver --user PERSON'")
         }
         return (token, principal)
+    }
+}
+
+/// The tokens whose `token.created` the log holds, as far as this process has checked: a token row written by hand
+/// into the database, with no such event, does not authenticate. A token checked once stays checked (its row's kind,
+/// person and scope were compared with the event), so a request costs one log read per token per process.
+final class RecordedTokens: Sendable {
+    private let store: any AuditLog
+    private let checked = Mutex<[String: AccessToken]>([:])
+
+    init(store: any AuditLog) { self.store = store }
+
+    func require(_ token: AccessToken, logger: Logger) async throws {
+        if checked.withLock({ $0[token.name] }) == token { return }
+        var created: [AuditEvent] = []
+        var after: Int64 = 0
+        while true {
+            let page = try await store.auditEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue, after: after, limit: 1_000))
+            created += page.filter { $0.details["name"] == token.name }
+            guard page.count == 1_000, let last = page.last else { break }
+            after = last.sequence
+        }
+        if let why = LogAgreement.disagreement(of: token, with: created) {
+            logger.critical("refused a token the audit log never recorded", metadata: ["token": "\(token.name)"])
+            try? await store.record(AuditDraft(StateMismatch(message: why, token: token.name), by: .greenlight, at: Date()))
+            throw APIError.unauthorized(
+                "the token '\(token.name)' is not in the audit log (no token.created): it was not made by Greenlight, and is refused")
+        }
+        checked.withLock { $0[token.name] = token }
     }
 }
 

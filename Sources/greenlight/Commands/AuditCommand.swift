@@ -73,12 +73,13 @@ struct AuditCommand: AsyncParsableCommand {
             }
             let store = try await database.openExistingStore()
             let size = signed?.checkpoint.size
-            let (verdict, tree, alarm) = try await store.whileRunning {
+            let (verdict, tree, alarm, replay) = try await store.whileRunning {
                 let verdict = try await store.verifyAudit()
                 // A witness's refusal recorded in the log: the chain may be whole and still not the one witnessed.
                 let alarm = try await store.auditEvents(AuditQuery(action: AuditAction.witnessConflict.rawValue, limit: 1)).first
-                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, alarm) }
-                return (verdict, try await AuditEvents.tree(of: store, upTo: size), alarm)
+                let replay = verdict.isIntact ? try await RowReplay.firstDisagreement(in: store) : (problem: nil, gates: 0, tokens: 0)
+                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, alarm, replay) }
+                return (verdict, try await AuditEvents.tree(of: store, upTo: size), alarm, replay)
             }
             guard verdict.isIntact else {
                 printError(verdict.description)
@@ -90,7 +91,12 @@ struct AuditCommand: AsyncParsableCommand {
                 )
                 throw ExitCode(1)
             }
+            if let problem = replay.problem {
+                printError("the stored state disagrees with the log: \(problem)")
+                throw ExitCode(1)
+            }
             print(verdict.description)
+            print("\(replay.gates) gate(s) and \(replay.tokens) token(s) agree with the log")
             if let signed, let tree { print(try signed.matches(tree)) }
         }
     }

@@ -199,3 +199,38 @@ struct OutputFile {
         }
     }
 }
+
+/// `audit verify`'s replay: every gate and token row held against the log's events of it.
+enum RowReplay {
+    /// The first row that disagrees with the log, and how many gates and tokens were compared.
+    static func firstDisagreement(in store: any GateStore) async throws -> (problem: String?, gates: Int, tokens: Int) {
+        var created: [AuditEvent] = []
+        var after: Int64 = 0
+        while true {
+            let page = try await store.auditEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue, after: after, limit: 1_000))
+            created += page
+            guard page.count == 1_000, let last = page.last else { break }
+            after = last.sequence
+        }
+        let tokens = try await store.allTokens()
+        for token in tokens {
+            if let problem = LogAgreement.disagreement(of: token, with: created.filter { $0.details["name"] == token.name }) {
+                return (problem, 0, tokens.count)
+            }
+        }
+        var gates = 0
+        var last: GateID?
+        while true {
+            let ids = try await store.gateIDs(after: last, limit: 500)
+            for id in ids {
+                guard let gate = try await store.gate(id) else { continue }
+                let events = try await store.auditEvents(AuditQuery(gateID: id.description, limit: 1_000))
+                if let problem = LogAgreement.disagreement(of: gate, with: events) { return (problem, gates, tokens.count) }
+                gates += 1
+            }
+            guard ids.count == 500 else { break }
+            last = ids.last
+        }
+        return (nil, gates, tokens.count)
+    }
+}

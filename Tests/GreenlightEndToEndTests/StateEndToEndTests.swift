@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import GreenlightStore
+import Testing
+
+/// The state answers to the log, with the real binary: rows edited with the server stopped — a rejection flipped to
+/// an approval, a token minted by hand — are refused by the server (a waiting pipeline is never told "approved") and
+/// named by `audit verify`.
+@Suite("State rows against the log, end to end")
+struct StateEndToEndTests {
+    @Test("a flipped decision is not given to the pipeline, a minted token does not authenticate, and audit verify names both")
+    func editedRows() async throws {
+        let deployment = try await Deployment()
+        let auditor = try await RunningCommand(["token", "create", "--name", "audit", "--kind", "auditor", "--database", deployment.database])
+            .finished()
+        let auditorToken = auditor.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["reject", gate.id, "--comment", "not today"], as: "alice").status == 0)
+        #expect(try await deployment.run(["wait", gate.id], as: "ci").status == 1)
+        deployment.server?.signal(SIGTERM)
+        _ = await deployment.server?.finished()
+        #expect(try await deployment.audit(["verify"]).status == 0)
+
+        let queue = try DatabaseQueue(path: deployment.database)
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE gate SET state = 'approved', outcome = 'approved' WHERE id = ?", arguments: [gate.id])
+        }
+        let verified = try await deployment.audit(["verify"])
+        #expect(verified.status == 1 && verified.stderr.contains("disagrees with the log"), "\(verified.output)")
+        #expect(verified.stderr.contains("state is 'approved' in its row, but 'rejected' in the log"), "\(verified.output)")
+
+        try await deployment.start()
+        // The pipeline keeps waiting (a server error is retried), and is never told "approved".
+        let waited = try await deployment.run(["wait", gate.id, "--max-wait", "3s"], as: "ci")
+        #expect(waited.status == 69, "a flipped decision was given to the pipeline: \(waited.output)")
+        #expect(waited.stderr.contains("disagrees with the audit log"), "\(waited.output)")
+        let mismatches = try await HTTP.get("\(deployment.url)/v1/audit?action=audit.state_mismatch", token: auditorToken)
+        #expect(mismatches.body.contains(gate.id), "\(mismatches.body)")
+
+        // A token row written by hand, with no token.created: refused, and the refusal audited.
+        deployment.server?.signal(SIGTERM)
+        _ = await deployment.server?.finished()
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE gate SET state = 'rejected', outcome = 'rejected' WHERE id = ?", arguments: [gate.id])
+            try db.execute(
+                sql:
+                    "INSERT INTO token (secret_hash, name, kind, user, services, environments, created_at) VALUES (?, 'minted', 'pipeline', NULL, '[]', '[]', 0)",
+                arguments: [TokenSecret.hash("minted-secret")])
+        }
+        let minted = try await deployment.audit(["verify"])
+        #expect(minted.status == 1 && minted.stderr.contains("token 'minted'"), "\(minted.output)")
+        try await deployment.start()
+        let refused = try await HTTP.get("\(deployment.url)/v1/gates/\(gate.id)", token: "minted-secret")
+        #expect(refused.status == 401 && refused.body.contains("not in the audit log"), "\(refused.body)")
+        #expect(try await HTTP.get("\(deployment.url)/v1/gates/\(gate.id)", token: deployment.tokens["ci"]).status == 200)
+    }
+}
