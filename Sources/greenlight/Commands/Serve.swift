@@ -73,6 +73,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The log's name, for a signing key made now (the checkpoints' origin).", valueName: "name"))
     var logOrigin: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Keep no transparency log: no signed checkpoints, tiles, proofs or attestations (the hash chain stays). For measuring what the log costs."
+        ))
+    var noSigning = false
+
     @Option(
         help: ArgumentHelp(
             "A C2SP tlog-policy file naming the witnesses (each with its URL) that cosign the log's checkpoints, and their quorum.",
@@ -85,6 +91,9 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...3_600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
+        if noSigning, signingKeyFile != nil || witnessPolicy != nil || checkpointDirectory != nil {
+            throw ValidationError("--no-signing keeps no transparency log: leave out --signing-key-file, --witness-policy and --checkpoint-directory")
+        }
         if let maxConnections, !(1...1_000_000).contains(maxConnections) {
             throw ValidationError("--max-connections must be from 1 to 1000000")
         }
@@ -150,7 +159,9 @@ struct Serve: AsyncParsableCommand {
         let databaseArgument = database.database.map { " --database \($0)" } ?? ""
         var checkpoints: AuditCheckpoints?
         var signingLine = "\n  audit:    checkpoints NOT signed: give every replica the same --signing-key-file or GREENLIGHT_SIGNING_KEY"
-        if SigningKeyOptions.givenByEnvironment || SigningKeyOptions.keyFile(given: signingKeyFile, for: location) != nil {
+        if noSigning {
+            signingLine = "\n  audit:    no transparency log (--no-signing): checkpoints, proofs and attestations are off"
+        } else if SigningKeyOptions.givenByEnvironment || SigningKeyOptions.keyFile(given: signingKeyFile, for: location) != nil {
             let key = try SigningKeyOptions.load(keyFile: SigningKeyOptions.keyFile(given: signingKeyFile, for: location) ?? "", origin: logOrigin)
             let witnesses = try witnessSettings()
             checkpoints = AuditCheckpoints(store: store, key: key, clock: clock, witnesses: witnesses, logger: logger)
