@@ -170,6 +170,19 @@ public struct GreenlightClient: Sendable {
         try await fetch(.GET, "/v1/gates/\(Self.pathComponent(id))/evidence")
     }
 
+    /// The audit log's latest published checkpoint (`GET /v1/audit/log/checkpoint`, auditor tokens), as its text.
+    public func checkpoint() async throws(ClientError) -> String {
+        let data = try await fetch(.GET, "/v1/audit/log/checkpoint", accept: "text/plain")
+        guard let text = String(validating: data, as: UTF8.self) else { throw .invalidResponse("the checkpoint is not UTF-8 text") }
+        return text
+    }
+
+    /// The consistency proof between two sizes of the audit log (`GET /v1/audit/proof/consistency`), base64 hashes.
+    public func consistencyProof(from: UInt64, to: UInt64) async throws(ClientError) -> [String] {
+        struct Proof: Decodable { var consistency: [String] }
+        return try await send(.GET, "/v1/audit/proof/consistency?from=\(from)&to=\(to)", as: Proof.self).consistency
+    }
+
     private static func pathComponent(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? text
     }

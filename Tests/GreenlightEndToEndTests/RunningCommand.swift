@@ -42,12 +42,16 @@ final class RunningCommand: Sendable {
     let arguments: [String]
 
     /// Starts the built `greenlight` with `arguments` and `environment` added to this process's own.
+    static let auditState = FileManager.default.temporaryDirectory.appendingPathComponent("greenlight-e2e-audit-state-\(UUID().uuidString).json").path
+
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         self.arguments = arguments
         let process = Process()
         process.executableURL = Binary.greenlight
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // What `audit verify` remembers goes to a file of this test run's, not the home directory's.
+        process.environment = ProcessInfo.processInfo.environment.merging(["GREENLIGHT_AUDIT_STATE": Self.auditState]) { $1 }
+            .merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         self.process = process
         process.terminationHandler = { [weak self] process in

@@ -56,3 +56,57 @@ struct StateEndToEndTests {
         #expect(try await HTTP.get("\(deployment.url)/v1/gates/\(gate.id)", token: deployment.tokens["ci"]).status == 200)
     }
 }
+
+/// `audit verify` remembers the largest checkpoint it verified per key, and holds the next run to it.
+@Suite("What audit verify remembers, end to end")
+struct VerifyMemoryEndToEndTests {
+    @Test("a log rewritten and signed again fails against the checkpoint verified before; the server's tree is held to it too")
+    func remembered() async throws {
+        let deployment = try await Deployment()
+        let state = deployment.directory.appendingPathComponent("verified.json").path
+        let keyFile = deployment.directory.appendingPathComponent("log.key").path
+        let checkpoint = deployment.directory.appendingPathComponent("checkpoint").path
+        let first = try await deployment.audit(["checkpoint", "--key-file", keyFile, "--origin", "e2e.test/memory", "--output", checkpoint])
+        #expect(first.status == 0, "\(first.output)")
+        let vkey = try #require(first.stderr.components(separatedBy: "its verifier key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let verified = try await deployment.audit(["verify", "--checkpoint", checkpoint, "--key", vkey, "--state", state])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect((try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? Int) == 0o600)
+
+        // Someone with the database and the key: the log rewritten, its memory of the last checkpoint removed, and a
+        // new checkpoint signed over the rewrite. It verifies on its own; not against what was verified before.
+        _ = try AuditLogEndToEndTests.rewrite(deployment.database, actorOfSequence: 2, to: "mallory")
+        try FileManager.default.removeItem(atPath: keyFile + ".checkpoint")
+        let resigned = deployment.directory.appendingPathComponent("resigned").path
+        #expect(try await deployment.audit(["checkpoint", "--key-file", keyFile, "--output", resigned]).status == 0)
+        let fresh = try await deployment.audit([
+            "verify", "--checkpoint", resigned, "--key", vkey, "--state", deployment.directory.appendingPathComponent("other.json").path,
+        ])
+        #expect(fresh.status == 0, "\(fresh.output)")
+        let caught = try await deployment.audit(["verify", "--checkpoint", resigned, "--key", vkey, "--state", state])
+        #expect(caught.status == 1 && caught.stderr.contains("no longer begins with the checkpoint"), "\(caught.output)")
+
+        // Online: the server's checkpoint, twice; the second run checks the consistency proof from the first.
+        let auditor = try await RunningCommand(["token", "create", "--name", "audit", "--kind", "auditor", "--database", deployment.database])
+            .finished()
+        let auditorToken = auditor.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try await deployment.start(environment: ["GREENLIGHT_SIGNING_KEY": keyFile])
+        _ = server
+        let online = [
+            "audit", "verify", "--server", deployment.url, "--key", vkey, "--state", deployment.directory.appendingPathComponent("online.json").path,
+        ]
+        var once = try await deployment.run(online, as: auditorToken)
+        for _ in 0..<50 where once.status != 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            once = try await deployment.run(online, as: auditorToken)
+        }
+        #expect(once.status == 0 && once.stdout.contains("verified"), "\(once.output)")
+        _ = try await deployment.open(environment: "production")
+        var twice = try await deployment.run(online, as: auditorToken)
+        for _ in 0..<50 where !twice.stdout.contains("consistent with") {
+            try await Task.sleep(for: .milliseconds(100))
+            twice = try await deployment.run(online, as: auditorToken)
+        }
+        #expect(twice.status == 0 && twice.stdout.contains("consistent with the checkpoint of"), "\(twice.output)")
+    }
+}

@@ -45,6 +45,12 @@ struct AuditCommand: AsyncParsableCommand {
         var witnesses: [String] = []
         @Option(help: ArgumentHelp("A C2SP tlog-policy file: the witnesses and the quorum the proof's checkpoint must meet.", valueName: "file"))
         var witnessPolicy: String?
+        @OptionGroup var server: ServerOptions
+        @Option(
+            help: ArgumentHelp(
+                "Where the largest checkpoint verified per key is kept, to check the next run against (default: GREENLIGHT_AUDIT_STATE, else ~/.local/state/greenlight/checkpoints.json).",
+                valueName: "file"))
+        var state: String?
 
         func validate() throws {
             if proof != nil {
@@ -55,7 +61,16 @@ struct AuditCommand: AsyncParsableCommand {
                 if !witnesses.isEmpty, witnessPolicy != nil { throw ValidationError("give --witness keys or a --witness-policy, not both") }
                 return
             }
-            if !witnesses.isEmpty || witnessPolicy != nil { throw ValidationError("--witness and --witness-policy are for checking a --proof") }
+            if server.server != nil {
+                guard key != nil else { throw ValidationError("--server needs --key: the log's verifier key") }
+                guard checkpoint == nil, export == nil, database.database == nil else {
+                    throw ValidationError("--server checks the server's own checkpoint: leave out --checkpoint, --export and --database")
+                }
+                return
+            }
+            if !witnesses.isEmpty || witnessPolicy != nil {
+                throw ValidationError("--witness and --witness-policy are for checking a --proof or a --server")
+            }
             if checkpoint != nil, key == nil {
                 throw ValidationError("--checkpoint needs --key: a checkpoint proves nothing unless its signature is checked")
             }
@@ -65,21 +80,38 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             if let proof { return try verify(proof: proof) }
+            if server.server != nil { return try await verifyOnline() }
             let signed = try checkpoint.map { try SignedCheckpoint.read($0, key: key ?? "") }
+            var memory = try signed.map { _ in try VerifiedCheckpoints(path: state) }
+            // The largest checkpoint verified before under this key: the log must still begin with it too.
+            var remembered: SignedCheckpoint?
+            if let signed, let last = memory?.last(for: signed.key), last.size != signed.checkpoint.size || last.root != signed.checkpoint.root {
+                remembered = SignedCheckpoint(
+                    checkpoint: GreenlightTransparency.Checkpoint(origin: signed.checkpoint.origin, size: last.size, root: last.root), key: signed.key
+                )
+            }
+            let earlier = remembered
             if let export {
                 let verdict = try ExportVerifier.verify(path: export, against: signed)
                 print(verdict)
+                if let earlier, let at = memory?.last(for: earlier.key)?.at {
+                    printError("checking against the checkpoint of \(earlier.checkpoint.size) event(s) verified at \(at) as well")
+                    print(try ExportVerifier.verify(path: export, against: earlier))
+                }
+                if let signed { try memory?.remember(signed.checkpoint, key: signed.key) }
                 return
             }
             let store = try await database.openExistingStore()
             let size = signed?.checkpoint.size
-            let (verdict, tree, alarm, replay) = try await store.whileRunning {
+            let (verdict, tree, earlierTree, alarm, replay) = try await store.whileRunning {
                 let verdict = try await store.verifyAudit()
                 // A witness's refusal recorded in the log: the chain may be whole and still not the one witnessed.
                 let alarm = try await store.auditEvents(AuditQuery(action: AuditAction.witnessConflict.rawValue, limit: 1)).first
                 let replay = verdict.isIntact ? try await RowReplay.firstDisagreement(in: store) : (problem: nil, gates: 0, tokens: 0)
-                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, alarm, replay) }
-                return (verdict, try await AuditEvents.tree(of: store, upTo: size), alarm, replay)
+                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, AuditTreeBuilder?.none, alarm, replay) }
+                var earlierTree: AuditTreeBuilder?
+                if let earlier { earlierTree = try await AuditEvents.tree(of: store, upTo: earlier.checkpoint.size) }
+                return (verdict, try await AuditEvents.tree(of: store, upTo: size), earlierTree, alarm, replay)
             }
             guard verdict.isIntact else {
                 printError(verdict.description)
@@ -98,6 +130,76 @@ struct AuditCommand: AsyncParsableCommand {
             print(verdict.description)
             print("\(replay.gates) gate(s) and \(replay.tokens) token(s) agree with the log")
             if let signed, let tree { print(try signed.matches(tree)) }
+            if let earlier, let earlierTree {
+                let at = memory?.last(for: earlier.key)?.at ?? "?"
+                guard earlierTree.size == earlier.checkpoint.size, earlierTree.root == earlier.checkpoint.root else {
+                    printError(
+                        "the log no longer begins with the checkpoint of \(earlier.checkpoint.size) event(s) verified at \(at) (\(memory?.path ?? "")): it was rewritten or cut since"
+                    )
+                    throw ExitCode(1)
+                }
+                print("consistent with the checkpoint of \(earlier.checkpoint.size) event(s) verified at \(at)")
+            }
+            if let signed { try memory?.remember(signed.checkpoint, key: signed.key) }
+        }
+
+        /// `--server`: the server's published checkpoint, its signature and cosignatures, and its consistency with the
+        /// largest one verified before.
+        func verifyOnline() async throws {
+            guard let key else { throw ValidationError("--server needs --key: the log's verifier key") }
+            let verifier = try SignedCheckpoint.verifier(key, what: "--key")
+            let client = try server.client()
+            let text: String
+            do throws(ClientError) { text = try await client.checkpoint() } catch { throw Exit.fail(error, server: server.resolvedServer) }
+            let note: SignedNote
+            let current: GreenlightTransparency.Checkpoint
+            do {
+                note = try SignedNote(parsing: text)
+                _ = try note.open(with: [verifier])
+                current = try GreenlightTransparency.Checkpoint(text: note.text)
+                guard current.origin == verifier.name else {
+                    throw NoteError.badCheckpoint("it is of '\(current.origin)', the key of '\(verifier.name)'")
+                }
+            } catch {
+                printError("the server's checkpoint: \(error)")
+                throw ExitCode(1)
+            }
+            let policy = try witnessPolicyGiven()
+            let cosigners: Set<String>
+            do { cosigners = try policy.cosigners(of: note) } catch {
+                printError("the server's checkpoint: \(error)")
+                throw ExitCode(1)
+            }
+            guard policy.isSatisfied(byWitnessesNamed: cosigners) else {
+                printError(
+                    "the server's checkpoint is not cosigned by the witness quorum (cosigned by \(cosigners.sorted().joined(separator: ", ")))")
+                throw ExitCode(1)
+            }
+            var memory = try VerifiedCheckpoints(path: state)
+            if let last = memory.last(for: verifier) {
+                guard last.size <= current.size else {
+                    printError(
+                        "the server shows a tree of \(current.size) event(s), smaller than the \(last.size) verified at \(last.at): the log was rewound"
+                    )
+                    throw ExitCode(1)
+                }
+                let hashes: [String]
+                do throws(ClientError) { hashes = try await client.consistencyProof(from: last.size, to: current.size) } catch {
+                    throw Exit.fail(error, server: server.resolvedServer)
+                }
+                do {
+                    try MerkleTree.verifyConsistency(
+                        from: last.size, to: current.size, proof: hashes.compactMap { TreeHash(base64: $0) }, fromRoot: last.root,
+                        toRoot: current.root)
+                } catch {
+                    printError("the server's tree of \(current.size) does not extend the tree of \(last.size) verified at \(last.at): \(error)")
+                    throw ExitCode(1)
+                }
+                print("consistent with the checkpoint of \(last.size) event(s) verified at \(last.at)")
+            }
+            try memory.remember(current, key: verifier)
+            let witnessed = cosigners.isEmpty ? "" : ", cosigned by \(cosigners.sorted().joined(separator: ", "))"
+            print("checkpoint of \(current.origin) at \(current.size) event(s) verified (key \(verifier))\(witnessed)")
         }
     }
 
@@ -296,23 +398,26 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 extension AuditCommand.Verify {
-    /// `--proof`: a gate's decision checked against the log's key and the witnesses, offline.
-    func verify(proof path: String) throws {
-        let log = try SignedCheckpoint.verifier(key ?? "", what: "--key")
-        let policy: WitnessPolicy
+    /// The witnesses a checkpoint must have: `--witness-policy`'s quorum, else every `--witness`.
+    func witnessPolicyGiven() throws -> WitnessPolicy {
         if let witnessPolicy {
             do {
-                policy = try WitnessPolicy(parsing: try SignedCheckpoint.text(of: witnessPolicy, limit: 1 << 20, what: "--witness-policy"))
+                return try WitnessPolicy(parsing: try SignedCheckpoint.text(of: witnessPolicy, limit: 1 << 20, what: "--witness-policy"))
             } catch let error as NoteError {
                 throw Exit.fail("--witness-policy \(witnessPolicy): \(error.description)")
             }
-        } else {
-            let keys = try witnesses.map { try SignedCheckpoint.verifier($0, what: "--witness") }
-            if let log = keys.first(where: { $0.type != .cosignatureV1 }) {
-                throw Exit.fail("--witness \(log.name): a witness's key has type 0x04 (tlog-cosignature); this one is a log's")
-            }
-            policy = .all(of: keys)
         }
+        let keys = try witnesses.map { try SignedCheckpoint.verifier($0, what: "--witness") }
+        if let log = keys.first(where: { $0.type != .cosignatureV1 }) {
+            throw Exit.fail("--witness \(log.name): a witness's key has type 0x04 (tlog-cosignature); this one is a log's")
+        }
+        return .all(of: keys)
+    }
+
+    /// `--proof`: a gate's decision checked against the log's key and the witnesses, offline.
+    func verify(proof path: String) throws {
+        let log = try SignedCheckpoint.verifier(key ?? "", what: "--key")
+        let policy = try witnessPolicyGiven()
         let text = try SignedCheckpoint.text(of: path, limit: SignedNote.sizeLimit * 2, what: "--proof")
         do {
             let verified = try DecisionProof.check(text, log: log, witnesses: policy)
