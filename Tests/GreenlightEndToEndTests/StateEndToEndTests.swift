@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GreenlightStore
+import GreenlightTestSupport
 import Testing
 
 /// The state answers to the log, with the real binary: rows edited with the server stopped — a rejection flipped to
@@ -108,5 +109,56 @@ struct VerifyMemoryEndToEndTests {
             twice = try await deployment.run(online, as: auditorToken)
         }
         #expect(twice.status == 0 && twice.stdout.contains("consistent with the checkpoint of"), "\(twice.output)")
+    }
+}
+
+/// `audit rotate-key`: a new key of the same name; the old one keeps signing beside it while servers are given it.
+@Suite("Rotating the log's key, end to end")
+struct KeyRotationEndToEndTests {
+    @Test("after a rotation checkpoints carry both signatures, old checkpoints still verify with the old key, and audit checkpoint goes on")
+    func rotation() async throws {
+        let deployment = try await Deployment()
+        let keyFile = deployment.directory.appendingPathComponent("log.key").path
+        let old = deployment.directory.appendingPathComponent("old-checkpoint").path
+        let first = try await deployment.audit(["checkpoint", "--key-file", keyFile, "--origin", "e2e.test/rotated", "--output", old])
+        let oldKey = try #require(first.stderr.components(separatedBy: "its verifier key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+
+        let rotated = try await RunningCommand(["audit", "rotate-key", "--key-file", keyFile]).finished()
+        #expect(rotated.status == 0, "\(rotated.output)")
+        let newKey = try #require(
+            rotated.stdout.split(separator: "\n").first { $0.hasPrefix("new verifier key:") }?.split(separator: " ").last.map(String.init))
+        #expect(newKey != oldKey && newKey.hasPrefix("e2e.test/rotated+"))
+        let previousFile = try #require(
+            rotated.stderr.components(separatedBy: "--previous-signing-key-file ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect((try FileManager.default.attributesOfItem(atPath: previousFile)[.posixPermissions] as? Int) == 0o600)
+        #expect(try await deployment.audit(["verify", "--checkpoint", old, "--key", oldKey]).status == 0)
+        // audit checkpoint signs with the new key, and still holds the log to the last checkpoint of the old.
+        let next = deployment.directory.appendingPathComponent("next-checkpoint").path
+        let signed = try await deployment.audit(["checkpoint", "--key-file", keyFile, "--output", next])
+        #expect(signed.status == 0, "\(signed.output)")
+        #expect(try await deployment.audit(["verify", "--checkpoint", next, "--key", newKey]).status == 0)
+
+        // The server signs with both while it is given the previous key.
+        let auditor = try await RunningCommand(["token", "create", "--name", "audit", "--kind", "auditor", "--database", deployment.database])
+            .finished()
+        let auditorToken = auditor.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try RunningCommand([
+            "serve", "--config", deployment.config, "--database", deployment.database, "--port", "\(deployment.port)", "--log-level", "warning",
+            "--signing-key-file", keyFile, "--previous-signing-key-file", previousFile,
+        ])
+        deployment.server = server
+        #expect(await server.line(containing: "listening on") != nil)
+        var note = ""
+        for _ in 0..<50 where note.isEmpty {
+            let answer = try await HTTP.get("\(deployment.url)/v1/audit/log/checkpoint", token: auditorToken)
+            if answer.status == 200 { note = answer.body } else { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let file = deployment.directory.appendingPathComponent("served").path
+        try note.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(note.components(separatedBy: "— e2e.test/rotated ").count == 3, "\(note)")
+        for key in [oldKey, newKey] {
+            let checked = try RepositoryScript.python("verify-checkpoint.py", ["--key", key, "--checkpoint", file])
+            #expect(checked.status == 0, "\(checked.output)")
+        }
     }
 }

@@ -24,6 +24,9 @@ public final class AuditCheckpoints: Service, Sendable {
 
     private let store: any AuditLog
     private let key: NoteSignerKey
+    /// Earlier keys of the log, during a rotation: each also signs every checkpoint and attestation, so that
+    /// verifiers and witnesses not yet given the new key still accept them.
+    private let previousKeys: [NoteSignerKey]
     private let clock: any WallClock
     private let interval: TimeInterval
     private let witnesses: WitnessSettings?
@@ -44,11 +47,12 @@ public final class AuditCheckpoints: Service, Sendable {
     }
 
     public init(
-        store: any AuditLog, key: NoteSignerKey, clock: any WallClock, interval: TimeInterval = defaultInterval, witnesses: WitnessSettings? = nil,
-        logger: Logger
+        store: any AuditLog, key: NoteSignerKey, previousKeys: [NoteSignerKey] = [], clock: any WallClock, interval: TimeInterval = defaultInterval,
+        witnesses: WitnessSettings? = nil, logger: Logger
     ) {
         self.store = store
         self.key = key
+        self.previousKeys = previousKeys
         self.clock = clock
         self.interval = interval
         self.witnesses = witnesses
@@ -60,7 +64,11 @@ public final class AuditCheckpoints: Service, Sendable {
 
     /// `payload` of `type` in a DSSE envelope signed with the log's key: how approvals become attestations.
     public func envelope(payload: [UInt8], type: String) throws -> DSSEEnvelope {
-        try DSSEEnvelope(payload: payload, type: type, signedBy: key)
+        var envelope = try DSSEEnvelope(payload: payload, type: type, signedBy: key)
+        for previous in previousKeys {
+            envelope.signatures += try DSSEEnvelope(payload: payload, type: type, signedBy: previous).signatures
+        }
+        return envelope
     }
 
     /// The latest published checkpoint (cosigned by the quorum, when there are witnesses), if there is one.
@@ -122,7 +130,8 @@ public final class AuditCheckpoints: Service, Sendable {
         var note = signed
         if signed.map(Self.size(of:)) != tree.size || signed == nil {
             let checkpoint = Checkpoint(origin: key.verifier.name, size: tree.size, root: tree.root)
-            let new = try key.sign(checkpoint.text)
+            var new = try key.sign(checkpoint.text)
+            for previous in previousKeys { new.signatures.append(try previous.signature(for: checkpoint.text)) }
             state.withLock { $0.signed = new }
             note = new
         }

@@ -10,7 +10,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Verify, export, sign and read the audit log, straight from the store.",
-        subcommands: [Verify.self, Export.self, Checkpoint.self, Proof.self, Evidence.self, Query.self]
+        subcommands: [Verify.self, Export.self, Checkpoint.self, RotateKey.self, Proof.self, Evidence.self, Query.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -234,6 +234,29 @@ struct AuditCommand: AsyncParsableCommand {
             let sink = try OutputFile(output)
             try sink.write(Array((proof ?? "").utf8))
             try sink.close()
+        }
+    }
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Replace the log's signing key with a new one of the same name, keeping the old one beside it.",
+            discussion: """
+                The old key moves to KEY-FILE.<key ID>.previous. Restart every server with \
+                --previous-signing-key-file naming it: checkpoints and attestations are then signed by both keys, so \
+                verifiers and witnesses that know only the old key keep accepting them. Hand out the new verifier key, \
+                give it to the witnesses, and drop the old key once they all have it. Checkpoints signed before stay \
+                verifiable with the old verifier key, which is printed too.
+                """
+        )
+
+        @Option(help: ArgumentHelp("The key file to rotate.", valueName: "path")) var keyFile: String
+
+        func run() throws {
+            let (previous, previousFile, current) = try SigningKeyOptions.rotate(keyFile: keyFile)
+            print("new verifier key:      \(current.verifier)")
+            print("previous verifier key: \(previous.verifier) (its key is now in \(previousFile))")
+            printError("restart each server with --signing-key-file \(keyFile) --previous-signing-key-file \(previousFile)")
         }
     }
 

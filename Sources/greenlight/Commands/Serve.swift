@@ -73,6 +73,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The log's name, for a signing key made now (the checkpoints' origin).", valueName: "name"))
     var logOrigin: String?
 
+    @Option(
+        name: .customLong("previous-signing-key-file"),
+        help: ArgumentHelp(
+            "An earlier key of the log (after 'audit rotate-key'): it also signs every checkpoint and attestation until verifiers and witnesses have the new one. Repeat for several.",
+            valueName: "path"))
+    var previousSigningKeyFiles: [String] = []
+
     @Flag(
         help: ArgumentHelp(
             "Keep no transparency log: no signed checkpoints, tiles, proofs or attestations (the hash chain stays). For measuring what the log costs."
@@ -91,7 +98,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...3_600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
-        if noSigning, signingKeyFile != nil || witnessPolicy != nil || checkpointDirectory != nil {
+        if noSigning, signingKeyFile != nil || witnessPolicy != nil || checkpointDirectory != nil || !previousSigningKeyFiles.isEmpty {
             throw ValidationError("--no-signing keeps no transparency log: leave out --signing-key-file, --witness-policy and --checkpoint-directory")
         }
         if let maxConnections, !(1...1_000_000).contains(maxConnections) {
@@ -164,7 +171,15 @@ struct Serve: AsyncParsableCommand {
         } else if SigningKeyOptions.givenByEnvironment || SigningKeyOptions.keyFile(given: signingKeyFile, for: location) != nil {
             let key = try SigningKeyOptions.load(keyFile: SigningKeyOptions.keyFile(given: signingKeyFile, for: location) ?? "", origin: logOrigin)
             let witnesses = try witnessSettings()
-            checkpoints = AuditCheckpoints(store: store, key: key, clock: clock, witnesses: witnesses, logger: logger)
+            let previous = try previousSigningKeyFiles.map { file in
+                let previous = try SigningKeyOptions.readExisting(file, what: "--previous-signing-key-file")
+                guard previous.verifier.name == key.verifier.name else {
+                    throw ValidationError(
+                        "--previous-signing-key-file \(file) is a key of '\(previous.verifier.name)', not of this log, '\(key.verifier.name)'")
+                }
+                return previous
+            }
+            checkpoints = AuditCheckpoints(store: store, key: key, previousKeys: previous, clock: clock, witnesses: witnesses, logger: logger)
             let cosigned = witnesses.map { " (published when \($0.endpoints.count) witness(es) of the policy cosign)" } ?? ""
             signingLine = "\n  audit:    checkpoints signed every second\(cosigned), verifier key \(key.verifier)"
         } else {

@@ -76,6 +76,36 @@ struct SigningKeyOptions: ParsableArguments {
         return key
     }
 
+    /// A key file that must exist (never made here).
+    static func readExisting(_ path: String, what: String) throws -> NoteSignerKey {
+        guard FileManager.default.fileExists(atPath: path) else { throw Exit.fail("\(what): there is no key file \(path)") }
+        return try read(path, what: what)
+    }
+
+    /// Moves the key in `keyFile` aside (to `keyFile.<key ID>.previous`) and makes a new key of the same name there.
+    static func rotate(keyFile: String) throws -> (previous: NoteSignerKey, previousFile: String, current: NoteSignerKey) {
+        let previous = try readExisting(keyFile, what: "--key-file")
+        let previousFile = "\(keyFile).\(previous.verifier.description.split(separator: "+")[1]).previous"
+        guard !FileManager.default.fileExists(atPath: previousFile) else { throw Exit.fail("\(previousFile) exists already") }
+        guard rename(keyFile, previousFile) == 0 else { throw Exit.fail("cannot move \(keyFile) aside: \(String(cString: strerror(errno)))") }
+        let current: NoteSignerKey
+        do { current = try NoteSignerKey(generatingFor: previous.verifier.name) } catch { throw Exit.fail("\(error.description)") }
+        try create(keyFile, holding: current.secretText + "\n")
+        // The last checkpoint `audit checkpoint` signed, countersigned by the new key: the next one must still extend it.
+        let last = keyFile + ".checkpoint"
+        if let data = FileManager.default.contents(atPath: last), let text = String(data: data, encoding: .utf8) {
+            do {
+                var note = try SignedNote(parsing: text)
+                _ = try note.open(with: [previous.verifier])
+                note.signatures.append(try current.signature(for: note.text))
+                try OutputFile.replace(last, with: Array(note.encoded.utf8))
+            } catch let error as NoteError {
+                throw Exit.fail("\(last): \(error.description)")
+            }
+        }
+        return (previous, previousFile, current)
+    }
+
     /// Reads a key file: a regular file of this account's, not a symbolic link, that nobody else may read.
     private static func read(_ path: String, what: String, type: NoteKeyType = .ed25519) throws -> NoteSignerKey {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
