@@ -50,7 +50,7 @@ public enum GreenlightApplication {
                     message: "Slack interactions are not set up on this server: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
             }
         }
-        let api = router.group("v1").add(middleware: BearerAuthentication(store: store))
+        let api = router.group("v1").add(middleware: BearerAuthentication(store: store, clock: gatekeeper.clock))
         GateRoutes(gatekeeper: gatekeeper, publicURL: publicURL).register(on: api)
         AuditRoutes(store: store, gatekeeper: gatekeeper, clock: gatekeeper.clock, checkpoints: checkpoints).register(on: api)
         return router

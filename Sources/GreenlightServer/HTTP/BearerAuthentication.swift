@@ -17,9 +17,9 @@ struct BearerAuthentication: RouterMiddleware {
     let store: any TokenRecords & AuditLog
     let recorded: RecordedTokens
 
-    init(store: any TokenRecords & AuditLog) {
+    init(store: any TokenRecords & AuditLog, clock: any WallClock) {
         self.store = store
-        recorded = RecordedTokens(store: store)
+        recorded = RecordedTokens(store: store, clock: clock)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -67,12 +67,40 @@ extension BearerAuthentication {
 /// person and scope were compared with the event), so a request costs one log read per token per process.
 final class RecordedTokens: Sendable {
     private let store: any AuditLog
-    private let checked = Mutex<[String: AccessToken]>([:])
+    private let clock: any WallClock
+    /// One check per token, shared by the requests that arrive while it runs (10,000 long-polls at start must not read
+    /// the log 10,000 times): its answer is nil when the token agrees with its `token.created`, else why not.
+    private let checks = Mutex<[String: (token: AccessToken, check: Task<String?, any Error>)]>([:])
 
-    init(store: any AuditLog) { self.store = store }
+    init(store: any AuditLog, clock: any WallClock) {
+        self.store = store
+        self.clock = clock
+    }
 
     func require(_ token: AccessToken, logger: Logger) async throws {
-        if checked.withLock({ $0[token.name] }) == token { return }
+        let check = checks.withLock { checks -> Task<String?, any Error> in
+            if let existing = checks[token.name], existing.token == token { return existing.check }
+            let check = Task { [store, clock] in try await Self.disagreement(of: token, in: store, clock: clock) }
+            checks[token.name] = (token, check)
+            return check
+        }
+        let why: String?
+        do {
+            why = try await check.value
+        } catch {
+            // A store error is not remembered: the next request asks again.
+            checks.withLock { checks in
+                if checks[token.name]?.token == token { checks[token.name] = nil }
+            }
+            throw error
+        }
+        guard why != nil else { return }
+        logger.warning("refused a token the audit log never recorded", metadata: ["token": "\(token.name)"])
+        throw APIError.unauthorized(
+            "the token '\(token.name)' is not in the audit log (no token.created): it was not made by Greenlight, and is refused")
+    }
+
+    private static func disagreement(of token: AccessToken, in store: any AuditLog, clock: any WallClock) async throws -> String? {
         var created: [AuditEvent] = []
         var after: Int64 = 0
         while true {
@@ -81,13 +109,11 @@ final class RecordedTokens: Sendable {
             guard page.count == 1_000, let last = page.last else { break }
             after = last.sequence
         }
-        if let why = LogAgreement.disagreement(of: token, with: created) {
-            logger.critical("refused a token the audit log never recorded", metadata: ["token": "\(token.name)"])
-            try? await store.record(AuditDraft(StateMismatch(message: why, token: token.name), by: .greenlight, at: Date()))
-            throw APIError.unauthorized(
-                "the token '\(token.name)' is not in the audit log (no token.created): it was not made by Greenlight, and is refused")
-        }
-        checked.withLock { $0[token.name] = token }
+        // Said and audited once per token and process, however often it is presented.
+        guard let why = LogAgreement.disagreement(of: token, with: created) else { return nil }
+        Logger(label: "greenlight").critical("a token the audit log never recorded is stored: \(why)")
+        try? await store.record(AuditDraft(StateMismatch(message: why, token: token.name), by: .greenlight, at: clock.now()))
+        return why
     }
 }
 
