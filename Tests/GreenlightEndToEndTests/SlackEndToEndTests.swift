@@ -20,6 +20,35 @@ struct SlackEndToEndTests {
         }
     }
 
+    @Test("each published checkpoint is posted to the webhook as JSON, and to the Slack channel at most once an interval")
+    func checkpointAnnouncements() async throws {
+        let slack = SlackSimulator()
+        defer { slack.stop() }
+        let deployment = try await Deployment()
+        let url = try await slack.start()
+        let server = try RunningCommand(
+            [
+                "serve", "--config", deployment.config, "--database", deployment.database, "--port", "\(deployment.port)", "--log-level", "warning",
+                "--checkpoint-webhook", url + "checkpoint-hook", "--checkpoint-slack-channel", "C0AUDIT", "--checkpoint-slack-interval", "3600",
+            ], environment: ["SLACK_BOT_TOKEN": slack.botToken, "GREENLIGHT_SLACK_API_URL": url])
+        deployment.server = server
+        #expect(await server.line(containing: "listening on") != nil)
+        _ = try await deployment.open(environment: "production")
+        await slack.waitForCalls(to: "checkpoint-hook", count: 1)
+        let hook = try #require(slack.calls(to: "checkpoint-hook").last)
+        let note = try #require(hook.arguments["checkpoint"]?.stringValue)
+        #expect(note.hasPrefix(hook.arguments["origin"]?.stringValue ?? "?") && note.contains("\n\n— "), "\(note)")
+        let audit: JSONValue = .string("C0AUDIT")
+        await slack.waitForCalls(to: "chat.postMessage") { calls in calls.contains { call in call.arguments["channel"] == audit } }
+        // A second gate, a second checkpoint for the webhook, and none for Slack within the hour.
+        let before = slack.calls(to: "checkpoint-hook").count
+        _ = try await deployment.open(environment: "production")
+        await slack.waitForCalls(to: "checkpoint-hook", count: before + 1)
+        let audits = slack.calls(to: "chat.postMessage").filter { call in call.arguments["channel"] == audit }
+        #expect(audits.count == 1)
+        #expect(audits.first?.arguments["text"]?.stringValue?.contains("Audit log checkpoint of ") == true)
+    }
+
     @Test("a gate gets a card; each vote updates it; the decision removes the buttons, even one made from the CLI")
     func cardLifecycle() async throws {
         let slack = SlackSimulator()

@@ -2,9 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightSlack
 import GreenlightStore
 import GreenlightTransparency
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -43,6 +45,9 @@ public final class AuditCheckpoints: Service, Sendable {
         var witnessSizes: [String: UInt64] = [:]
         /// Why the log is in doubt, once a witness has refused it as a fork.
         var forkAlarm: String?
+        /// A webhook post under way (a newer checkpoint waits for the next pass rather than queueing behind it).
+        var posting = false
+        var lastSlackPost: Date?
         var waiters: [(size: UInt64, continuation: CheckedContinuation<SignedNote, Never>)] = []
     }
 
@@ -140,6 +145,7 @@ public final class AuditCheckpoints: Service, Sendable {
         if let cosigned = await cosign(note, size: tree.size, witnesses: witnesses) {
             publish(cosigned)
             if let directory = witnesses.directory { write(cosigned, into: directory) }
+            announce(cosigned, settings: witnesses)
         }
     }
 
@@ -242,6 +248,50 @@ public final class AuditCheckpoints: Service, Sendable {
             return ready
         }
         for waiter in ready { waiter.continuation.resume(returning: note) }
+    }
+
+    /// Posts `note` to the webhook and, once per `slackInterval`, to the Slack channel: in the background, one post
+    /// at a time, so that a slow receiver delays no checkpoint.
+    private func announce(_ note: SignedNote, settings: WitnessSettings) {
+        guard settings.webhook != nil || settings.slack != nil, let checkpoint = try? Checkpoint(text: note.text) else { return }
+        let now = clock.now()
+        let (start, toSlack) = state.withLock { state -> (Bool, Bool) in
+            guard !state.posting else { return (false, false) }
+            state.posting = true
+            let due = state.lastSlackPost.map { now.timeIntervalSince($0) >= settings.slackInterval } ?? true
+            if due, settings.slack != nil { state.lastSlackPost = now }
+            return (true, due && settings.slack != nil)
+        }
+        guard start else { return }
+        Task {
+            defer { self.state.withLock { $0.posting = false } }
+            if let webhook = settings.webhook {
+                var post = HTTPClientRequest(url: webhook)
+                post.method = .POST
+                post.headers.add(name: "Content-Type", value: "application/json")
+                post.headers.add(name: "User-Agent", value: "greenlight")
+                let body: [String: Any] = [
+                    "origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.base64, "checkpoint": note.encoded,
+                ]
+                do {
+                    post.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])))
+                    let response = try await HTTPClient.shared.execute(post, timeout: .milliseconds(Int64(settings.timeout * 1000)))
+                    if !(200..<300).contains(response.status.code) {
+                        self.logger.warning("the checkpoint webhook refused a checkpoint", metadata: ["status": "\(response.status.code)"])
+                    }
+                } catch {
+                    self.logger.warning("the checkpoint could not be posted to the webhook", metadata: ["error": "\(error)"])
+                }
+            }
+            if toSlack, let slack = settings.slack {
+                let text = "Audit log checkpoint of \(checkpoint.origin): \(checkpoint.size) events\n```\n\(note.encoded)```"
+                do throws(SlackAPIError) {
+                    _ = try await slack.api.postMessage(SlackMessage(channel: slack.channel, text: text, blocks: nil))
+                } catch {
+                    self.logger.warning("the checkpoint could not be posted to Slack", metadata: ["error": "\(error)"])
+                }
+            }
+        }
     }
 
     /// Writes `note` to `directory/checkpoint` through a temporary file and a rename, so a mirror never reads half.

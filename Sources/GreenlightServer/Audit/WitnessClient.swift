@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GreenlightSlack
 import GreenlightTransparency
 import NIOCore
 import NIOHTTP1
@@ -29,6 +30,11 @@ public struct WitnessSettings: Sendable {
     public var endpoints: [WitnessEndpoint]
     /// A directory each published checkpoint is written to (`checkpoint`, replaced atomically), for file mirrors.
     public var directory: String?
+    /// A URL each published checkpoint is POSTed to, as JSON (`{"origin", "size", "root", "checkpoint"}`).
+    public var webhook: String?
+    /// A Slack channel a published checkpoint is posted to, at most once per `slackInterval`.
+    public var slack: (api: SlackWebAPI, channel: String)?
+    public var slackInterval: TimeInterval = 3_600
     public var timeout: TimeInterval
 
     /// Reads a `tlog-policy` whose witnesses all carry their URL; throws saying which lacks one.

@@ -95,10 +95,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A directory to write each published checkpoint to (its file 'checkpoint'), for mirrors.", valueName: "path"))
     var checkpointDirectory: String?
 
+    @Option(help: ArgumentHelp("A URL each published checkpoint is POSTed to, as JSON (origin, size, root, checkpoint).", valueName: "url"))
+    var checkpointWebhook: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A Slack channel ID to post a published checkpoint to, at most once per --checkpoint-slack-interval (needs SLACK_BOT_TOKEN).",
+            valueName: "channel"))
+    var checkpointSlackChannel: String?
+
+    @Option(help: ArgumentHelp("Seconds between checkpoints posted to Slack.", valueName: "seconds"))
+    var checkpointSlackInterval = 3_600
+
     func validate() throws {
         guard (1...3_600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...3_600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
-        if noSigning, signingKeyFile != nil || witnessPolicy != nil || checkpointDirectory != nil || !previousSigningKeyFiles.isEmpty {
+        guard (1...86_400 * 7).contains(checkpointSlackInterval) else {
+            throw ValidationError("--checkpoint-slack-interval must be from 1 to 604800 seconds")
+        }
+        if noSigning,
+            signingKeyFile != nil || witnessPolicy != nil || checkpointDirectory != nil || !previousSigningKeyFiles.isEmpty
+                || checkpointWebhook != nil || checkpointSlackChannel != nil
+        {
             throw ValidationError("--no-signing keeps no transparency log: leave out --signing-key-file, --witness-policy and --checkpoint-directory")
         }
         if let maxConnections, !(1...1_000_000).contains(maxConnections) {
@@ -170,7 +188,12 @@ struct Serve: AsyncParsableCommand {
             signingLine = "\n  audit:    no transparency log (--no-signing): checkpoints, proofs and attestations are off"
         } else if SigningKeyOptions.givenByEnvironment || SigningKeyOptions.keyFile(given: signingKeyFile, for: location) != nil {
             let key = try SigningKeyOptions.load(keyFile: SigningKeyOptions.keyFile(given: signingKeyFile, for: location) ?? "", origin: logOrigin)
-            let witnesses = try witnessSettings()
+            var witnesses = try witnessSettings()
+            if let checkpointSlackChannel {
+                guard let slack else { throw ValidationError("--checkpoint-slack-channel needs SLACK_BOT_TOKEN: Greenlight posts as its bot") }
+                witnesses?.slack = (slack.api, checkpointSlackChannel)
+                witnesses?.slackInterval = TimeInterval(checkpointSlackInterval)
+            }
             let previous = try previousSigningKeyFiles.map { file in
                 let previous = try SigningKeyOptions.readExisting(file, what: "--previous-signing-key-file")
                 guard previous.verifier.name == key.verifier.name else {
@@ -218,7 +241,10 @@ struct Serve: AsyncParsableCommand {
 extension Serve {
     /// The witnesses of `--witness-policy`, with `--checkpoint-directory`; nil with neither.
     func witnessSettings() throws -> WitnessSettings? {
-        guard witnessPolicy != nil || checkpointDirectory != nil else { return nil }
+        guard witnessPolicy != nil || checkpointDirectory != nil || checkpointWebhook != nil || checkpointSlackChannel != nil else { return nil }
+        if let checkpointWebhook, URL(string: checkpointWebhook)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+            throw ValidationError("--checkpoint-webhook must be an http or https URL, not '\(checkpointWebhook.prefix(100))'")
+        }
         let policy: WitnessPolicy
         if let witnessPolicy {
             guard let data = FileManager.default.contents(atPath: witnessPolicy), data.count <= 1 << 20,
@@ -239,7 +265,9 @@ extension Serve {
             }
         }
         do {
-            return try WitnessSettings(policy: policy, directory: checkpointDirectory)
+            var settings = try WitnessSettings(policy: policy, directory: checkpointDirectory)
+            settings.webhook = checkpointWebhook
+            return settings
         } catch {
             throw ValidationError("--witness-policy \(witnessPolicy ?? ""): \(error.description)")
         }
