@@ -22,6 +22,8 @@ struct StateEndToEndTests {
         deployment.server?.signal(SIGTERM)
         _ = await deployment.server?.finished()
         #expect(try await deployment.audit(["verify"]).status == 0)
+        #expect(try await deployment.audit(["query", "--decision", "rejected"]).stdout.contains(gate.id))
+        #expect(try await deployment.audit(["query", "--decision", "approved"]).stdout.isEmpty)
 
         let queue = try DatabaseQueue(path: deployment.database)
         try await queue.write { db in
@@ -55,6 +57,44 @@ struct StateEndToEndTests {
         let refused = try await HTTP.get("\(deployment.url)/v1/gates/\(gate.id)", token: "minted-secret")
         #expect(refused.status == 401 && refused.body.contains("not in the audit log"), "\(refused.body)")
         #expect(try await HTTP.get("\(deployment.url)/v1/gates/\(gate.id)", token: deployment.tokens["ci"]).status == 200)
+    }
+}
+
+/// A person swapped into a pending gate's frozen plan, and a vote deleted: no vote counts on the gate, and audit
+/// verify names it.
+@Suite("Edited plans and votes, end to end")
+struct EditedPlanEndToEndTests {
+    @Test("mallory swapped into the plan cannot approve; a deleted vote is named")
+    func swappedApprover() async throws {
+        let deployment = try await Deployment()
+        let mallory = try await RunningCommand([
+            "token", "create", "--name", "mallory", "--kind", "approver", "--user", "mallory", "--database", deployment.database,
+        ]).finished()
+        let malloryToken = mallory.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await deployment.start()
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        deployment.server?.signal(SIGTERM)
+        _ = await deployment.server?.finished()
+        let queue = try DatabaseQueue(path: deployment.database)
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE gate SET plan = replace(plan, '\"carol\"', '\"mallory\"') WHERE id = ?", arguments: [gate.id])
+        }
+        let verified = try await deployment.audit(["verify"])
+        #expect(verified.status == 1 && verified.stderr.contains("plan_hash"), "\(verified.output)")
+        try await deployment.start()
+        let approved = try await deployment.run(["approve", gate.id], as: malloryToken)
+        #expect(approved.status != 0 && approved.stderr.contains("disagrees with the audit log"), "\(approved.output)")
+        #expect(try await deployment.run(["wait", gate.id, "--max-wait", "1s"], as: "ci").status == 2, "the gate must still be pending")
+
+        deployment.server?.signal(SIGTERM)
+        _ = await deployment.server?.finished()
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE gate SET plan = replace(plan, '\"mallory\"', '\"carol\"') WHERE id = ?", arguments: [gate.id])
+            try db.execute(sql: "DELETE FROM vote WHERE gate_id = ? AND voter = 'alice'", arguments: [gate.id])
+        }
+        let deleted = try await deployment.audit(["verify"])
+        #expect(deleted.status == 1 && deleted.stderr.contains("'alice approve' is in the log but not in its row"), "\(deleted.output)")
     }
 }
 

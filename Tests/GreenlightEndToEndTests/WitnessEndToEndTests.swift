@@ -107,6 +107,10 @@ struct WitnessEndToEndTests {
         let independent = try RepositoryScript.python(
             "verify-checkpoint.py", ["--key", logKey.verifier.description, "--checkpoint", file, "--witness", w1.key, "--witness", w2.key])
         #expect(independent.status == 0, "\(independent.output)")
+        let offline = try await deployment.audit(["verify", "--checkpoint", file, "--key", logKey.verifier.description, "--witness-policy", policy])
+        #expect(offline.status == 0 && offline.stdout.contains("cosigned by one, two"), "\(offline.output)")
+        let short = try await deployment.audit(["verify", "--checkpoint", file, "--key", logKey.verifier.description, "--witness", stranger])
+        #expect(short.status == 1 && short.stderr.contains("not witnessed"), "\(short.output)")
 
         // Tiles: the level-0 tile and the entry bundle of the served tree, against the export and the signed root.
         let checkpoint = try Checkpoint(text: try SignedNote(parsing: served.body).text)

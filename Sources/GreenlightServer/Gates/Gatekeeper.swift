@@ -125,6 +125,20 @@ public struct Gatekeeper: Sendable {
         )
     }
 
+    /// Refuses, audited, to count a vote on a gate whose row disagrees with the log: a person swapped into its plan,
+    /// or a vote deleted, must not let anyone approve.
+    func requireAgreement(_ id: GateID) async throws {
+        guard let gate = try await store.gate(id) else { return }
+        let events = try await store.auditEvents(AuditQuery(gateID: id.description, limit: 1_000))
+        guard let why = LogAgreement.disagreement(of: gate, with: events) else { return }
+        try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
+        throw APIError(
+            .internalServerError, code: "state_disagrees_with_log",
+            message:
+                "the stored gate disagrees with the audit log, so no vote is counted on it: \(why). An operator must look: the database was written behind the server's back"
+        )
+    }
+
     /// The gate once it is decided, or as it is when `seconds` have passed (or the server begins shutting down).
     public func waitForDecision(_ id: GateID, for principal: Principal, seconds: Double) async throws -> Gate {
         // Subscribed before the gate is read, so that a decision committed in between is not missed.
@@ -219,6 +233,7 @@ public struct Gatekeeper: Sendable {
             guard let gate = try await store.gate(id) else { throw StoreError.gateNotFound(id) }
             try await admitVote(decision, on: gate, by: principal)
         }
+        try await requireAgreement(id)
         let comment = comment?.nilIfBlank.map { String($0.prefix(GateRequest.Limits.textLength)) }
         let vote = Vote(voter: person.name, decision: decision, comment: comment, at: clock.now(), via: person.via)
         return try await ledger.castVote(vote, on: id)
@@ -255,6 +270,7 @@ public struct Gatekeeper: Sendable {
             throw APIError(error)
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
+        try await requireAgreement(id)
         do {
             switch try await ledger.breakGlass(id, person: person.name, reason: reason, at: clock.now()) {
             case .recorded(let gate): return gate

@@ -68,9 +68,10 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 return
             }
-            if !witnesses.isEmpty || witnessPolicy != nil {
-                throw ValidationError("--witness and --witness-policy are for checking a --proof or a --server")
+            if !witnesses.isEmpty || witnessPolicy != nil, checkpoint == nil {
+                throw ValidationError("--witness and --witness-policy are for checking the cosignatures of a --checkpoint, a --proof or a --server")
             }
+            if !witnesses.isEmpty, witnessPolicy != nil { throw ValidationError("give --witness keys or a --witness-policy, not both") }
             if checkpoint != nil, key == nil {
                 throw ValidationError("--checkpoint needs --key: a checkpoint proves nothing unless its signature is checked")
             }
@@ -82,6 +83,7 @@ struct AuditCommand: AsyncParsableCommand {
             if let proof { return try verify(proof: proof) }
             if server.server != nil { return try await verifyOnline() }
             let signed = try checkpoint.map { try SignedCheckpoint.read($0, key: key ?? "") }
+            if let checkpoint, !witnesses.isEmpty || witnessPolicy != nil { print(try cosigners(of: checkpoint)) }
             var memory = try signed.map { _ in try VerifiedCheckpoints(path: state) }
             // The largest checkpoint verified before under this key: the log must still begin with it too.
             var remembered: SignedCheckpoint?
@@ -392,10 +394,18 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "At most this many events.") var limit = 10_000
         @Flag(help: "Only break-glass uses (gate.break_glass), for the post-incident review. Same as --action gate.break_glass.")
         var breakGlass = false
+        @Option(help: "Only the decisions (gate.decided) that ended so: approved, rejected, timed_out or cancelled.")
+        var decision: GateState?
 
         func validate() throws {
             if breakGlass, let action, action != AuditAction.breakGlass.rawValue {
                 throw ValidationError("--break-glass and --action \(action) ask for different events; use one")
+            }
+            if let decision {
+                guard decision != .pending else { throw ValidationError("--decision pending: a pending gate has no decision yet") }
+                if breakGlass || action.map({ $0 != AuditAction.gateDecided.rawValue }) == true {
+                    throw ValidationError("--decision reads gate.decided events; it does not go with --break-glass or another --action")
+                }
             }
         }
 
@@ -406,14 +416,16 @@ struct AuditCommand: AsyncParsableCommand {
                 return date
             }
             let store = try await database.openExistingStore()
+            let chosen = breakGlass ? AuditAction.breakGlass.rawValue : decision != nil ? AuditAction.gateDecided.rawValue : action
             let query = AuditQuery(
-                service: service, environment: environment, actor: actor, gateID: gate, action: breakGlass ? AuditAction.breakGlass.rawValue : action,
+                service: service, environment: environment, actor: actor, gateID: gate, action: chosen,
                 since: try date(since, "since"), until: try date(until, "until"), limit: limit
             )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = Timestamp.jsonEncodingStrategy
-            for event in try await store.whileRunning({ try await store.auditEvents(query) }) {
+            for event in try await store.whileRunning({ try await store.auditEvents(query) })
+            where decision.map({ event.details["state"] == $0.rawValue }) ?? true {
                 print(String(decoding: try encoder.encode(event), as: UTF8.self))
             }
         }
@@ -421,6 +433,24 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 extension AuditCommand.Verify {
+    /// The line saying the checkpoint file's cosignatures meet the witnesses asked for; exits 1 if they do not.
+    func cosigners(of path: String) throws -> String {
+        let policy = try witnessPolicyGiven()
+        do {
+            let note = try SignedNote(parsing: try SignedCheckpoint.text(of: path, limit: SignedNote.sizeLimit, what: "--checkpoint"))
+            let names = try policy.cosigners(of: note)
+            guard policy.isSatisfied(byWitnessesNamed: names) else {
+                printError(
+                    "\(path): not witnessed: cosigned by \(names.isEmpty ? "none" : names.sorted().joined(separator: ", ")), short of the quorum")
+                throw ExitCode(1)
+            }
+            return "cosigned by \(names.sorted().joined(separator: ", ")), as the witness quorum asks"
+        } catch let error as NoteError {
+            printError("\(path): \(error.description)")
+            throw ExitCode(1)
+        }
+    }
+
     /// The witnesses a checkpoint must have: `--witness-policy`'s quorum, else every `--witness`.
     func witnessPolicyGiven() throws -> WitnessPolicy {
         if let witnessPolicy {
@@ -456,3 +486,5 @@ extension AuditCommand.Verify {
         }
     }
 }
+
+extension GateState: ExpressibleByArgument {}
