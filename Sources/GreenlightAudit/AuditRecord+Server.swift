@@ -95,14 +95,19 @@ public struct SlackRequestRefused: AuditRecord {
 public struct TokenCreated: AuditRecord {
     public enum Key: String, CaseIterable, Sendable {
         case name, kind, user, services, environments
+        case secretBinding = "secret_binding"
     }
 
     public static let action = AuditAction.tokenCreated
 
     public var token: AccessToken
+    /// ``LogAgreement/secretBinding(ofSecretHash:)`` of the stored hash of its secret: binds the row's secret to the
+    /// log without saying anything of it (nil for records made without it).
+    public var secretBinding: String?
 
-    public init(_ token: AccessToken) {
+    public init(_ token: AccessToken, secretHash: String? = nil) {
         self.token = token
+        secretBinding = secretHash.map(LogAgreement.secretBinding(ofSecretHash:))
     }
 
     public var fields: [Key: String] {
@@ -110,6 +115,7 @@ public struct TokenCreated: AuditRecord {
         fields[.user] = token.user
         if !token.services.isEmpty { fields[.services] = token.services.joined(separator: ",") }
         if !token.environments.isEmpty { fields[.environments] = token.environments.joined(separator: ",") }
+        fields[.secretBinding] = secretBinding
         return fields
     }
 }

@@ -98,10 +98,9 @@ public enum DeploymentAttestation {
     /// types, the digest, the scopes (every one known, the environment's equal), the decision approved, and the
     /// embedded decision proof. Throws naming the first check that fails.
     public static func verify(
-        _ envelope: [UInt8], key: NoteVerifierKey, artifact: String, environment: String
-    ) throws(AttestationProblem)
-        -> Verified
-    {
+        _ envelope: [UInt8], key: NoteVerifierKey, artifact: String, environment: String,
+        witnesses: WitnessPolicy = WitnessPolicy(witnesses: [], quorum: .none)
+    ) throws(AttestationProblem) -> Verified {
         guard let wanted = Subject(reference: artifact) else {
             throw .malformed("--artifact '\(artifact.prefix(200))' is not name@sha256:<64 lowercase hex digits>")
         }
@@ -137,28 +136,39 @@ public enum DeploymentAttestation {
         guard let facts = predicate["greenlight"] as? [String: Any], facts["decision"] as? String == "approved",
             let gateID = facts["gateId"] as? String
         else { throw .notApproved("the attestation does not say the gate was approved") }
-        // The decision proof it carries: that the approval is in the log this key signs.
-        var logIndex: UInt64?
+        // The decision proof it carries: that the approval, of this artifact for this environment by these people, is
+        // in the log this key signs. Required: without it the signature alone would vouch for the statement.
         let evidence = (predicate["decisionDetails"] as? [String: Any])?["evidence"] as? [[String: Any]] ?? []
-        if let content = evidence.first(where: { ($0["name"] as? String)?.hasSuffix(".tlog-proof") == true })?["content"] as? String {
-            guard let data = Data(base64Encoded: content), let text = String(data: data, encoding: .utf8) else {
-                throw .malformed("the decision proof in the attestation is not base64 text")
-            }
-            let proved: DecisionProof.Verified
-            do {
-                proved = try DecisionProof.check(text, log: key, witnesses: WitnessPolicy(witnesses: [], quorum: .none))
-            } catch {
-                throw .proof(error.description)
-            }
-            guard proved.event.gateID == gateID, proved.event.details["state"] == "approved" else {
-                throw .proof(
-                    "the decision proved is gate \(proved.event.gateID ?? "?")'s \(proved.event.details["state"] ?? "?"), not gate \(gateID)'s approval"
-                )
-            }
-            logIndex = proved.checkpoint.size > 0 ? UInt64(proved.event.sequence - 1) : nil
+        guard let content = evidence.first(where: { ($0["name"] as? String)?.hasSuffix(".tlog-proof") == true })?["content"] as? String else {
+            throw .proof("the attestation carries no decision proof (.tlog-proof)")
         }
-        return Verified(
-            gateID: gateID, approvers: facts["approvers"] as? [String] ?? [], subject: wanted, environment: attestedEnvironment, logIndex: logIndex)
+        guard let data = Data(base64Encoded: content), let text = String(data: data, encoding: .utf8) else {
+            throw .malformed("the decision proof in the attestation is not base64 text")
+        }
+        let proved: DecisionProof.Verified
+        do {
+            proved = try DecisionProof.check(text, log: key, witnesses: witnesses)
+        } catch {
+            throw .proof(error.description)
+        }
+        let event = proved.event
+        guard event.gateID == gateID, event.details["state"] == "approved" else {
+            throw .proof("the decision proved is gate \(event.gateID ?? "?")'s \(event.details["state"] ?? "?"), not gate \(gateID)'s approval")
+        }
+        guard let recorded = event.artifact.flatMap(Subject.init(reference:)), recorded == wanted else {
+            throw .proof("the log's decision is about \(event.artifact ?? "no artifact"), not \(artifact)")
+        }
+        guard event.environment == environment else {
+            throw .proof("the log's decision is for the environment '\(event.environment ?? "")', not '\(environment)'")
+        }
+        let approvers = facts["approvers"] as? [String] ?? []
+        guard (event.details["approvals"] ?? "") == approvers.joined(separator: ", ") else {
+            throw .proof(
+                "the log's decision was approved by '\(event.details["approvals"] ?? "")', the attestation says '\(approvers.joined(separator: ", "))'"
+            )
+        }
+        let logIndex: UInt64? = UInt64(event.sequence - 1)
+        return Verified(gateID: gateID, approvers: approvers, subject: wanted, environment: attestedEnvironment, logIndex: logIndex)
     }
 }
 

@@ -37,26 +37,8 @@ public enum LogAgreement {
     /// opening and plan, each vote, and its decision.
     public static func disagreement(of gate: Gate, with events: [AuditEvent]) -> String? {
         let id = gate.id
-        guard let opened = events.first(where: { $0.action == AuditAction.gateOpened.rawValue }) else {
-            return "gate \(id) is stored, but the log never recorded its opening (gate.opened)"
-        }
-        let expected = GateOpened(gate).details
-        // Logs from before plan_hash was recorded bind the plan by its summary only.
-        // The deadline moves as stages open; the rest of the opening is fixed for good.
-        for key in expected.keys.sorted()
-        where key != GateOpened.Key.deadline.rawValue
-            && (key != GateOpened.Key.planHash.rawValue || opened.details[key] != nil)
-        {
-            guard opened.details[key] == expected[key] else {
-                return
-                    "gate \(id)'s \(key) is '\(expected[key] ?? "")' in its row, but '\(opened.details[key] ?? "")' in the log (event \(opened.sequence))"
-            }
-        }
-        for (name, stored, logged) in [
-            ("service", gate.request.service, opened.service), ("environment", gate.request.environment, opened.environment),
-            ("artifact", gate.request.artifact, opened.artifact),
-        ] where stored != logged {
-            return "gate \(id)'s \(name) is '\(stored)' in its row, but '\(logged ?? "")' in the log (event \(opened.sequence))"
+        if let problem = openingDisagreement(of: gate, opened: events.first(where: { $0.action == AuditAction.gateOpened.rawValue })) {
+            return problem
         }
         // Votes: each recorded vote is in the row, and each vote in the row was recorded (or is a break-glass approval).
         let recorded = events.filter { $0.action == AuditAction.voteRecorded.rawValue }.map { "\($0.actor) \($0.details["decision"] ?? "")" }
@@ -88,14 +70,58 @@ public enum LogAgreement {
         return nil
     }
 
-    /// Why `token` should not authenticate, or nil: the log must hold its `token.created`, with the same kind, person
-    /// and scope. `created` are the log's `token.created` events.
-    public static func disagreement(of token: AccessToken, with created: [AuditEvent]) -> String? {
-        let expected = TokenCreated(token).details
-        guard created.contains(where: { $0.action == AuditAction.tokenCreated.rawValue && $0.details == expected }) else {
-            return
-                "token '\(token.name)' (\(token.kind.rawValue)) is stored, but the log never recorded its creation with that kind, person and scope"
+    /// What in `gate`'s opening — its claimed facts, rule, tier, policy, requirements, exclusions and frozen plan
+    /// (`plan_hash`) — disagrees with its `gate.opened` event, or nil. An opening is written once, so this holds for good
+    /// once it holds: the server checks it once per gate before counting votes.
+    public static func openingDisagreement(of gate: Gate, opened: AuditEvent?) -> String? {
+        let id = gate.id
+        guard let opened else {
+            return "gate \(id) is stored, but the log never recorded its opening (gate.opened)"
+        }
+        let expected = GateOpened(gate).details
+        // Logs from before plan_hash was recorded bind the plan by its summary only.
+        // The deadline moves as stages open; the rest of the opening is fixed for good. Openings recorded before
+        // plan_hash bind neither it nor the requirements' wording, which changed once.
+        let modern = opened.details[GateOpened.Key.planHash.rawValue] != nil
+        for key in expected.keys.sorted()
+        where key != GateOpened.Key.deadline.rawValue
+            && (modern || (key != GateOpened.Key.planHash.rawValue && key != GateOpened.Key.requirements.rawValue))
+        {
+            guard opened.details[key] == expected[key] else {
+                return
+                    "gate \(id)'s \(key) is '\(expected[key] ?? "")' in its row, but '\(opened.details[key] ?? "")' in the log (event \(opened.sequence))"
+            }
+        }
+        for (name, stored, logged) in [
+            ("service", gate.request.service, opened.service), ("environment", gate.request.environment, opened.environment),
+            ("artifact", gate.request.artifact, opened.artifact),
+        ] where stored != logged {
+            return "gate \(id)'s \(name) is '\(stored)' in its row, but '\(logged ?? "")' in the log (event \(opened.sequence))"
         }
         return nil
+    }
+
+    /// Why `token` (stored under `secretHash`) should not authenticate, or nil: the log must hold its `token.created`,
+    /// with the same kind, person, scope and — for tokens made since the binding is recorded — secret. `created` are the
+    /// log's `token.created` events.
+    public static func disagreement(of token: AccessToken, secretHash: String, with created: [AuditEvent]) -> String? {
+        let expected = TokenCreated(token, secretHash: secretHash).details
+        let binding = TokenCreated.Key.secretBinding.rawValue
+        let matches = created.contains { event in
+            guard event.action == AuditAction.tokenCreated.rawValue else { return false }
+            // A record from before the binding was kept binds all but the secret.
+            return event.details[binding] == nil ? event.details == expected.filter { $0.key != binding } : event.details == expected
+        }
+        guard matches else {
+            return
+                "token '\(token.name)' (\(token.kind.rawValue)) is stored, but the log never recorded its creation with that kind, person, scope and secret"
+        }
+        return nil
+    }
+
+    /// What `token.created` records of a token's secret: SHA-256 of a label and the stored hash of the secret, which
+    /// says nothing of the secret (the hash is of 32 random bytes) but changes with it.
+    public static func secretBinding(ofSecretHash secretHash: String) -> String {
+        SHA256.hash(data: Data("greenlight token secret\n\(secretHash)".utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -353,8 +353,14 @@ public final class PostgresGateStore: GateStore {
         }
     }
 
-    public func allTokens() async throws -> [AccessToken] {
-        try await rows(#"SELECT name, kind, "user", services, environments, created_at FROM token ORDER BY name"#).map(PostgresRows.token)
+    public func allTokens() async throws -> [(token: AccessToken, secretHash: String)] {
+        try await rows(#"SELECT name, kind, "user", services, environments, created_at, secret_hash FROM token ORDER BY name"#).map { row in
+            let (name, kind, user, services, environments, createdAt, secretHash) = try row.decode(
+                (String, String, String?, String, String, Int64, String).self)
+            let token = try PostgresRows.token(
+                name: name, kind: kind, user: user, services: services, environments: environments, createdAt: createdAt)
+            return (token, secretHash)
+        }
     }
 
     // MARK: Audit

@@ -49,6 +49,11 @@ enum PostgresRows {
     /// A row of `SELECT name, kind, "user", services, environments, created_at FROM token`.
     static func token(from row: PostgresRow) throws -> AccessToken {
         let (name, kind, user, services, environments, createdAt) = try row.decode((String, String, String?, String, String, Int64).self)
+        return try token(name: name, kind: kind, user: user, services: services, environments: environments, createdAt: createdAt)
+    }
+
+    /// A token from its columns (`name, kind, "user", services, environments, created_at`).
+    static func token(name: String, kind: String, user: String?, services: String, environments: String, createdAt: Int64) throws -> AccessToken {
         guard let known = TokenKind(rawValue: kind) else { throw StoreError.corruptRow("token '\(name)' has unknown kind '\(kind)'") }
         return AccessToken(
             name: name, kind: known, user: user,

@@ -225,8 +225,12 @@ public final class SQLiteGateStore: GateStore {
         }
     }
 
-    public func allTokens() async throws -> [AccessToken] {
-        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY name").map(SQLiteRows.token) }
+    public func allTokens() async throws -> [(token: AccessToken, secretHash: String)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY name").map { row in
+                (try SQLiteRows.token(from: row), row["secret_hash"] as String)
+            }
+        }
     }
 
     // MARK: Audit

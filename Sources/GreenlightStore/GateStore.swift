@@ -64,8 +64,8 @@ public protocol TokenRecords: Sendable {
 public protocol RecordListing: Sendable {
     /// Up to `limit` gate ids after `after` (in id order; nil: from the first).
     func gateIDs(after: GateID?, limit: Int) async throws -> [GateID]
-    /// Every token (never its secret).
-    func allTokens() async throws -> [AccessToken]
+    /// Every token, with the stored hash of its secret (never the secret).
+    func allTokens() async throws -> [(token: AccessToken, secretHash: String)]
 }
 
 public protocol AuditLog: Sendable {
@@ -119,6 +119,16 @@ public enum GateChange: Sendable, Equatable {
 }
 
 extension AuditLog {
+    /// Every event of gate `id`, oldest first, however many: a page of 1,000 at a time.
+    public func allEvents(ofGate id: String) async throws -> [AuditEvent] {
+        var events: [AuditEvent] = []
+        while true {
+            let page = try await auditEvents(AuditQuery(gateID: id, after: events.last?.sequence, limit: 1_000))
+            events += page
+            guard page.count == 1_000 else { return events }
+        }
+    }
+
     /// The events after sequence `after`, oldest first, a page of `pageSize` at a time: `body` gets each page and says
     /// whether to read on. How the tools, the checkpoint signer and the proofs read the whole log in bounded memory.
     public func forEachAuditPage(after: Int64 = 0, pageSize: Int = 5_000, _ body: ([AuditEvent]) throws -> Bool) async throws {

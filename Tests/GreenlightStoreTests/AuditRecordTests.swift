@@ -1,6 +1,7 @@
 import Foundation
 import GreenlightAudit
 import GreenlightCore
+import GreenlightStore
 import GreenlightTestSupport
 import Testing
 
@@ -163,6 +164,10 @@ struct AuditRecordTests {
         let approver = AccessToken(name: "alice", kind: .approver, user: "alice", createdAt: Self.at)
         #expect(TokenCreated(approver).details == ["name": "alice", "kind": "approver", "user": "alice"])
         #expect(AuditDraft.tokenCreated(approver).actor == "operator")
+        // The secret is bound by a hash of its stored hash, never written itself.
+        let bound = TokenCreated(approver, secretHash: TokenSecret.hash("s3cret")).details
+        #expect(bound["secret_binding"] == LogAgreement.secretBinding(ofSecretHash: TokenSecret.hash("s3cret")))
+        #expect(!bound.values.contains { $0.contains("s3cret") || $0 == TokenSecret.hash("s3cret") })
 
         #expect(
             PolicyRefused(source: "p.yaml", inForce: "old", .invalid(refusedHash: "new", errors: ["a", "b"])).details == [

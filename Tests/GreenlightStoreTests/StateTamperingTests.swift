@@ -32,7 +32,7 @@ struct StateTamperingTests {
 
     private func tokenDisagreement(_ fixture: StoreUnderTest) async throws -> [String] {
         let created = try await fixture.store.auditEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue))
-        return try await fixture.store.allTokens().compactMap { LogAgreement.disagreement(of: $0, with: created) }
+        return try await fixture.store.allTokens().compactMap { LogAgreement.disagreement(of: $0.token, secretHash: $0.secretHash, with: created) }
     }
 
     @Test("untouched rows agree with the log, and are listed", arguments: StoreFactory.all)
@@ -79,5 +79,13 @@ struct StateTamperingTests {
         #expect(try await tokenDisagreement(fixture).count == 1)
         try await fixture.execute("UPDATE token SET kind = 'approver', \(factory.name == "SQLite" ? "user" : "\"user\"") = 'alice' WHERE name = 'ci'")
         #expect(try await tokenDisagreement(fixture).count == 2)
+    }
+
+    @Test("a token's secret replaced in its row disagrees: the log binds the secret too", arguments: StoreFactory.all)
+    func replacedSecret(_ factory: StoreFactory) async throws {
+        let (fixture, _, _, _) = try await populated(factory)
+        #expect(try await tokenDisagreement(fixture).isEmpty)
+        try await fixture.execute("UPDATE token SET secret_hash = '\(TokenSecret.hash("attacker"))' WHERE name = 'ci'")
+        #expect(try await tokenDisagreement(fixture).first?.contains("token 'ci'") == true)
     }
 }

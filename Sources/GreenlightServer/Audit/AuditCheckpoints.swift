@@ -45,6 +45,10 @@ public final class AuditCheckpoints: Service, Sendable {
         var witnessSizes: [String: UInt64] = [:]
         /// Why the log is in doubt, once a witness has refused it as a fork.
         var forkAlarm: String?
+        /// The (witness, reason) pairs already logged and audited: an alarm is written once, not every pass.
+        var alarmed: Set<String> = []
+        /// A published checkpoint not yet announced because a post was under way.
+        var owed: SignedNote?
         /// A webhook post under way (a newer checkpoint waits for the next pass rather than queueing behind it).
         var posting = false
         var lastSlackPost: Date?
@@ -189,7 +193,11 @@ public final class AuditCheckpoints: Service, Sendable {
                     state.withLock { $0.witnessSizes[witness.name] = size }
                     return signatures.filter { witness.key.isValidSignature($0, for: note.text) }
                 case .conflict(let theirs?) where theirs > size:
-                    await alarm(witness, reason: "larger_tree", logSize: size, witnessSize: theirs)
+                    // Another replica of the same log may simply be ahead of this one: only a log that holds fewer
+                    // events than the witness has cosigned was rewound.
+                    if try await store.auditEvents(AuditQuery(after: Int64(clamping: theirs) - 1, limit: 1)).isEmpty {
+                        await alarm(witness, reason: "larger_tree", logSize: size, witnessSize: theirs)
+                    }
                     return []
                 case .conflict(let theirs?) where theirs != old:
                     state.withLock { $0.witnessSizes[witness.name] = theirs }
@@ -226,8 +234,8 @@ public final class AuditCheckpoints: Service, Sendable {
                 "this log's tree of \(logSize) events does not extend the tree of \(witnessSize ?? 0) witness \(witness.name) cosigned: the log was rewritten"
             }
         let first = state.withLock { state -> Bool in
-            defer { state.forkAlarm = message }
-            return state.forkAlarm != message
+            state.forkAlarm = message
+            return state.alarmed.insert("\(witness.name) \(reason)").inserted
         }
         guard first else { return }
         logger.critical("fork alarm: \(message)", metadata: ["witness": "\(witness.name)", "reason": "\(reason)"])
@@ -256,7 +264,10 @@ public final class AuditCheckpoints: Service, Sendable {
         guard settings.webhook != nil || settings.slack != nil, let checkpoint = try? Checkpoint(text: note.text) else { return }
         let now = clock.now()
         let (start, toSlack) = state.withLock { state -> (Bool, Bool) in
-            guard !state.posting else { return (false, false) }
+            guard !state.posting else {
+                state.owed = note
+                return (false, false)
+            }
             state.posting = true
             let due = state.lastSlackPost.map { now.timeIntervalSince($0) >= settings.slackInterval } ?? true
             if due, settings.slack != nil { state.lastSlackPost = now }
@@ -264,7 +275,15 @@ public final class AuditCheckpoints: Service, Sendable {
         }
         guard start else { return }
         Task {
-            defer { self.state.withLock { $0.posting = false } }
+            defer {
+                // The newest checkpoint published meanwhile goes out next, so a quiet log's last one is not lost.
+                let owed = self.state.withLock { state -> SignedNote? in
+                    state.posting = false
+                    defer { state.owed = nil }
+                    return state.owed
+                }
+                if let owed { self.announce(owed, settings: settings) }
+            }
             if let webhook = settings.webhook {
                 var post = HTTPClientRequest(url: webhook)
                 post.method = .POST

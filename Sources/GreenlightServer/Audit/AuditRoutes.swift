@@ -97,6 +97,13 @@ struct AuditRoutes {
     @Sendable func attestation(_ request: Request, context: GreenlightRequestContext) async throws -> Response {
         let (gate, checkpoints) = try await decidedGate(context)
         guard let (decided, proof) = try await decisionProof(of: gate.id, checkpoints: checkpoints) else { return Self.proofNotReady() }
+        // Signed from a row the log agrees with only: an artifact or environment edited into the row is never attested.
+        if let why = LogAgreement.disagreement(of: gate, with: try await store.allEvents(ofGate: gate.id.description)) {
+            try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
+            throw APIError(
+                .internalServerError, code: "state_disagrees_with_log",
+                message: "no attestation: the stored gate disagrees with the audit log: \(why)")
+        }
         let statement: [UInt8]
         do {
             statement = try DeploymentAttestation.statement(for: gate, decided: decided, proof: proof)

@@ -15,6 +15,8 @@ public struct Gatekeeper: Sendable {
     /// What the gatekeeper reads and writes itself: gates, and the audit events of refused attempts. Not handed out:
     /// each consumer of the store is given the role it needs where the application is put together.
     private let store: any GateRecords & AuditLog
+    /// The plans whose gate's opening was checked against its `gate.opened` (``requireAgreement(_:)``).
+    private let verifiedOpenings = WriteOnceMemo<GateID, GatePlan>(capacity: 100_000)
     /// Every change of a gate goes through here: the store-neutral rules that compute it and have the store apply it.
     public let ledger: GateLedger
     /// The policy in force, replaced when an edited policy file validates (see ``PolicyReloader``).
@@ -115,7 +117,8 @@ public struct Gatekeeper: Sendable {
     /// plan) must not deploy anything.
     public func checkAgainstLog(_ gate: Gate, for principal: Principal) async throws {
         guard case .pipeline = principal, gate.state.isDecided else { return }
-        let events = try await store.auditEvents(AuditQuery(gateID: gate.id.description, limit: 1_000))
+        // A decided gate takes no more votes: its row and its events are read after both were final.
+        let events = try await store.allEvents(ofGate: gate.id.description)
         guard let why = LogAgreement.disagreement(of: gate, with: events) else { return }
         try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
         throw APIError(
@@ -125,12 +128,16 @@ public struct Gatekeeper: Sendable {
         )
     }
 
-    /// Refuses, audited, to count a vote on a gate whose row disagrees with the log: a person swapped into its plan,
-    /// or a vote deleted, must not let anyone approve.
+    /// Refuses, audited, to count a vote on a gate whose opening disagrees with the log: a person swapped into its
+    /// frozen plan must not be able to approve. An opening is written once, so it is checked once per gate and plan.
     func requireAgreement(_ id: GateID) async throws {
         guard let gate = try await store.gate(id) else { return }
-        let events = try await store.auditEvents(AuditQuery(gateID: id.description, limit: 1_000))
-        guard let why = LogAgreement.disagreement(of: gate, with: events) else { return }
+        if verifiedOpenings[id] == gate.plan { return }
+        let opened = try await store.auditEvents(AuditQuery(gateID: id.description, action: AuditAction.gateOpened.rawValue, limit: 1))
+        guard let why = LogAgreement.openingDisagreement(of: gate, opened: opened.first) else {
+            _ = verifiedOpenings.remember(gate.plan, for: id)
+            return
+        }
         try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
         throw APIError(
             .internalServerError, code: "state_disagrees_with_log",

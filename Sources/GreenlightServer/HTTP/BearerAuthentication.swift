@@ -23,10 +23,10 @@ struct BearerAuthentication: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let (token, principal) = try await Self.authenticate(request.headers, store: store) {
+        let (token, principal, secretHash) = try await Self.authenticate(request.headers, store: store) {
             context.logger.notice("refused an unknown bearer token", metadata: ["path": "\(request.uri.path)"])
         }
-        try await recorded.require(token, logger: context.logger)
+        try await recorded.require(token, secretHash: secretHash, logger: context.logger)
         var context = context
         context.principal = principal
         context.logger[metadataKey: "token"] = "\(token.name)"
@@ -39,7 +39,7 @@ extension BearerAuthentication {
     /// there is none.
     static func authenticate(
         _ headers: HTTPFields, store: any TokenRecords, unknown: () -> Void = {}
-    ) async throws -> (AccessToken, Principal) {
+    ) async throws -> (AccessToken, Principal, secretHash: String) {
         guard let header = headers[.authorization] else {
             throw APIError.unauthorized("missing 'Authorization: Bearer <token>'; create a token with 'greenlight token create'")
         }
@@ -47,7 +47,8 @@ extension BearerAuthentication {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
-        guard let token = try await store.token(secretHash: TokenSecret.hash(String(parts[1]))) else {
+        let secretHash = TokenSecret.hash(String(parts[1]))
+        guard let token = try await store.token(secretHash: secretHash) else {
             unknown()
             throw APIError.unauthorized("the token is not known to this server (revoked, mistyped, or from another server)")
         }
@@ -58,7 +59,7 @@ extension BearerAuthentication {
             throw APIError.unauthorized(
                 "the approver token '\(token.name)' names no person; create one with 'greenlight token create --kind approver --user PERSON'")
         }
-        return (token, principal)
+        return (token, principal, secretHash)
     }
 }
 
@@ -68,7 +69,7 @@ extension BearerAuthentication {
 final class RecordedTokens: Sendable {
     private let store: any AuditLog
     private let clock: any WallClock
-    /// One check per token, shared by the requests that arrive while it runs (10,000 long-polls at start must not read
+    /// One check per token (by the hash of its secret), shared by the requests that arrive while it runs (10,000 long-polls at start must not read
     /// the log 10,000 times): its answer is nil when the token agrees with its `token.created`, else why not.
     private let checks = Mutex<[String: (token: AccessToken, check: Task<String?, any Error>)]>([:])
 
@@ -77,11 +78,11 @@ final class RecordedTokens: Sendable {
         self.clock = clock
     }
 
-    func require(_ token: AccessToken, logger: Logger) async throws {
+    func require(_ token: AccessToken, secretHash: String, logger: Logger) async throws {
         let check = checks.withLock { checks -> Task<String?, any Error> in
-            if let existing = checks[token.name], existing.token == token { return existing.check }
-            let check = Task { [store, clock] in try await Self.disagreement(of: token, in: store, clock: clock) }
-            checks[token.name] = (token, check)
+            if let existing = checks[secretHash], existing.token == token { return existing.check }
+            let check = Task { [store, clock] in try await Self.disagreement(of: token, secretHash: secretHash, in: store, clock: clock) }
+            checks[secretHash] = (token, check)
             return check
         }
         let why: String?
@@ -90,7 +91,7 @@ final class RecordedTokens: Sendable {
         } catch {
             // A store error is not remembered: the next request asks again.
             checks.withLock { checks in
-                if checks[token.name]?.token == token { checks[token.name] = nil }
+                if checks[secretHash]?.token == token { checks[secretHash] = nil }
             }
             throw error
         }
@@ -100,7 +101,9 @@ final class RecordedTokens: Sendable {
             "the token '\(token.name)' is not in the audit log (no token.created): it was not made by Greenlight, and is refused")
     }
 
-    private static func disagreement(of token: AccessToken, in store: any AuditLog, clock: any WallClock) async throws -> String? {
+    private static func disagreement(
+        of token: AccessToken, secretHash: String, in store: any AuditLog, clock: any WallClock
+    ) async throws -> String? {
         var created: [AuditEvent] = []
         var after: Int64 = 0
         while true {
@@ -110,7 +113,7 @@ final class RecordedTokens: Sendable {
             after = last.sequence
         }
         // Said and audited once per token and process, however often it is presented.
-        guard let why = LogAgreement.disagreement(of: token, with: created) else { return nil }
+        guard let why = LogAgreement.disagreement(of: token, secretHash: secretHash, with: created) else { return nil }
         Logger(label: "greenlight").critical("a token the audit log never recorded is stored: \(why)")
         try? await store.record(AuditDraft(StateMismatch(message: why, token: token.name), by: .greenlight, at: clock.now()))
         return why

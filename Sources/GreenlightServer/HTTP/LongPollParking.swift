@@ -66,7 +66,7 @@ struct LongPollParking: Sendable {
     /// When a long-poll of a gate the caller may read should stop waiting, or `nil` when it should not wait here
     /// (the router then answers it: with the gate if it is decided, with the error if the request is refused).
     func admit(_ poll: Poll, headers: HTTPFields) async -> Date? {
-        guard let (_, principal) = try? await BearerAuthentication.authenticate(headers, store: tokens),
+        guard let (_, principal, _) = try? await BearerAuthentication.authenticate(headers, store: tokens),
             let gate = try? await gatekeeper.gate(poll.id, for: principal), !gate.state.isDecided
         else { return nil }
         return gatekeeper.clock.now().addingTimeInterval(poll.seconds)

@@ -23,14 +23,14 @@ public enum TokenSecret {
 
 extension AuditDraft {
     /// The `token.created` event of a token an operator issued.
-    public static func tokenCreated(_ token: AccessToken) -> AuditDraft {
-        AuditDraft(TokenCreated(token), by: Principal.operator.actor, at: token.createdAt)
+    public static func tokenCreated(_ token: AccessToken, secretHash: String? = nil) -> AuditDraft {
+        AuditDraft(TokenCreated(token, secretHash: secretHash), by: Principal.operator.actor, at: token.createdAt)
     }
 }
 
 extension TokenRecords {
     /// Stores `token` under the hash of its secret, with its `token.created` audit event.
     public func createToken(_ token: AccessToken, secretHash: String) async throws {
-        try await createToken(token, secretHash: secretHash, audit: .tokenCreated(token))
+        try await createToken(token, secretHash: secretHash, audit: .tokenCreated(token, secretHash: secretHash))
     }
 }

@@ -63,6 +63,11 @@ struct AttestCommand: AsyncParsableCommand {
         var attestation: String?
         @Option(help: ArgumentHelp("The log's verifier key, or its file (or GREENLIGHT_VERIFIER_KEY).", valueName: "vkey"))
         var key: String?
+        @Option(
+            name: .customLong("witness"),
+            help: ArgumentHelp(
+                "A witness's verifier key that must have cosigned the decision proof's checkpoint; repeat for several.", valueName: "vkey"))
+        var witnesses: [String] = []
 
         func run() async throws {
             guard let keyText = key ?? ProcessInfo.processInfo.environment["GREENLIGHT_VERIFIER_KEY"], !keyText.isEmpty else {
@@ -73,11 +78,18 @@ struct AttestCommand: AsyncParsableCommand {
             if let attestation {
                 bytes = Data(try SignedCheckpoint.text(of: attestation, limit: 4 << 20, what: "--attestation").utf8)
             } else {
-                bytes = FileHandle.standardInput.readDataToEndOfFile().prefix(4 << 20 + 1)
-                guard bytes.count <= 4 << 20 else { throw Exit.fail("the attestation on standard input is over 4 MiB") }
+                // Read up to the limit and one byte more, never the whole of whatever is piped in.
+                var read = Data()
+                while read.count <= 4 << 20, let chunk = try FileHandle.standardInput.read(upToCount: (4 << 20) + 1 - read.count), !chunk.isEmpty {
+                    read += chunk
+                }
+                guard read.count <= 4 << 20 else { throw Exit.fail("the attestation on standard input is over 4 MiB") }
+                bytes = read
             }
-            do {
-                let verified = try DeploymentAttestation.verify(Array(bytes), key: verifier, artifact: artifact, environment: environment)
+            let keys = try witnesses.map { try SignedCheckpoint.verifier($0, what: "--witness") }
+            do throws(AttestationProblem) {
+                let verified = try DeploymentAttestation.verify(
+                    Array(bytes), key: verifier, artifact: artifact, environment: environment, witnesses: .all(of: keys))
                 print(
                     "ok: gate \(verified.gateID) approved \(verified.subject.name)@sha256:\(verified.subject.sha256) for \(verified.environment) (approvers: \(verified.approvers.joined(separator: ", ")))"
                 )

@@ -213,8 +213,8 @@ enum RowReplay {
             after = last.sequence
         }
         let tokens = try await store.allTokens()
-        for token in tokens {
-            if let problem = LogAgreement.disagreement(of: token, with: created.filter { $0.details["name"] == token.name }) {
+        for (token, secretHash) in tokens {
+            if let problem = LogAgreement.disagreement(of: token, secretHash: secretHash, with: created.filter { $0.details["name"] == token.name }) {
                 return (problem, 0, tokens.count)
             }
         }
@@ -223,9 +223,16 @@ enum RowReplay {
         while true {
             let ids = try await store.gateIDs(after: last, limit: 500)
             for id in ids {
-                guard let gate = try await store.gate(id) else { continue }
-                let events = try await store.auditEvents(AuditQuery(gateID: id.description, limit: 1_000))
-                if let problem = LogAgreement.disagreement(of: gate, with: events) { return (problem, gates, tokens.count) }
+                // A live log: a vote committed between the row's read and its events' is not a disagreement. Read
+                // again until the row is the same after its events as before them.
+                var problem: String?
+                for _ in 0..<5 {
+                    guard let gate = try await store.gate(id) else { break }
+                    let events = try await store.allEvents(ofGate: id.description)
+                    problem = LogAgreement.disagreement(of: gate, with: events)
+                    guard problem != nil, try await store.gate(id)?.version != gate.version else { break }
+                }
+                if let problem { return (problem, gates, tokens.count) }
                 gates += 1
             }
             guard ids.count == 500 else { break }
