@@ -27,20 +27,7 @@ struct AttestCommand: AsyncParsableCommand {
         var output: String?
 
         func run() async throws {
-            let client = try server.client()
-            let deadline = ContinuousClock.now + .seconds(30)
-            var envelope: Data?
-            while envelope == nil {
-                do throws(ClientError) {
-                    envelope = try await client.attestation(gate)
-                } catch {
-                    guard case .server(503, _) = error, ContinuousClock.now < deadline else { throw Exit.fail(error, server: server.resolvedServer) }
-                    try await Task.sleep(for: .milliseconds(500))
-                }
-            }
-            let sink = try OutputFile(output)
-            try sink.write(Array(envelope ?? Data()) + [0x0A])
-            try sink.close()
+            try await PublishedEvidence.fetch(server, to: output) { client throws(ClientError) in Array(try await client.attestation(gate)) + [0x0A] }
         }
     }
 

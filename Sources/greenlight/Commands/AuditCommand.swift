@@ -222,20 +222,7 @@ struct AuditCommand: AsyncParsableCommand {
         var output: String?
 
         func run() async throws {
-            let client = try server.client()
-            let deadline = ContinuousClock.now + .seconds(30)
-            var proof: String?
-            while proof == nil {
-                do throws(ClientError) {
-                    proof = try await client.gateProof(gate)
-                } catch {
-                    guard case .server(503, _) = error, ContinuousClock.now < deadline else { throw Exit.fail(error, server: server.resolvedServer) }
-                    try await Task.sleep(for: .milliseconds(500))
-                }
-            }
-            let sink = try OutputFile(output)
-            try sink.write(Array((proof ?? "").utf8))
-            try sink.close()
+            try await PublishedEvidence.fetch(server, to: output) { client throws(ClientError) in Array(try await client.gateProof(gate).utf8) }
         }
     }
 
