@@ -137,9 +137,9 @@ struct PostgresEndToEndTests {
 
 /// Databases on the test server (`GREENLIGHT_TEST_POSTGRES_URL`), made with `psql`, which Debian's `postgresql` brings.
 enum PostgresDatabase {
-    /// Runs `sql` with `psql` on the server's own database.
-    static func psql(_ sql: String) throws {
-        let server = try #require(server)
+    /// Runs `sql` with `psql` on the server's own database, or on the database at `url`.
+    static func psql(_ sql: String, on url: String? = nil) throws {
+        let server = try #require(url ?? server)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["psql", server, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]

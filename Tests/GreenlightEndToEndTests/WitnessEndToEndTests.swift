@@ -167,6 +167,58 @@ struct WitnessEndToEndTests {
         #expect(audit.status == 1 && audit.stderr.contains("fork alarm"), "\(audit.output)")
     }
 
+    @Test(
+        "on PostgreSQL: a witnessed checkpoint, a gate's proof checked offline, its tile, and a flipped decision refused",
+        .enabled(if: PostgresDatabase.server != nil, "GREENLIGHT_TEST_POSTGRES_URL names no server"))
+    func onPostgres() async throws {
+        let database = try await PostgresDatabase.create()
+        let deployment = try await Deployment(database: database)
+        let directory = deployment.directory
+        let auditor = try await RunningCommand(["token", "create", "--name", "audit", "--kind", "auditor", "--database", database]).finished()
+        let auditorToken = auditor.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let keyFile = directory.appendingPathComponent("log.key").path
+        let logKey = try NoteSignerKey(generatingFor: "e2e.test/pg")
+        #expect(FileManager.default.createFile(atPath: keyFile, contents: Data(logKey.secretText.utf8), attributes: [.posixPermissions: 0o600]))
+        let witness = try await Self.witness("pgw", log: logKey.verifier, in: directory)
+        defer { witness.process.signal(SIGKILL) }
+        let policy = directory.appendingPathComponent("witnesses.policy").path
+        try "witness pgw \(witness.key) \(witness.url)\nquorum pgw\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let server = try RunningCommand([
+            "serve", "--config", deployment.config, "--database", database, "--port", "\(deployment.port)", "--log-level", "warning",
+            "--signing-key-file", keyFile, "--witness-policy", policy,
+        ])
+        deployment.server = server
+        #expect(await server.line(containing: "listening on") != nil)
+
+        let gate = try await deployment.open(environment: "production")
+        #expect(try await deployment.run(["approve", gate.id], as: "alice").status == 0)
+        #expect(try await deployment.run(["approve", gate.id], as: "bob").status == 0)
+        let proofFile = directory.appendingPathComponent("pg.tlog-proof").path
+        let fetched = try await deployment.run(["audit", "proof", gate.id, "--output", proofFile], as: "ci")
+        #expect(fetched.status == 0, "\(fetched.output)")
+        let verified = try await RunningCommand(
+            ["audit", "verify", "--proof", proofFile, "--key", logKey.verifier.description, "--witness", witness.key]
+        ).finished()
+        #expect(verified.status == 0 && verified.stdout.contains("gate \(gate.id) approved"), "\(verified.output)")
+
+        let served = try await HTTP.get("\(deployment.url)/v1/audit/log/checkpoint", token: auditorToken)
+        let checkpoint = try Checkpoint(text: try SignedNote(parsing: served.body).text)
+        let tile = try await HTTP.data("\(deployment.url)/v1/audit/log/tile/0/000.p/\(checkpoint.size)", token: auditorToken)
+        let hashes = stride(from: 0, to: tile.data.count, by: 32).compactMap { TreeHash(bytes: tile.data[$0..<$0 + 32]) }
+        #expect(MerkleTree.root(of: hashes) == checkpoint.root)
+        #expect(try await deployment.audit(["verify"]).status == 0)
+
+        // The decision flipped in PostgreSQL: the pipeline is not told it, and audit verify names it.
+        deployment.server?.signal(SIGTERM)
+        _ = await deployment.server?.finished()
+        try PostgresDatabase.psql("UPDATE gate SET state = 'rejected', outcome = 'rejected' WHERE id = '\(gate.id)'", on: database)
+        let flipped = try await deployment.audit(["verify"])
+        #expect(flipped.status == 1 && flipped.stderr.contains("disagrees with the log"), "\(flipped.output)")
+        try await deployment.start(environment: ["GREENLIGHT_SIGNING_KEY": keyFile])
+        let waited = try await deployment.run(["wait", gate.id, "--max-wait", "2s"], as: "ci")
+        #expect(waited.status == 69 && waited.stderr.contains("disagrees with the audit log"), "\(waited.output)")
+    }
+
     /// The proof with its decision turned into a rejection, base64 and all: what someone editing the evidence file
     /// would do.
     static func tamper(_ proof: String) throws -> String {
