@@ -42,7 +42,7 @@ public enum MerkleTree {
     public static func inclusionProof(index: UInt64, size: UInt64, leafHashes: [TreeHash]) throws(ProofError) -> [TreeHash] {
         guard index < size else { throw .indexOutOfRange(index: index, size: size) }
         guard size <= UInt64(leafHashes.count) else { throw .treeTooSmall(size: size, have: UInt64(leafHashes.count)) }
-        return path(Int(index), leafHashes[0..<Int(size)])
+        return inclusionProofRanges(index: index, size: size).map { root(of: leafHashes[Int($0.lowerBound)..<Int($0.upperBound)]) }
     }
 
     /// The consistency proof (RFC 9162 §2.1.4.1, `PROOF`) that the tree of the first `from` of `leafHashes` is the
@@ -50,37 +50,10 @@ public enum MerkleTree {
     public static func consistencyProof(from: UInt64, to: UInt64, leafHashes: [TreeHash]) throws(ProofError) -> [TreeHash] {
         guard from <= to else { throw .sizesOutOfOrder(from: from, to: to) }
         guard to <= UInt64(leafHashes.count) else { throw .treeTooSmall(size: to, have: UInt64(leafHashes.count)) }
-        guard from > 0, from < to else { return [] }
-        return subproof(Int(from), leafHashes[0..<Int(to)], complete: true)
+        return consistencyProofRanges(from: from, to: to).map { root(of: leafHashes[Int($0.lowerBound)..<Int($0.upperBound)]) }
     }
 
-    private static func path(_ index: Int, _ leaves: ArraySlice<TreeHash>) -> [TreeHash] {
-        guard leaves.count > 1 else { return [] }
-        let split = leaves.startIndex + largestPowerOfTwo(below: leaves.count)
-        let (left, right) = (leaves[..<split], leaves[split...])
-        if leaves.startIndex + index < split {
-            return path(index, left) + [root(of: right)]
-        }
-        return path(index - left.count, right) + [root(of: left)]
-    }
-
-    private static func subproof(_ count: Int, _ leaves: ArraySlice<TreeHash>, complete: Bool) -> [TreeHash] {
-        if count == leaves.count { return complete ? [] : [root(of: leaves)] }
-        let split = largestPowerOfTwo(below: leaves.count)
-        let middle = leaves.startIndex + split
-        if count <= split {
-            return subproof(count, leaves[..<middle], complete: complete) + [root(of: leaves[middle...])]
-        }
-        return subproof(count - split, leaves[middle...], complete: false) + [root(of: leaves[..<middle])]
-    }
-
-    /// The largest power of two strictly below `count` (which is at least 2).
-    static func largestPowerOfTwo(below count: Int) -> Int {
-        var split = 1
-        while split << 1 < count { split <<= 1 }
-        return split
-    }
-
+    /// The largest power of two strictly below `count` (which is at least 2): where RFC 6962 splits a tree.
     static func largestPowerOfTwo(below count: UInt64) -> UInt64 {
         UInt64(1) << (63 - (count - 1).leadingZeroBitCount)
     }
@@ -88,8 +61,8 @@ public enum MerkleTree {
     // MARK: Proofs as ranges of leaves
 
     /// The leaf ranges whose subtree roots make up the inclusion proof of leaf `index` in the tree of `size`, in proof
-    /// order: the same recursion as ``inclusionProof(index:size:leafHashes:)``, for a tree kept as tiles
-    /// (``TiledTree``) rather than as all its leaves.
+    /// order (RFC 9162's `PATH` recursion, unrolled): each proof, from all the leaves or from a tree kept as tiles
+    /// (``TiledTree``), is the roots of these ranges.
     public static func inclusionProofRanges(index: UInt64, size: UInt64) -> [Range<UInt64>] {
         guard index < size else { return [] }
         var ranges: [Range<UInt64>] = []

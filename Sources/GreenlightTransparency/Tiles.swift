@@ -194,7 +194,7 @@ public struct TiledTree: Sendable {
         if count & (count - 1) == 0, range.lowerBound % count == 0 {
             return try complete(start: range.lowerBound, height: count.trailingZeroBitCount, leafTiles: leafTiles)
         }
-        let split = range.lowerBound + UInt64(MerkleTree.largestPowerOfTwo(below: count))
+        let split = range.lowerBound + MerkleTree.largestPowerOfTwo(below: count)
         return MerkleTree.nodeHash(
             try hash(of: range.lowerBound..<split, leafTiles: leafTiles), try hash(of: split..<range.upperBound, leafTiles: leafTiles))
     }
@@ -203,7 +203,7 @@ public struct TiledTree: Sendable {
         let count = range.upperBound - range.lowerBound
         guard count > 0 else { return }
         if count & (count - 1) == 0, range.lowerBound % count == 0 { return body(range.lowerBound, count.trailingZeroBitCount) }
-        let split = range.lowerBound + UInt64(MerkleTree.largestPowerOfTwo(below: count))
+        let split = range.lowerBound + MerkleTree.largestPowerOfTwo(below: count)
         decompose(range.lowerBound..<split, body)
         decompose(split..<range.upperBound, body)
     }
