@@ -119,15 +119,21 @@ public enum GateChange: Sendable, Equatable {
 }
 
 extension AuditLog {
-    /// Every event of gate `id`, oldest first, however many: a page of 1,000 at a time.
-    public func allEvents(ofGate id: String) async throws -> [AuditEvent] {
+    /// Every event `query` matches (its `after` and `limit` aside), oldest first, however many: 1,000 a read.
+    public func allEvents(_ query: AuditQuery) async throws -> [AuditEvent] {
+        var query = query
+        query.limit = 1_000
         var events: [AuditEvent] = []
         while true {
-            let page = try await auditEvents(AuditQuery(gateID: id, after: events.last?.sequence, limit: 1_000))
+            query.after = events.last?.sequence
+            let page = try await auditEvents(query)
             events += page
-            guard page.count == 1_000 else { return events }
+            guard page.count == query.limit else { return events }
         }
     }
+
+    /// Every event of gate `id`, oldest first.
+    public func allEvents(ofGate id: String) async throws -> [AuditEvent] { try await allEvents(AuditQuery(gateID: id)) }
 
     /// The events after sequence `after`, oldest first, a page of `pageSize` at a time: `body` gets each page and says
     /// whether to read on. How the tools, the checkpoint signer and the proofs read the whole log in bounded memory.

@@ -15,7 +15,7 @@ public struct Gatekeeper: Sendable {
     /// What the gatekeeper reads and writes itself: gates, and the audit events of refused attempts. Not handed out:
     /// each consumer of the store is given the role it needs where the application is put together.
     private let store: any GateRecords & AuditLog
-    /// The plans whose gate's opening was checked against its `gate.opened` (``requireAgreement(_:)``).
+    /// The gates whose opening was checked against their `gate.opened` (``requireOpeningAgreement(_:)``).
     private let verifiedOpenings = WriteOnceMemo<GateID, Void>(capacity: 100_000)
     /// Every change of a gate goes through here: the store-neutral rules that compute it and have the store apply it.
     public let ledger: GateLedger
@@ -118,21 +118,30 @@ public struct Gatekeeper: Sendable {
     public func checkAgainstLog(_ gate: Gate, for principal: Principal) async throws {
         guard case .pipeline = principal, gate.state.isDecided else { return }
         // A decided gate takes no more votes: its row and its events are read after both were final.
-        let events = try await store.allEvents(ofGate: gate.id.description)
-        guard let why = LogAgreement.disagreement(of: gate, with: events) else { return }
+        try await requireAgreement(of: gate, refusing: "its decision is not given")
+    }
+
+    /// Throws, audited, unless `gate`'s row agrees with all its events (``LogAgreement``): what every refusal to act on
+    /// an edited row goes through. `refusing` says what is not done, for the message.
+    public func requireAgreement(of gate: Gate, refusing what: String) async throws {
+        guard let why = LogAgreement.disagreement(of: gate, with: try await store.allEvents(ofGate: gate.id.description)) else { return }
+        try await refuse(gate, disagreeing: why, refusing: what)
+    }
+
+    private func refuse(_ gate: Gate, disagreeing why: String, refusing what: String) async throws -> Never {
         try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
         throw APIError(
             .internalServerError, code: "state_disagrees_with_log",
             message:
-                "the stored gate disagrees with the audit log, so its decision is not given: \(why). An operator must look: the database was written behind the server's back"
+                "the stored gate disagrees with the audit log, so \(what): \(why). An operator must look: the database was written behind the server's back"
         )
     }
 
     /// Refuses, audited, to break glass on a gate whose opening disagrees with the log: a person swapped into its
-    /// frozen plan must not be able to approve at once. An opening is written once, and the store keeps the plan it decoded,
-    /// so it is checked once per gate and process: the votes after the first cost nothing (a read of the gate here
-    /// cost a click 0.45 ms of CPU).
-    func requireAgreement(_ id: GateID) async throws {
+    /// frozen plan must not be able to approve at once. An opening is written once, and the store keeps the plan it
+    /// decoded, so it is checked once per gate and process. (Votes are not checked here: it cost each first click on a
+    /// gate 0.45 ms of CPU, and a pipeline's decision is checked anyway.)
+    func requireOpeningAgreement(_ id: GateID) async throws {
         if verifiedOpenings[id] != nil { return }
         guard let gate = try await store.gate(id) else { return }
         let opened = try await store.auditEvents(AuditQuery(gateID: id.description, action: AuditAction.gateOpened.rawValue, limit: 1))
@@ -140,12 +149,7 @@ public struct Gatekeeper: Sendable {
             _ = verifiedOpenings.remember((), for: id)
             return
         }
-        try? await store.record(AuditDraft(StateMismatch(message: why), by: .greenlight, at: clock.now(), gate: gate))
-        throw APIError(
-            .internalServerError, code: "state_disagrees_with_log",
-            message:
-                "the stored gate disagrees with the audit log, so no vote is counted on it: \(why). An operator must look: the database was written behind the server's back"
-        )
+        try await refuse(gate, disagreeing: why, refusing: "no one may break glass on it")
     }
 
     /// The gate once it is decided, or as it is when `seconds` have passed (or the server begins shutting down).
@@ -280,7 +284,7 @@ public struct Gatekeeper: Sendable {
             throw APIError(error)
         }
         let reason = reason.map { String($0.prefix(GateRequest.Limits.textLength)) } ?? ""
-        try await requireAgreement(id)
+        try await requireOpeningAgreement(id)
         do {
             switch try await ledger.breakGlass(id, person: person.name, reason: reason, at: clock.now()) {
             case .recorded(let gate): return gate

@@ -104,14 +104,7 @@ final class RecordedTokens: Sendable {
     private static func disagreement(
         of token: AccessToken, secretHash: String, in store: any AuditLog, clock: any WallClock
     ) async throws -> String? {
-        var created: [AuditEvent] = []
-        var after: Int64 = 0
-        while true {
-            let page = try await store.auditEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue, after: after, limit: 1_000))
-            created += page.filter { $0.details["name"] == token.name }
-            guard page.count == 1_000, let last = page.last else { break }
-            after = last.sequence
-        }
+        let created = try await store.allEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue)).filter { $0.details["name"] == token.name }
         // Said and audited once per token and process, however often it is presented.
         guard let why = LogAgreement.disagreement(of: token, secretHash: secretHash, with: created) else { return nil }
         Logger(label: "greenlight").critical("a token the audit log never recorded is stored: \(why)")

@@ -204,14 +204,7 @@ struct OutputFile {
 enum RowReplay {
     /// The first row that disagrees with the log, and how many gates and tokens were compared.
     static func firstDisagreement(in store: any GateStore) async throws -> (problem: String?, gates: Int, tokens: Int) {
-        var created: [AuditEvent] = []
-        var after: Int64 = 0
-        while true {
-            let page = try await store.auditEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue, after: after, limit: 1_000))
-            created += page
-            guard page.count == 1_000, let last = page.last else { break }
-            after = last.sequence
-        }
+        let created = try await store.allEvents(AuditQuery(action: AuditAction.tokenCreated.rawValue))
         let tokens = try await store.allTokens()
         for (token, secretHash) in tokens {
             if let problem = LogAgreement.disagreement(of: token, secretHash: secretHash, with: created.filter { $0.details["name"] == token.name }) {
