@@ -105,15 +105,21 @@ struct AuditCommand: AsyncParsableCommand {
             }
             let store = try await database.openExistingStore()
             let size = signed?.checkpoint.size
-            let (verdict, tree, earlierTree, alarm, replay) = try await store.whileRunning {
+            let (verdict, tree, earlierRoot, alarm, replay) = try await store.whileRunning {
                 let verdict = try await store.verifyAudit()
                 // A witness's refusal recorded in the log: the chain may be whole and still not the one witnessed.
                 let alarm = try await store.auditEvents(AuditQuery(action: AuditAction.witnessConflict.rawValue, limit: 1)).first
                 let replay = verdict.isIntact ? try await RowReplay.firstDisagreement(in: store) : (problem: nil, gates: 0, tokens: 0)
-                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, AuditTreeBuilder?.none, alarm, replay) }
-                var earlierTree: AuditTreeBuilder?
-                if let earlier { earlierTree = try await AuditEvents.tree(of: store, upTo: earlier.checkpoint.size) }
-                return (verdict, try await AuditEvents.tree(of: store, upTo: size), earlierTree, alarm, replay)
+                guard let size, verdict.isIntact else { return (verdict, AuditTreeBuilder?.none, TreeHash?.none, alarm, replay) }
+                // The root at the checkpoint verified before is taken on the way, in the same pass, when that one is the
+                // smaller (as it is unless this checkpoint is an older one).
+                guard let earlier, earlier.checkpoint.size > size else {
+                    let (tree, root) = try await AuditEvents.tree(of: store, upTo: size, rootAt: earlier?.checkpoint.size)
+                    return (verdict, tree, root, alarm, replay)
+                }
+                let longer = try await AuditEvents.tree(of: store, upTo: earlier.checkpoint.size)
+                let root = longer.size == earlier.checkpoint.size ? longer.root : nil
+                return (verdict, try await AuditEvents.tree(of: store, upTo: size), root, alarm, replay)
             }
             guard verdict.isIntact else {
                 printError(verdict.description)
@@ -132,9 +138,9 @@ struct AuditCommand: AsyncParsableCommand {
             print(verdict.description)
             print("\(replay.gates) gate(s) and \(replay.tokens) token(s) agree with the log")
             if let signed, let tree { print(try signed.matches(tree)) }
-            if let earlier, let earlierTree {
+            if let earlier {
                 let at = memory?.last(for: earlier.key)?.at ?? "?"
-                guard earlierTree.size == earlier.checkpoint.size, earlierTree.root == earlier.checkpoint.root else {
+                guard earlierRoot == earlier.checkpoint.root else {
                     printError(
                         "the log no longer begins with the checkpoint of \(earlier.checkpoint.size) event(s) verified at \(at) (\(memory?.path ?? "")): it was rewritten or cut since"
                     )
